@@ -1,0 +1,79 @@
+# drrun - one binary, objects under build/.  `make help` lists the targets.
+#   make            build ./drrun
+#   make test       deps + build + every test; ends with "N passed, N failed"
+#   make demo       deps + build + the local failover example runbook
+#   make bench      benchmarks side by side with their peers
+#   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
+
+PKGS    := lua5.4 libuv jansson libcrypto
+MODE    := $(if $(SAN),san,rel)
+BUILD   := build/$(MODE)
+CC      ?= cc
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT     := $(if $(SAN),-O1 $(SANFLAGS),-O2)
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Iengine
+LDFLAGS := $(if $(SAN),$(SANFLAGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+ENGINE  := $(filter-out engine/tools/%,$(wildcard engine/*.c))
+PLUGINS := $(wildcard plugins/*.c)
+STDLIB  := $(shell find stdlib -name '*.lua' | sort)
+OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE) $(PLUGINS)) $(BUILD)/stdlib_gen.o
+LIBOBJS := $(filter-out $(BUILD)/engine/main.o,$(OBJS))
+UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+ifeq ($(V),)
+Q = @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.PHONY: all deps test demo bench clean help unit FORCE
+all: drrun
+
+drrun: $(BUILD)/drrun FORCE
+	$(Q)cmp -s $< $@ || cp $< $@
+
+$(BUILD)/drrun: $(OBJS)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c engine/drrun.h
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/embed: engine/tools/embed.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -O1 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/stdlib_gen.c: $(BUILD)/embed $(STDLIB)
+	$(call say,EMBED,stdlib)$(BUILD)/embed stdlib $(STDLIB) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/stdlib_gen.o: $(BUILD)/stdlib_gen.c
+	$(call say,CC,$<)$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+
+unit: $(UNIT)
+
+deps:
+	@tests/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory drrun unit
+	@BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory drrun
+	@runbooks/examples/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory drrun
+	@bench/engine.sh
+
+clean:
+	rm -rf build drrun
+
+help:
+	@sed -n '1,8p' Makefile

@@ -1,0 +1,24 @@
+/*
+ * cmd_check.c - `drrun check RUNBOOK.lua`: every validation the run does,
+ * and nothing else.
+ */
+#include "drrun.h"
+
+int cmd_check(int argc, char **argv)
+{
+	struct drr_opts o;
+	const char *file = NULL;
+	int rc = drr_cli_parse(argc, argv, "check", &o, &file);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
+	if (rb) {
+		printf("%s: ok: runbook '%s', %d step%s\n", file, rb->name, rb->nsteps,
+		       rb->nsteps == 1 ? "" : "s");
+		drr_runbook_free(rb);
+		rc = 0;
+	}
+	drr_redact_clear();
+	drr_cli_free_opts(&o);
+	return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * cmd_plan.c - `drrun plan RUNBOOK.lua`: the waves of steps the scheduler
+ * would run together, with what each step carries (phase, gate, timeout,
+ * retries, rollback).  Nothing runs.
+ */
+#include "drrun.h"
+
+#include <stdlib.h>
+
+int cmd_plan(int argc, char **argv)
+{
+	struct drr_opts o;
+	const char *file = NULL;
+	int rc = drr_cli_parse(argc, argv, "plan", &o, &file);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
+	if (!rb)
+		goto out;
+	int *level = drr_xcalloc((size_t)rb->nsteps, sizeof *level);
+	drr_graph_levels(rb->graph, rb->nsteps, level);
+	int maxl = 0;
+	for (int i = 0; i < rb->nsteps; i++)
+		if (level[i] > maxl)
+			maxl = level[i];
+	char d[32];
+	printf("Plan for %s (%s)", rb->name, file);
+	if (rb->rto > 0)
+		printf(", RTO %s", drr_duration_fmt(rb->rto, d, sizeof d));
+	if (rb->rpo > 0)
+		printf(", RPO %s", drr_duration_fmt(rb->rpo, d, sizeof d));
+	printf("\n");
+	for (int lv = 0; lv <= maxl; lv++) {
+		printf("wave %d:\n", lv + 1);
+		for (int i = 0; i < rb->nsteps; i++) {
+			struct drr_step *s = &rb->steps[i];
+			if (level[i] != lv)
+				continue;
+			printf("  %-24s [%s]", s->name, s->phase);
+			if (s->g->nafter) {
+				printf(" after ");
+				for (int k = 0; k < s->g->nafter; k++)
+					printf("%s%s", k ? ", " : "", s->g->after[k]);
+			}
+			if (s->timeout > 0)
+				printf(" timeout %s", drr_duration_fmt(s->timeout, d, sizeof d));
+			if (s->retry.attempts > 1)
+				printf(" retry %dx", s->retry.attempts);
+			if (s->when_ref != LUA_NOREF)
+				printf(" conditional");
+			if (s->once)
+				printf(" once");
+			printf("%s\n", s->rollback_ref != LUA_NOREF ? " (has rollback)" : "");
+			if (s->approve)
+				printf("  %-24s   approval: \"%s\"\n", "", s->approve);
+			if (s->doc)
+				printf("  %-24s   %s\n", "", s->doc);
+		}
+	}
+	free(level);
+	drr_runbook_free(rb);
+	rc = 0;
+out:
+	drr_redact_clear();
+	drr_cli_free_opts(&o);
+	return rc;
+}

@@ -1,0 +1,22 @@
+/*
+ * cmd_run.c - `drrun run RUNBOOK.lua`: validate, bind, and hand the runbook
+ * to the scheduler.
+ */
+#include "drrun.h"
+
+int cmd_run(int argc, char **argv)
+{
+	struct drr_opts o;
+	const char *file = NULL;
+	int rc = drr_cli_parse(argc, argv, "run", &o, &file);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
+	if (rb) {
+		rc = drr_sched_run(rb, &o);
+		drr_runbook_free(rb);
+	}
+	drr_redact_clear();
+	drr_cli_free_opts(&o);
+	return rc;
+}

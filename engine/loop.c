@@ -1,0 +1,295 @@
+/*
+ * loop.c - tasks: Lua coroutines driven by the libuv loop.
+ *
+ * The model is Nmap's NSE: a C primitive starts its I/O, records a
+ * struct drr_op on the task and yields (lua_yieldk).  A completion callback
+ * only records the result and calls drr_task_wake(); the engine's idle
+ * handle then resumes every ready task at the top of the loop, and the
+ * primitive's continuation pushes the result.  Every task can be cancelled:
+ * its op is told to release its handles, and the coroutine is closed so its
+ * <close> variables run.  A count hook bounds the CPU a task may spend
+ * between yields, so a busy loop cannot freeze the run past its deadline.
+ */
+#include "drrun.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HOOK_COUNT 10000
+
+struct drr_engine drr_eng;
+
+static void on_idle(uv_idle_t *h);
+
+void drr_engine_init(lua_State *L, uv_loop_t *loop)
+{
+	memset(&drr_eng, 0, sizeof drr_eng);
+	drr_eng.L = L;
+	drr_eng.loop = loop;
+	drr_eng.string_format_ref = LUA_NOREF;
+	uv_idle_init(loop, &drr_eng.idle);
+}
+
+void drr_engine_kick(void)
+{
+	if (!uv_is_active((uv_handle_t *)&drr_eng.idle))
+		uv_idle_start(&drr_eng.idle, on_idle);
+}
+
+static void **slot(lua_State *L)
+{
+	return (void **)lua_getextraspace(L);
+}
+
+struct drr_task *drr_task_current(lua_State *L)
+{
+	return *slot(L);
+}
+
+struct drr_task *drr_task_check(lua_State *L, const char *what)
+{
+	struct drr_task *t = drr_task_current(L);
+	if (!t)
+		luaL_error(L, "%s can only be called inside a step's run or rollback function",
+			   what);
+	if (!lua_isyieldable(L))
+		luaL_error(L, "%s cannot be called here (inside a metamethod, iterator or "
+			   "<close> handler)", what);
+	return t;
+}
+
+static void cpu_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	struct drr_task *t = drr_task_current(L);
+	if (!t)
+		return;
+	double now = drr_mono();
+	if (t->deadline > 0 && now > t->deadline)
+		luaL_error(L, "timeout: deadline passed while the step was computing");
+	if (t->cpu_budget > 0 && now - t->resumed_at > t->cpu_budget)
+		luaL_error(L, "step computed for %.0fs without yielding (busy loop?)",
+			   t->cpu_budget);
+}
+
+static void enqueue(struct drr_task *t)
+{
+	if (t->ready || t->finished)
+		return;
+	t->ready = 1;
+	t->next_ready = NULL;
+	if (drr_eng.ready_tail)
+		drr_eng.ready_tail->next_ready = t;
+	else
+		drr_eng.ready_head = t;
+	drr_eng.ready_tail = t;
+	drr_engine_kick();
+}
+
+static void dequeue(struct drr_task *t)
+{
+	if (!t->ready)
+		return;
+	struct drr_task **pp = &drr_eng.ready_head, *prev = NULL;
+	while (*pp && *pp != t) {
+		prev = *pp;
+		pp = &(*pp)->next_ready;
+	}
+	if (*pp) {
+		*pp = t->next_ready;
+		if (drr_eng.ready_tail == t)
+			drr_eng.ready_tail = prev;
+	}
+	t->ready = 0;
+	t->next_ready = NULL;
+}
+
+struct drr_task *drr_task_spawn(lua_State *L, int nargs, drr_task_done_fn done, void *ud)
+{
+	struct drr_task *t = drr_xcalloc(1, sizeof *t);
+	t->co = lua_newthread(L);
+	t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	t->result_ref = LUA_NOREF;
+	t->done = done;
+	t->ud = ud;
+	t->nargs = nargs;
+	t->cpu_budget = 30;
+	*slot(t->co) = t;
+	lua_xmove(L, t->co, nargs + 1);
+	lua_sethook(t->co, cpu_hook, LUA_MASKCOUNT, HOOK_COUNT);
+	enqueue(t);
+	return t;
+}
+
+int drr_task_yield(lua_State *L, struct drr_op *op, lua_KContext ctx, lua_KFunction k)
+{
+	struct drr_task *t = drr_task_current(L);
+	t->op = op;
+	op->task = t;
+	return lua_yieldk(L, 0, ctx, k);
+}
+
+void drr_task_wake(struct drr_task *t)
+{
+	if (!t)
+		return;
+	t->op = NULL;
+	enqueue(t);
+}
+
+static void finish(struct drr_task *t, int status)
+{
+	t->finished = 1;
+	dequeue(t);
+	lua_sethook(t->co, NULL, 0, 0);
+	/* close pending to-be-closed variables (error or cancel paths) */
+	if (lua_status(t->co) != LUA_OK || status != DRR_TASK_OK)
+		lua_resetthread(t->co);
+	t->done(t, status, t->ud);
+}
+
+static char *error_text(lua_State *co)
+{
+	if (drr_is_abort(co, -1)) {
+		lua_getfield(co, -1, "reason");
+		char *s = drr_xstrdup(lua_isstring(co, -1) ? lua_tostring(co, -1) : "aborted");
+		lua_pop(co, 1);
+		return s;
+	}
+	const char *msg = lua_tostring(co, -1);
+	if (msg)
+		return drr_xstrdup(msg);
+	if (luaL_callmeta(co, -1, "__tostring") && lua_isstring(co, -1)) {
+		char *s = drr_xstrdup(lua_tostring(co, -1));
+		lua_pop(co, 1);
+		return s;
+	}
+	return drr_xasprintf("(error object is a %s value)", luaL_typename(co, -1));
+}
+
+static void resume(struct drr_task *t)
+{
+	int nres = 0;
+	t->resumed_at = drr_mono();
+	int nargs = t->nargs;
+	t->nargs = 0;
+	int st = lua_resume(t->co, drr_eng.L, nargs, &nres);
+	if (st == LUA_YIELD) {
+		lua_pop(t->co, nres);
+		if (!t->op) {
+			t->error = drr_xstrdup("coroutine yielded outside a drrun primitive");
+			finish(t, DRR_TASK_ERROR);
+		}
+		return;
+	}
+	if (st == LUA_OK) {
+		if (nres > 0) {
+			lua_settop(t->co, lua_gettop(t->co) - nres + 1);
+			t->result_ref = luaL_ref(t->co, LUA_REGISTRYINDEX);
+		}
+		finish(t, DRR_TASK_OK);
+		return;
+	}
+	int abort = drr_is_abort(t->co, -1);
+	t->error = error_text(t->co);
+	finish(t, abort ? DRR_TASK_ABORT : DRR_TASK_ERROR);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	while (drr_eng.ready_head) {
+		struct drr_task *t = drr_eng.ready_head;
+		drr_eng.ready_head = t->next_ready;
+		if (!drr_eng.ready_head)
+			drr_eng.ready_tail = NULL;
+		t->ready = 0;
+		t->next_ready = NULL;
+		if (!t->finished)
+			resume(t);
+	}
+	if (drr_eng.after_pass)
+		drr_eng.after_pass(drr_eng.after_ud);
+}
+
+void drr_task_cancel(struct drr_task *t, const char *why)
+{
+	if (t->finished || t->cancelling)
+		return;
+	t->cancelling = 1;
+	if (t->op) {
+		struct drr_op *op = t->op;
+		t->op = NULL;
+		op->task = NULL;
+		op->cancel(op);
+	}
+	free(t->error);
+	t->error = drr_xstrdup(why);
+	finish(t, DRR_TASK_CANCELLED);
+}
+
+void drr_task_free(struct drr_task *t)
+{
+	if (!t)
+		return;
+	lua_State *L = drr_eng.L;
+	if (t->result_ref != LUA_NOREF)
+		luaL_unref(L, LUA_REGISTRYINDEX, t->result_ref);
+	*slot(t->co) = NULL;
+	luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
+	free(t->error);
+	free(t);
+}
+
+/* ---- errors and logging helpers for plugins ---------------------------- */
+
+static const char ABORT_KEY[] = "drrun.abort";
+
+void drr_push_abort(lua_State *L, const char *reason)
+{
+	lua_createtable(L, 0, 1);
+	lua_pushstring(L, reason);
+	lua_setfield(L, -2, "reason");
+	if (luaL_newmetatable(L, ABORT_KEY)) {
+		lua_pushliteral(L, "drrun abort");
+		lua_setfield(L, -2, "__name");
+	}
+	lua_setmetatable(L, -2);
+}
+
+int drr_is_abort(lua_State *L, int idx)
+{
+	if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+		return 0;
+	luaL_getmetatable(L, ABORT_KEY);
+	int r = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return r;
+}
+
+int drr_push_fail(lua_State *L, const char *token, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *detail = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	lua_pushnil(L);
+	lua_pushfstring(L, "%s: %s", token, detail);
+	lua_pushstring(L, token);
+	free(detail);
+	return 3;
+}
+
+void drr_task_log(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	struct drr_task *t = drr_task_current(L);
+	while (t && t->parent)
+		t = t->parent;
+	if (drr_eng.log)
+		drr_eng.log(t, msg);
+	free(msg);
+}

@@ -1,0 +1,92 @@
+/*
+ * report.c - the summary printed when a run ends: each step with its phase,
+ * result, attempts and duration; each phase's wall time; the total against
+ * the runbook's RTO; the result and where the journal is.
+ */
+#include "drrun.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *result_word(enum drr_step_state st)
+{
+	switch (st) {
+	case DRR_COMPLETED: return "completed";
+	case DRR_FAILED: return "failed";
+	case DRR_SKIPPED: return "skipped";
+	case DRR_ROLLED_BACK: return "rolled back";
+	case DRR_ROLLBACK_FAILED: return "ROLLBACK FAILED";
+	case DRR_RUNNING: case DRR_RETRY_WAIT: case DRR_ROLLING_BACK: return "interrupted";
+	default: return "not run";
+	}
+}
+
+void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_summary *sm)
+{
+	char d[32];
+	int w = 4;
+	for (int i = 0; i < rb->nsteps; i++) {
+		int n = (int)strlen(rb->steps[i].name);
+		if (n > w)
+			w = n < 40 ? n : 40;
+	}
+	const char *bold = sm->color ? "\033[1m" : "", *reset = sm->color ? "\033[0m" : "";
+	fprintf(out, "\n%sSummary of %s%s (%s)\n", bold, rb->name, reset, sm->run_id);
+	fprintf(out, "  %-*s  %-12s %-16s %8s  %s\n", w, "step", "phase", "result", "attempts",
+		"duration");
+	for (int i = 0; i < rb->nsteps; i++) {
+		const struct drr_step *s = &rb->steps[i];
+		const char *dur = "-";
+		if (s->t_start > 0 && s->t_end > 0)
+			dur = drr_duration_fmt(s->t_end - s->t_start, d, sizeof d);
+		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, s->name, s->phase,
+			result_word(s->state), s->attempt, dur);
+		if (s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED)) {
+			char *e = drr_redact(s->error);
+			fprintf(out, "  %-*s  error: %.300s\n", w, "", e);
+			free(e);
+		}
+	}
+
+	/* phases, in the order they first appear; wall time first start -> last end */
+	fprintf(out, "  phases:");
+	int printed = 0;
+	for (int i = 0; i < rb->nsteps; i++) {
+		const char *ph = rb->steps[i].phase;
+		int seen = 0;
+		for (int k = 0; k < i && !seen; k++)
+			seen = !strcmp(rb->steps[k].phase, ph);
+		if (seen)
+			continue;
+		double lo = 0, hi = 0;
+		for (int k = i; k < rb->nsteps; k++) {
+			const struct drr_step *s = &rb->steps[k];
+			if (strcmp(s->phase, ph) || s->t_start <= 0 || s->t_end <= 0)
+				continue;
+			if (lo == 0 || s->t_start < lo)
+				lo = s->t_start;
+			if (s->t_end > hi)
+				hi = s->t_end;
+		}
+		fprintf(out, "%s %s %s", printed++ ? "," : "", ph,
+			lo > 0 ? drr_duration_fmt(hi - lo, d, sizeof d) : "-");
+	}
+	fprintf(out, "\n");
+	fprintf(out, "  total: %s", drr_duration_fmt(sm->total, d, sizeof d));
+	if (rb->rto > 0) {
+		char r[32];
+		fprintf(out, " (RTO %s: %s)", drr_duration_fmt(rb->rto, r, sizeof r),
+			sm->total <= rb->rto ? "within" : "EXCEEDED");
+	}
+	fprintf(out, "\n");
+	const char *col = !sm->color ? "" : sm->exit_code == 0 ? "\033[1;32m" : "\033[1;31m";
+	fprintf(out, "  result: %s%s%s (exit %d)", col, sm->status, reset, sm->exit_code);
+	if (sm->reason) {
+		char *rr = drr_redact(sm->reason);
+		fprintf(out, ": %s", rr);
+		free(rr);
+	}
+	fprintf(out, "\n  journal: %s\n", sm->journal);
+	fflush(out);
+}

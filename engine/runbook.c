@@ -1,0 +1,1026 @@
+/*
+ * runbook.c - loads a runbook file into a fresh lua_State with its own
+ * sandboxed environment, runs its top-level code (which only declares:
+ * runbook{} and step "name" {}), collects the declarations into C structs
+ * and validates all of it, reporting every error as "file:line: message".
+ *
+ * The sandbox (after Redis scripting): a runbook sees an allow-list of base
+ * functions, copies of string/table/math/utf8, a few safe os functions, the
+ * drrun modules, and nothing that could block the loop.  Reading or assigning
+ * an undeclared global raises an error naming file and line.
+ */
+#include "drrun.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lualib.h>
+
+static const char K_RB[] = "drrun.runbook";
+static const char K_RBLINE[] = "drrun.runbook_line";
+static const char K_STEPS[] = "drrun.steps";
+static const char K_ENV[] = "drrun.sandbox";
+static const char K_DIR[] = "drrun.dir";
+static const char K_LOADED[] = "drrun.local_loaded";
+
+static const char *const STEP_FIELDS[] = { "phase", "after", "run", "rollback", "retry",
+					   "timeout", "approve", "when", "once", "doc",
+					   NULL };
+static const char *const RB_FIELDS[] = { "name", "description", "rto", "rpo", "params",
+					 "secrets", "env", NULL };
+static const char *const RETRY_FIELDS[] = { "attempts", "delay", "backoff", "max_delay",
+					    NULL };
+static const char *const PARAM_FIELDS[] = { "default", "required", "doc", NULL };
+
+/* ---- source text helpers -------------------------------------------------- */
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	struct drr_buf b = { 0 };
+	char chunk[8192];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		drr_buf_add(&b, chunk, n);
+	fclose(f);
+	if (!b.data)
+		drr_buf_adds(&b, "");
+	*len = b.len;
+	return b.data;
+}
+
+struct src {
+	char *text;
+	size_t len;
+	int *starts; /* line i (1-based) begins at text + starts[i-1] */
+	int nlines;
+};
+
+static struct src *g_src; /* the runbook being loaded (one at a time) */
+
+static void src_index(struct src *s)
+{
+	s->nlines = 1;
+	for (size_t i = 0; i < s->len; i++)
+		s->nlines += s->text[i] == '\n';
+	s->starts = drr_xmalloc((size_t)s->nlines * sizeof(int));
+	int k = 0;
+	s->starts[k++] = 0;
+	for (size_t i = 0; i < s->len; i++)
+		if (s->text[i] == '\n' && k < s->nlines)
+			s->starts[k++] = (int)i + 1;
+}
+
+static int is_ident(int c)
+{
+	return isalnum(c) || c == '_';
+}
+
+/* First line in [from, to) where `name =` appears as a field; else from. */
+static int find_field(const struct src *s, int from, int to, const char *name)
+{
+	size_t nl = strlen(name);
+	if (!s || from < 1)
+		return from;
+	if (to <= from || to > s->nlines + 1)
+		to = s->nlines + 1;
+	for (int ln = from; ln < to; ln++) {
+		const char *p = s->text + s->starts[ln - 1];
+		const char *end = ln < s->nlines ? s->text + s->starts[ln] : s->text + s->len;
+		for (const char *q = p; q + nl <= end; q++) {
+			if (memcmp(q, name, nl) != 0)
+				continue;
+			if (q > p && is_ident((unsigned char)q[-1]))
+				continue;
+			const char *r = q + nl;
+			while (r < end && (*r == ' ' || *r == '\t'))
+				r++;
+			if (r < end && *r == '=' && (r + 1 >= end || r[1] != '='))
+				return ln;
+		}
+	}
+	return from;
+}
+
+int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *name)
+{
+	(void)rb;
+	return find_field(g_src, from, 0, name);
+}
+
+/* ---- the sandbox ------------------------------------------------------------ */
+
+static int where_error(lua_State *L, const char *fmt, const char *name)
+{
+	luaL_where(L, 1);
+	lua_pushfstring(L, fmt, name);
+	lua_concat(L, 2);
+	return lua_error(L);
+}
+
+static int l_env_index(lua_State *L)
+{
+	lua_pushvalue(L, 2);
+	lua_rawget(L, lua_upvalueindex(1));
+	if (!lua_isnil(L, -1))
+		return 1;
+	const char *k = lua_tostring(L, 2);
+	return where_error(L, "unknown global '%s'", k ? k : "?");
+}
+
+static int l_env_newindex(lua_State *L)
+{
+	const char *k = lua_tostring(L, 2);
+	return where_error(L, "assignment to undeclared global '%s' (declare it with 'local')",
+			   k ? k : "?");
+}
+
+static int l_print(lua_State *L)
+{
+	int n = lua_gettop(L);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		if (i > 1)
+			luaL_addchar(&b, '\t');
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	const char *msg = lua_tostring(L, -1);
+	if (drr_task_current(L)) {
+		drr_task_log(L, "%s", msg);
+	} else {
+		char *r = drr_redact(msg);
+		fprintf(stderr, "%s\n", r);
+		free(r);
+	}
+	return 0;
+}
+
+/* require: built-in modules, then <runbook dir>/<name>.lua in the sandbox. */
+static int l_require(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_getfield(L, -1, name);
+	int builtin = !lua_isnil(L, -1);
+	lua_pop(L, 2);
+	if (builtin) {
+		lua_pushvalue(L, lua_upvalueindex(1)); /* the real require */
+		lua_pushvalue(L, 1);
+		lua_call(L, 1, 1);
+		return 1;
+	}
+	lua_getfield(L, LUA_REGISTRYINDEX, K_LOADED);
+	lua_getfield(L, -1, name);
+	if (!lua_isnil(L, -1))
+		return 1;
+	lua_pop(L, 1);
+	for (const char *p = name; *p; p++)
+		if (!is_ident((unsigned char)*p) && *p != '.' && *p != '-')
+			return luaL_error(L, "module name '%s' is not valid", name);
+	lua_getfield(L, LUA_REGISTRYINDEX, K_DIR);
+	const char *dir = lua_tostring(L, -1);
+	struct drr_buf path = { 0 };
+	drr_buf_addf(&path, "%s/", dir ? dir : ".");
+	for (const char *p = name; *p; p++)
+		drr_buf_add(&path, *p == '.' ? "/" : p, 1);
+	drr_buf_adds(&path, ".lua");
+	lua_pushfstring(L, "@%s", path.data);
+	size_t len;
+	char *text = read_file(path.data, &len);
+	if (!text) {
+		lua_pushfstring(L, "module '%s' not found: not built in, and no file %s", name,
+				path.data);
+		drr_buf_free(&path);
+		return lua_error(L);
+	}
+	drr_buf_free(&path);
+	int rc = luaL_loadbufferx(L, text, len, lua_tostring(L, -1), "t");
+	free(text);
+	if (rc != LUA_OK)
+		return lua_error(L);
+	lua_getfield(L, LUA_REGISTRYINDEX, K_ENV);
+	lua_setupvalue(L, -2, 1);
+	lua_pushstring(L, name);
+	lua_call(L, 1, 1);
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushboolean(L, 1);
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -5, name); /* local_loaded[name] */
+	return 1;
+}
+
+static void copy_lib(lua_State *L, int base, const char *lib, const char *const *only)
+{
+	lua_getglobal(L, lib);
+	lua_newtable(L);
+	lua_pushnil(L);
+	while (lua_next(L, -3)) {
+		int keep = 1;
+		if (only) {
+			keep = 0;
+			for (const char *const *o = only; *o; o++)
+				keep |= lua_type(L, -2) == LUA_TSTRING &&
+					strcmp(lua_tostring(L, -2), *o) == 0;
+		}
+		if (keep) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, -4);
+		} else {
+			lua_pop(L, 1);
+		}
+	}
+	lua_setfield(L, base, lib);
+	lua_pop(L, 1);
+}
+
+static int l_runbook(lua_State *L);
+static int l_step(lua_State *L);
+
+static void build_sandbox(lua_State *L, const char *dir)
+{
+	static const char *const base_names[] = {
+		"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
+		"rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber",
+		"tostring", "type", "xpcall", "_VERSION", NULL
+	};
+	static const char *const os_names[] = { "time", "date", "clock", "difftime",
+						"getenv", NULL };
+	lua_newtable(L); /* base */
+	int base = lua_gettop(L);
+	for (const char *const *n = base_names; *n; n++) {
+		lua_getglobal(L, *n);
+		lua_setfield(L, base, *n);
+	}
+	copy_lib(L, base, "string", NULL);
+	copy_lib(L, base, "table", NULL);
+	copy_lib(L, base, "math", NULL);
+	copy_lib(L, base, "utf8", NULL);
+	copy_lib(L, base, "os", os_names);
+	lua_pushcfunction(L, l_print);
+	lua_setfield(L, base, "print");
+	lua_pushcfunction(L, l_runbook);
+	lua_setfield(L, base, "runbook");
+	lua_pushcfunction(L, l_step);
+	lua_setfield(L, base, "step");
+	lua_getglobal(L, "require");
+	lua_pushcclosure(L, l_require, 1);
+	lua_setfield(L, base, "require");
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "drrun");
+	lua_call(L, 1, 1);
+	lua_setfield(L, base, "drrun");
+
+	lua_newtable(L); /* the runbook's _ENV */
+	lua_newtable(L); /* its metatable */
+	lua_pushvalue(L, base);
+	lua_pushcclosure(L, l_env_index, 1);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, l_env_newindex);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushliteral(L, "the runbook environment is locked");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, LUA_REGISTRYINDEX, K_ENV);
+	lua_pop(L, 1); /* base */
+
+	lua_pushstring(L, dir);
+	lua_setfield(L, LUA_REGISTRYINDEX, K_DIR);
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, K_LOADED);
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, K_STEPS);
+}
+
+/* ---- declarations: runbook{} and step "name" {} ------------------------------ */
+
+static int caller_line(lua_State *L)
+{
+	lua_Debug ar;
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
+		return ar.currentline;
+	return 0;
+}
+
+static int l_runbook(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RBLINE) != LUA_TNIL)
+		return luaL_error(L, "runbook{} declared twice (first at line %d)",
+				  (int)lua_tointeger(L, -1));
+	lua_pushinteger(L, caller_line(L));
+	lua_setfield(L, LUA_REGISTRYINDEX, K_RBLINE);
+	lua_pushvalue(L, 1);
+	lua_setfield(L, LUA_REGISTRYINDEX, K_RB);
+	return 0;
+}
+
+static int l_step_body(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_getfield(L, -1, "name");
+	if (!lua_istable(L, 1))
+		return luaL_error(L, "step '%s' expects a table: step \"%s\" { run = ... }",
+				  lua_tostring(L, -1), lua_tostring(L, -1));
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "body");
+	if (!lua_isnil(L, -1))
+		return luaL_error(L, "step body given twice");
+	lua_pop(L, 1);
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "body");
+	return 0;
+}
+
+static int l_step(lua_State *L)
+{
+	if (lua_type(L, 1) != LUA_TSTRING)
+		return luaL_error(L, "step expects a name: step \"name\" { ... }");
+	size_t n;
+	const char *name = lua_tolstring(L, 1, &n);
+	if (n == 0 || n > 100)
+		return luaL_error(L, "step name must be 1 to 100 characters");
+	for (const char *p = name; *p; p++)
+		if (!isprint((unsigned char)*p))
+			return luaL_error(L, "step name contains a control character");
+	lua_getfield(L, LUA_REGISTRYINDEX, K_STEPS);
+	lua_createtable(L, 0, 3);
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "name");
+	lua_pushinteger(L, caller_line(L));
+	lua_setfield(L, -2, "line");
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, -3, (lua_Integer)luaL_len(L, -3) + 1);
+	lua_pushcclosure(L, l_step_body, 1);
+	return 1;
+}
+
+/* ---- validation helpers ------------------------------------------------------- */
+
+struct ld {
+	struct drr_runbook *rb;
+	struct drr_diag *d;
+	const char *file;
+	lua_State *L;
+	int rb_line;
+};
+
+static const char *suggest(const char *key, const char *const *known)
+{
+	const char *best = NULL;
+	int bd = 3;
+	for (const char *const *k = known; *k; k++) {
+		int dist = drr_edit_distance(key, *k);
+		if (dist < bd) {
+			bd = dist;
+			best = *k;
+		}
+	}
+	return best;
+}
+
+/* Report keys of the table at idx that are not in `known`. */
+static void check_fields(struct ld *ld, int idx, const char *const *known, int line,
+			 int limit, const char *what)
+{
+	lua_State *L = ld->L;
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING) {
+			drr_diag_add(ld->d, ld->file, line, "%s: unexpected positional value", what);
+			continue;
+		}
+		const char *k = lua_tostring(L, -1);
+		int ok = 0;
+		for (const char *const *f = known; *f && !ok; f++)
+			ok = strcmp(*f, k) == 0;
+		if (ok)
+			continue;
+		const char *s = suggest(k, known);
+		int at = find_field(g_src, line, limit, k);
+		if (s)
+			drr_diag_add(ld->d, ld->file, at, "%s: unknown field '%s' (did you mean '%s'?)",
+				     what, k, s);
+		else
+			drr_diag_add(ld->d, ld->file, at, "%s: unknown field '%s'", what, k);
+	}
+}
+
+/* Read an optional duration field of the table at idx; 0 when absent. */
+static double get_duration(struct ld *ld, int idx, const char *field, int line, int limit,
+			   const char *what, double dflt)
+{
+	lua_State *L = ld->L;
+	double v = dflt;
+	int t = lua_getfield(L, idx, field);
+	if (t == LUA_TSTRING) {
+		if (drr_duration_parse(lua_tostring(L, -1), &v) < 0)
+			drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+				     "%s: %s: invalid duration '%s' (use e.g. \"250ms\", \"5s\", "
+				     "\"10m\", \"1h30m\")",
+				     what, field, lua_tostring(L, -1));
+	} else if (t != LUA_TNIL) {
+		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+			     "%s: %s must be a duration string like \"5s\", not a %s", what, field,
+			     lua_typename(L, t));
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+static char *get_string(struct ld *ld, int idx, const char *field, int line, int limit,
+			const char *what)
+{
+	lua_State *L = ld->L;
+	char *s = NULL;
+	int t = lua_getfield(L, idx, field);
+	if (t == LUA_TSTRING)
+		s = drr_xstrdup(lua_tostring(L, -1));
+	else if (t != LUA_TNIL)
+		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+			     "%s: %s must be a string, not a %s", what, field, lua_typename(L, t));
+	lua_pop(L, 1);
+	return s;
+}
+
+static int get_func(struct ld *ld, int idx, const char *field, int line, int limit,
+		    const char *what, int required)
+{
+	lua_State *L = ld->L;
+	int t = lua_getfield(L, idx, field);
+	if (t == LUA_TFUNCTION)
+		return luaL_ref(L, LUA_REGISTRYINDEX);
+	if (t != LUA_TNIL || required)
+		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+			     "%s: %s must be a function%s", what, field,
+			     t == LUA_TNIL ? " (it is missing)" : "");
+	lua_pop(L, 1);
+	return LUA_NOREF;
+}
+
+/* ---- runbook{} ------------------------------------------------------------------ */
+
+static int valid_name(const char *s)
+{
+	if (!*s || !isalnum((unsigned char)*s))
+		return 0;
+	for (; *s; s++)
+		if (!is_ident((unsigned char)*s) && *s != '-' && *s != '.')
+			return 0;
+	return 1;
+}
+
+static int cmp_param(const void *a, const void *b)
+{
+	return strcmp(((const struct drr_param *)a)->name, ((const struct drr_param *)b)->name);
+}
+
+static void parse_params(struct ld *ld, int idx, int line)
+{
+	lua_State *L = ld->L;
+	struct drr_runbook *rb = ld->rb;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			drr_diag_add(ld->d, ld->file, line, "runbook: params keys must be names");
+			lua_pop(L, 1);
+			continue;
+		}
+		const char *name = lua_tostring(L, -2);
+		int pline = find_field(g_src, line, 0, name);
+		rb->params = drr_xrealloc(rb->params, (size_t)(rb->nparams + 1) * sizeof *rb->params);
+		struct drr_param *p = &rb->params[rb->nparams++];
+		memset(p, 0, sizeof *p);
+		p->name = drr_xstrdup(name);
+		p->type = LUA_TSTRING;
+		char what[160];
+		snprintf(what, sizeof what, "param '%s'", name);
+		if (lua_istable(L, -1)) {
+			int v = lua_gettop(L);
+			check_fields(ld, v, PARAM_FIELDS, pline, 0, what);
+			p->doc = get_string(ld, v, "doc", pline, 0, what);
+			lua_getfield(L, v, "required");
+			p->required = lua_toboolean(L, -1);
+			lua_pop(L, 1);
+			int t = lua_getfield(L, v, "default");
+			if (t != LUA_TNIL) {
+				p->has_default = 1;
+				if (t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN)
+					p->type = t;
+				else
+					drr_diag_add(ld->d, ld->file, pline,
+						     "%s: default must be a string, number or boolean",
+						     what);
+			}
+			lua_pop(L, 1);
+		} else {
+			int t = lua_type(L, -1);
+			p->has_default = 1;
+			if (t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN)
+				p->type = t;
+			else
+				drr_diag_add(ld->d, ld->file, pline,
+					     "%s: expected { default = ..., required = ..., doc = ... }",
+					     what);
+		}
+		lua_pop(L, 1);
+	}
+	if (rb->nparams > 1)
+		qsort(rb->params, (size_t)rb->nparams, sizeof *rb->params, cmp_param);
+}
+
+static void parse_runbook(struct ld *ld)
+{
+	lua_State *L = ld->L;
+	struct drr_runbook *rb = ld->rb;
+	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RB) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		drr_diag_add(ld->d, ld->file, 0,
+			     "no runbook { name = ... } declaration (it names the runbook and its "
+			     "params)");
+		return;
+	}
+	int t = lua_gettop(L);
+	lua_getfield(L, LUA_REGISTRYINDEX, K_RBLINE);
+	int line = ld->rb_line = rb->line = (int)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	int limit = 0;
+	check_fields(ld, t, RB_FIELDS, line, limit, "runbook");
+	rb->name = get_string(ld, t, "name", line, limit, "runbook");
+	if (!rb->name)
+		drr_diag_add(ld->d, ld->file, line, "runbook: name is required");
+	else if (!valid_name(rb->name) || strlen(rb->name) > 64)
+		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "name"),
+			     "runbook: name '%s' must be letters, digits, '-', '_' or '.' (at "
+			     "most 64)",
+			     rb->name);
+	rb->description = get_string(ld, t, "description", line, limit, "runbook");
+	rb->rto = get_duration(ld, t, "rto", line, limit, "runbook", 0);
+	rb->rpo = get_duration(ld, t, "rpo", line, limit, "runbook", 0);
+
+	int ty = lua_getfield(L, t, "params");
+	if (ty == LUA_TTABLE)
+		parse_params(ld, lua_gettop(L), find_field(g_src, line, limit, "params"));
+	else if (ty != LUA_TNIL)
+		drr_diag_add(ld->d, ld->file, line, "runbook: params must be a table");
+	lua_pop(L, 1);
+
+	ty = lua_getfield(L, t, "secrets");
+	if (ty == LUA_TTABLE) {
+		lua_Integer n = luaL_len(L, -1);
+		for (lua_Integer i = 1; i <= n; i++) {
+			if (lua_rawgeti(L, -1, i) == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
+				rb->secrets = drr_xrealloc(rb->secrets, (size_t)(rb->nsecrets + 1) *
+										sizeof(char *));
+				rb->secrets[rb->nsecrets++] = drr_xstrdup(lua_tostring(L, -1));
+			} else {
+				drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "secrets"),
+					     "runbook: secrets must be a list of environment "
+					     "variable names");
+			}
+			lua_pop(L, 1);
+		}
+	} else if (ty != LUA_TNIL) {
+		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "secrets"),
+			     "runbook: secrets must be a list of names, like { \"API_TOKEN\" }");
+	}
+	lua_pop(L, 1);
+
+	ty = lua_getfield(L, t, "env");
+	if (ty == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1)) {
+				drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "env"),
+					     "runbook: env must map names to tables, like { dr = { "
+					     "region = \"eu-west-1\" } }");
+			} else {
+				rb->envs = drr_xrealloc(rb->envs,
+							(size_t)(rb->nenvs + 1) * sizeof(char *));
+				rb->envs[rb->nenvs++] = drr_xstrdup(lua_tostring(L, -2));
+			}
+			lua_pop(L, 1);
+		}
+		lua_pushvalue(L, -1);
+		rb->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	} else if (ty != LUA_TNIL) {
+		drr_diag_add(ld->d, ld->file, line, "runbook: env must be a table");
+	}
+	lua_pop(L, 2);
+}
+
+/* ---- step "name" {} ------------------------------------------------------------ */
+
+static void parse_after(struct ld *ld, int idx, struct drr_step *s, int limit,
+			const char *what)
+{
+	lua_State *L = ld->L;
+	struct drr_gnode *g = s->g;
+	int t = lua_getfield(L, idx, "after");
+	int at = find_field(g_src, s->line, limit, "after");
+	if (t == LUA_TSTRING) {
+		g->after = drr_xcalloc(1, sizeof(char *));
+		g->after[g->nafter++] = drr_xstrdup(lua_tostring(L, -1));
+	} else if (t == LUA_TTABLE) {
+		lua_Integer n = luaL_len(L, -1);
+		g->after = drr_xcalloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+		for (lua_Integer i = 1; i <= n; i++) {
+			if (lua_rawgeti(L, -1, i) == LUA_TSTRING)
+				g->after[g->nafter++] = drr_xstrdup(lua_tostring(L, -1));
+			else
+				drr_diag_add(ld->d, ld->file, at,
+					     "%s: after must list step names (strings)", what);
+			lua_pop(L, 1);
+		}
+	} else if (t != LUA_TNIL) {
+		drr_diag_add(ld->d, ld->file, at,
+			     "%s: after must be a step name or a list of step names", what);
+	}
+	lua_pop(L, 1);
+}
+
+static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit,
+			const char *what)
+{
+	lua_State *L = ld->L;
+	struct drr_retry *r = &s->retry;
+	r->attempts = 1;
+	r->delay = 1;
+	r->backoff = 2;
+	r->max_delay = 0;
+	int t = lua_getfield(L, idx, "retry");
+	int at = find_field(g_src, s->line, limit, "retry");
+	if (t == LUA_TNUMBER) {
+		r->attempts = (int)lua_tointeger(L, -1);
+		if (!lua_isinteger(L, -1) || r->attempts < 1 || r->attempts > 1000)
+			drr_diag_add(ld->d, ld->file, at,
+				     "%s: retry must be a number of attempts from 1 to 1000", what);
+	} else if (t == LUA_TTABLE) {
+		int rt = lua_gettop(L);
+		char rwhat[200];
+		snprintf(rwhat, sizeof rwhat, "%s: retry", what);
+		check_fields(ld, rt, RETRY_FIELDS, at, limit, rwhat);
+		lua_getfield(L, rt, "attempts");
+		if (!lua_isnil(L, -1)) {
+			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+			    lua_tointeger(L, -1) > 1000)
+				drr_diag_add(ld->d, ld->file, at,
+					     "%s: attempts must be a whole number from 1 to 1000",
+					     rwhat);
+			else
+				r->attempts = (int)lua_tointeger(L, -1);
+		}
+		lua_pop(L, 1);
+		r->delay = get_duration(ld, rt, "delay", at, limit, rwhat, 1);
+		r->max_delay = get_duration(ld, rt, "max_delay", at, limit, rwhat, 0);
+		lua_getfield(L, rt, "backoff");
+		if (!lua_isnil(L, -1)) {
+			if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 ||
+			    lua_tonumber(L, -1) > 100)
+				drr_diag_add(ld->d, ld->file, at,
+					     "%s: backoff must be a number from 1 to 100", rwhat);
+			else
+				r->backoff = lua_tonumber(L, -1);
+		}
+		lua_pop(L, 1);
+	} else if (t != LUA_TNIL) {
+		drr_diag_add(ld->d, ld->file, at,
+			     "%s: retry must be { attempts = n, delay = \"1s\", backoff = 2 }", what);
+	}
+	lua_pop(L, 1);
+}
+
+static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
+{
+	lua_State *L = ld->L;
+	char what[160];
+	snprintf(what, sizeof what, "step '%s'", s->name);
+	check_fields(ld, idx, STEP_FIELDS, s->line, limit, what);
+	s->phase = get_string(ld, idx, "phase", s->line, limit, what);
+	if (!s->phase)
+		s->phase = drr_xstrdup("other");
+	s->doc = get_string(ld, idx, "doc", s->line, limit, what);
+	s->approve = get_string(ld, idx, "approve", s->line, limit, what);
+	if (s->approve && !*s->approve)
+		drr_diag_add(ld->d, ld->file, find_field(g_src, s->line, limit, "approve"),
+			     "%s: approve must be the question to ask", what);
+	s->timeout = get_duration(ld, idx, "timeout", s->line, limit, what, 0);
+	s->run_ref = get_func(ld, idx, "run", s->line, limit, what, 1);
+	s->rollback_ref = get_func(ld, idx, "rollback", s->line, limit, what, 0);
+	s->when_ref = get_func(ld, idx, "when", s->line, limit, what, 0);
+	int t = lua_getfield(L, idx, "once");
+	if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+		drr_diag_add(ld->d, ld->file, find_field(g_src, s->line, limit, "once"),
+			     "%s: once must be true or false", what);
+	s->once = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	parse_after(ld, idx, s, limit, what);
+	parse_retry(ld, idx, s, limit, what);
+}
+
+static void parse_steps(struct ld *ld)
+{
+	lua_State *L = ld->L;
+	struct drr_runbook *rb = ld->rb;
+	lua_getfield(L, LUA_REGISTRYINDEX, K_STEPS);
+	int list = lua_gettop(L);
+	int n = (int)luaL_len(L, list);
+	rb->steps = drr_xcalloc((size_t)(n ? n : 1), sizeof *rb->steps);
+	rb->graph = drr_xcalloc((size_t)(n ? n : 1), sizeof *rb->graph);
+	if (n == 0)
+		drr_diag_add(ld->d, ld->file, ld->rb_line, "runbook declares no steps");
+	int *lines = drr_xcalloc((size_t)(n ? n : 1), sizeof(int));
+	for (int i = 0; i < n; i++) {
+		lua_rawgeti(L, list, i + 1);
+		lua_getfield(L, -1, "line");
+		lines[i] = (int)lua_tointeger(L, -1);
+		lua_pop(L, 2);
+	}
+	for (int i = 0; i < n; i++) {
+		struct drr_step *s = &rb->steps[rb->nsteps++];
+		s->run_ref = s->rollback_ref = s->when_ref = s->output_ref = LUA_NOREF;
+		s->g = &rb->graph[i];
+		lua_rawgeti(L, list, i + 1);
+		lua_getfield(L, -1, "name");
+		s->name = drr_xstrdup(lua_tostring(L, -1));
+		lua_pop(L, 1);
+		s->line = lines[i];
+		s->g->name = s->name;
+		s->g->line = s->line;
+		/* a field belongs to this step until the next step starts */
+		int limit = 0;
+		for (int k = 0; k < n; k++)
+			if (lines[k] > s->line && (!limit || lines[k] < limit))
+				limit = lines[k];
+		if (lua_getfield(L, -1, "body") != LUA_TTABLE)
+			drr_diag_add(ld->d, ld->file, s->line,
+				     "step '%s' has no body: write step \"%s\" { run = function(ctx) "
+				     "... end }",
+				     s->name, s->name);
+		else
+			parse_step(ld, lua_gettop(L), s, limit);
+		lua_pop(L, 2);
+	}
+	free(lines);
+	lua_pop(L, 1);
+	drr_graph_resolve(rb->graph, rb->nsteps, ld->file, ld->d);
+}
+
+/* ---- load --------------------------------------------------------------------- */
+
+static int traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	lua_pushstring(L, msg ? msg : "(error object is not a string)");
+	return 1;
+}
+
+struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
+{
+	struct drr_runbook *rb = drr_xcalloc(1, sizeof *rb);
+	rb->path = drr_xstrdup(path);
+	rb->env_ref = rb->params_ref = rb->ctxenv_ref = LUA_NOREF;
+	const char *slash = strrchr(path, '/');
+	rb->dir = slash ? drr_xasprintf("%.*s", (int)(slash - path), path) : drr_xstrdup(".");
+	if (slash == path)
+		rb->dir[0] = '/', rb->dir[1] = '\0';
+
+	static struct src src;
+	free(src.text);
+	free(src.starts);
+	memset(&src, 0, sizeof src);
+	src.text = read_file(path, &src.len);
+	if (!src.text) {
+		drr_diag_add(d, path, 0, "cannot read runbook: %s", strerror(errno));
+		drr_runbook_free(rb);
+		return NULL;
+	}
+	src_index(&src);
+	g_src = &src;
+	drr_sha256_hex(src.text, src.len, rb->sha256);
+
+	lua_State *L = rb->L = luaL_newstate();
+	luaL_openlibs(L);
+	drr_modules_preload(L);
+	lua_pushcfunction(L, traceback);
+	int msgh = lua_gettop(L);
+	build_sandbox(L, rb->dir);
+
+	char *chunk = drr_xasprintf("@%s", path);
+	int rc = luaL_loadbufferx(L, src.text, src.len, chunk, "t");
+	free(chunk);
+	if (rc == LUA_OK) {
+		lua_getfield(L, LUA_REGISTRYINDEX, K_ENV);
+		lua_setupvalue(L, -2, 1);
+		rc = lua_pcall(L, 0, 0, msgh);
+	}
+	if (rc != LUA_OK) {
+		/* Lua's message already reads "file:line: ..." */
+		const char *m = lua_tostring(L, -1);
+		char *r = drr_redact(m ? m : "error");
+		drr_diag_add(d, NULL, 0, "%s", r);
+		free(r);
+		lua_pop(L, 1);
+		drr_runbook_free(rb);
+		return NULL;
+	}
+	lua_pop(L, 1); /* msgh */
+
+	struct ld ld = { .rb = rb, .d = d, .file = path, .L = L };
+	parse_runbook(&ld);
+	parse_steps(&ld);
+	return rb; /* the caller checks d: binding can add more errors */
+}
+
+/* ---- binding params, env and secrets ------------------------------------------ */
+
+static int param_value(lua_State *L, const struct drr_param *p, const char *v, char *err,
+		       size_t errlen)
+{
+	if (p->type == LUA_TNUMBER) {
+		if (!lua_stringtonumber(L, v)) {
+			snprintf(err, errlen, "param '%s' must be a number, got '%s'", p->name, v);
+			return -1;
+		}
+	} else if (p->type == LUA_TBOOLEAN) {
+		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+			lua_pushboolean(L, 1);
+		else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+			lua_pushboolean(L, 0);
+		else {
+			snprintf(err, errlen, "param '%s' must be true or false, got '%s'", p->name, v);
+			return -1;
+		}
+	} else {
+		lua_pushstring(L, v);
+	}
+	return 0;
+}
+
+int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d)
+{
+	lua_State *L = rb->L;
+	const char *file = rb->path;
+	int before = d->n;
+	int pline = find_field(g_src, rb->line, 0, "params");
+
+	/* params: defaults, then --param k=v */
+	lua_getfield(L, LUA_REGISTRYINDEX, K_RB);
+	int rbt = lua_gettop(L);
+	lua_getfield(L, rbt, "params");
+	int decl = lua_gettop(L);
+	lua_newtable(L);
+	int pt = lua_gettop(L);
+	for (int i = 0; i < rb->nparams; i++) {
+		struct drr_param *p = &rb->params[i];
+		lua_getfield(L, decl, p->name);
+		if (lua_istable(L, -1))
+			lua_getfield(L, -1, "default");
+		else
+			lua_pushvalue(L, -1);
+		lua_setfield(L, pt, p->name);
+		lua_pop(L, 1);
+	}
+	for (int i = 0; i < o->nparam_kv; i++) {
+		const char *kv = o->param_kv[i];
+		const char *eq = strchr(kv, '=');
+		if (!eq || eq == kv) {
+			drr_diag_add(d, file, 0, "--param '%s' must look like name=value", kv);
+			continue;
+		}
+		char *k = drr_xasprintf("%.*s", (int)(eq - kv), kv);
+		struct drr_param *p = NULL;
+		for (int j = 0; j < rb->nparams; j++)
+			if (!strcmp(rb->params[j].name, k))
+				p = &rb->params[j];
+		if (!p) {
+			struct drr_buf names = { 0 };
+			for (int j = 0; j < rb->nparams; j++)
+				drr_buf_addf(&names, "%s%s", j ? ", " : "", rb->params[j].name);
+			drr_diag_add(d, file, pline, "unknown param '%s' (declared: %s)", k,
+				     names.data ? names.data : "none");
+			drr_buf_free(&names);
+		} else {
+			char err[256];
+			if (param_value(L, p, eq + 1, err, sizeof err) < 0)
+				drr_diag_add(d, file, find_field(g_src, pline, 0, p->name), "%s", err);
+			else
+				lua_setfield(L, pt, k);
+		}
+		free(k);
+	}
+	for (int i = 0; i < rb->nparams; i++) {
+		struct drr_param *p = &rb->params[i];
+		lua_getfield(L, pt, p->name);
+		if (lua_isnil(L, -1) && (p->required || !p->has_default))
+			drr_diag_add(d, file, find_field(g_src, pline, 0, p->name),
+				     "missing required param '%s' (pass --param %s=VALUE)", p->name,
+				     p->name);
+		lua_pop(L, 1);
+	}
+	rb->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pop(L, 2);
+
+	/* environment */
+	int eline = find_field(g_src, rb->line, 0, "env");
+	struct drr_buf names = { 0 };
+	for (int i = 0; i < rb->nenvs; i++)
+		drr_buf_addf(&names, "%s%s", i ? ", " : "", rb->envs[i]);
+	if (o->env_name) {
+		int found = 0;
+		for (int i = 0; i < rb->nenvs; i++)
+			found |= !strcmp(rb->envs[i], o->env_name);
+		if (!found)
+			drr_diag_add(d, file, rb->nenvs ? eline : 0,
+				     "unknown env '%s' (the runbook declares: %s)", o->env_name,
+				     names.data ? names.data : "none");
+	} else if (rb->nenvs) {
+		int has_default = 0;
+		for (int i = 0; i < rb->nenvs; i++)
+			has_default |= !strcmp(rb->envs[i], "default");
+		if (!has_default)
+			drr_diag_add(d, file, eline,
+				     "the runbook declares environments (%s): choose one with --env "
+				     "NAME",
+				     names.data);
+	}
+	drr_buf_free(&names);
+	const char *sel = o->env_name ? o->env_name : "default";
+	if (rb->env_ref != LUA_NOREF) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, rb->env_ref);
+		lua_getfield(L, -1, sel);
+		lua_remove(L, -2);
+	} else {
+		lua_pushnil(L);
+	}
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+	}
+	rb->ctxenv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+	/* secrets */
+	int sline = find_field(g_src, rb->line, 0, "secrets");
+	for (int i = 0; i < rb->nsecrets; i++) {
+		const char *v = getenv(rb->secrets[i]);
+		if (!v || !*v)
+			drr_diag_add(d, file, sline,
+				     "secret '%s' is declared but not set in the environment",
+				     rb->secrets[i]);
+		else
+			drr_redact_add(v);
+	}
+	return d->n - before;
+}
+
+void drr_runbook_free(struct drr_runbook *rb)
+{
+	if (!rb)
+		return;
+	if (rb->L)
+		lua_close(rb->L);
+	for (int i = 0; i < rb->nsteps; i++) {
+		struct drr_step *s = &rb->steps[i];
+		free(s->name);
+		free(s->phase);
+		free(s->doc);
+		free(s->approve);
+		free(s->error);
+		free(s->last_log);
+		for (int k = 0; k < s->g->nafter; k++)
+			free((char *)s->g->after[k]);
+		free(s->g->after);
+		free(s->g->deps);
+	}
+	free(rb->steps);
+	free(rb->graph);
+	for (int i = 0; i < rb->nparams; i++) {
+		free(rb->params[i].name);
+		free(rb->params[i].doc);
+	}
+	free(rb->params);
+	for (int i = 0; i < rb->nsecrets; i++)
+		free(rb->secrets[i]);
+	free(rb->secrets);
+	for (int i = 0; i < rb->nenvs; i++)
+		free(rb->envs[i]);
+	free(rb->envs);
+	free(rb->path);
+	free(rb->dir);
+	free(rb->name);
+	free(rb->description);
+	free(rb);
+}

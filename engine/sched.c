@@ -1,0 +1,993 @@
+/*
+ * sched.c - the DAG scheduler.  Steps whose dependencies are done start as
+ * tasks (coroutines) on one libuv loop, up to --max-parallel at once; each
+ * attempt has its own timeout; failed attempts are retried with capped
+ * exponential backoff; `when` can skip a step and `approve` asks a human.
+ * On the first failure no new step starts, running steps finish, and then
+ * the rollbacks of completed steps run one at a time in reverse completion
+ * order.  Every transition is journalled; a step starts only once its
+ * step_start record is on disk (records of one pass share one fdatasync).
+ */
+#include "drrun.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { P_STEPS, P_ROLLBACK, P_DONE };
+enum { STOP_NONE, STOP_FAILED, STOP_ABORTED, STOP_INTERRUPTED, STOP_JOURNAL };
+
+struct run {
+	struct drr_runbook *rb;
+	const struct drr_opts *o;
+	struct drr_journal *j;
+	lua_State *L;
+	uv_loop_t loop;
+	char run_id[160];
+	int phase, stop, hard, failed, rollback_failed, finished;
+	char *reason;
+	int running;
+	int *done_list, ndone, rb_pos;
+	struct drr_step *rb_step;
+	struct drr_task *rb_task;
+	double t0;
+	int exit_code;
+	int outputs_ref;
+	struct drr_view *view;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t tick;
+	uv_tty_t tty;
+	int tty_open, prompting;
+	struct drr_step *prompt_step;
+	struct drr_buf answer;
+};
+
+static struct run *R; /* the one run of this process, for Lua callbacks */
+
+static void kick(void)
+{
+	drr_engine_kick();
+}
+
+/* ---- journal helpers --------------------------------------------------------- */
+
+static void journal_failed(struct run *r);
+
+static void jrec(struct run *r, json_t *rec, int sync)
+{
+	if (r->stop == STOP_JOURNAL) {
+		json_decref(rec);
+		return;
+	}
+	if (drr_journal_append(r->j, rec, sync) < 0)
+		journal_failed(r);
+}
+
+static json_t *rec_step(const char *type, const struct drr_step *s)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "type", json_string(type));
+	if (s)
+		json_object_set_new(o, "step", json_string(s->name));
+	return o;
+}
+
+/* ---- timers owned by steps --------------------------------------------------- */
+
+static void timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static uv_timer_t *step_timer(struct run *r, struct drr_step *s)
+{
+	if (!s->timer) {
+		s->timer = drr_xcalloc(1, sizeof *s->timer);
+		uv_timer_init(&r->loop, s->timer);
+		s->timer->data = s;
+	}
+	return s->timer;
+}
+
+static void step_timer_stop(struct drr_step *s)
+{
+	if (s->timer)
+		uv_timer_stop(s->timer);
+}
+
+/* ---- ctx ------------------------------------------------------------------- */
+
+static struct drr_step *upstep(lua_State *L)
+{
+	return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static json_t *jsecs(double secs)
+{
+	return json_real(round(secs * 1e6) / 1e6);
+}
+
+static void step_log(struct drr_step *s, const char *msg)
+{
+	struct run *r = R;
+	char *red = drr_redact(msg);
+	size_t n = strlen(red);
+	while (n > 0 && (red[n - 1] == '\n' || red[n - 1] == '\r' || red[n - 1] == ' '))
+		red[--n] = '\0';
+	free(s->last_log);
+	s->last_log = red;
+	json_t *rec = rec_step("step_log", s);
+	json_object_set_new(rec, "msg", json_string(red));
+	jrec(r, rec, 0);
+	drr_view_event(r->view, s, "log", red);
+}
+
+static void task_log(struct drr_task *t, const char *msg)
+{
+	if (t && t->owner)
+		step_log(t->owner, msg);
+	else {
+		char *red = drr_redact(msg);
+		fprintf(stderr, "drrun: %s\n", red);
+		free(red);
+	}
+}
+
+static int l_ctx_log(lua_State *L)
+{
+	struct drr_step *s = upstep(L);
+	int n = lua_gettop(L);
+	if (n == 0)
+		return 0;
+	if (n > 1 || lua_type(L, 1) != LUA_TSTRING) {
+		if (n == 1) {
+			luaL_tolstring(L, 1, NULL);
+		} else {
+			lua_rawgeti(L, LUA_REGISTRYINDEX, drr_eng.string_format_ref);
+			lua_insert(L, 1);
+			lua_call(L, n, 1);
+		}
+	}
+	step_log(s, lua_tostring(L, -1));
+	return 0;
+}
+
+static int l_ctx_abort(lua_State *L)
+{
+	const char *reason = luaL_optstring(L, 1, "aborted by the runbook");
+	drr_push_abort(L, reason);
+	return lua_error(L);
+}
+
+static int l_ctx_secret(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	for (int i = 0; i < R->rb->nsecrets; i++)
+		if (!strcmp(R->rb->secrets[i], name)) {
+			lua_pushstring(L, getenv(name));
+			return 1;
+		}
+	return luaL_error(L, "secret '%s' is not declared in runbook { secrets = { ... } }",
+			  name);
+}
+
+/* Push a fresh ctx for step s.  [-0, +1, m] */
+static void push_ctx(struct run *r, struct drr_step *s)
+{
+	lua_State *L = r->L;
+	lua_createtable(L, 0, 14);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->rb->params_ref);
+	lua_setfield(L, -2, "params");
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->rb->ctxenv_ref);
+	lua_setfield(L, -2, "env");
+	lua_pushstring(L, r->o->env_name ? r->o->env_name : "");
+	lua_setfield(L, -2, "env_name");
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->outputs_ref);
+	lua_setfield(L, -2, "outputs");
+	lua_pushstring(L, r->run_id);
+	lua_setfield(L, -2, "run_id");
+	lua_pushboolean(L, r->o->dry_run);
+	lua_setfield(L, -2, "dry_run");
+	lua_pushboolean(L, r->o->drill);
+	lua_setfield(L, -2, "drill");
+	lua_pushstring(L, s->name);
+	lua_setfield(L, -2, "step");
+	lua_pushstring(L, s->phase);
+	lua_setfield(L, -2, "phase");
+	lua_pushinteger(L, s->attempt);
+	lua_setfield(L, -2, "attempt");
+	lua_pushlightuserdata(L, s);
+	lua_pushcclosure(L, l_ctx_log, 1);
+	lua_setfield(L, -2, "log");
+	lua_pushcfunction(L, l_ctx_abort);
+	lua_setfield(L, -2, "abort");
+	lua_pushcfunction(L, l_ctx_secret);
+	lua_setfield(L, -2, "secret");
+}
+
+/* ---- stopping ------------------------------------------------------------------ */
+
+static void set_stop(struct run *r, int why, const char *reason)
+{
+	if (r->stop == STOP_JOURNAL || r->stop == STOP_FAILED)
+		return; /* a failure wins over an abort; a dead journal over all */
+	if (r->stop == STOP_INTERRUPTED && why == STOP_ABORTED)
+		return;
+	r->stop = why;
+	if (reason) {
+		free(r->reason);
+		r->reason = drr_redact(reason);
+	}
+}
+
+/* Settle steps waiting to retry: a stopping run retries nothing. */
+static void abandon_retries(struct run *r);
+
+static void journal_failed(struct run *r)
+{
+	if (r->stop == STOP_JOURNAL)
+		return;
+	free(r->reason);
+	r->reason = drr_xasprintf("journal: %s", drr_journal_error(r->j));
+	r->stop = STOP_JOURNAL;
+	r->hard = 1;
+	fprintf(stderr, "drrun: %s; stopping (nothing more can be recorded)\n", r->reason);
+	for (int i = 0; i < r->rb->nsteps; i++) {
+		struct drr_step *s = &r->rb->steps[i];
+		if (s->task)
+			drr_task_cancel(s->task, "stopped: the journal cannot be written");
+	}
+	if (r->rb_task)
+		drr_task_cancel(r->rb_task, "stopped: the journal cannot be written");
+	kick();
+}
+
+/* ---- step lifecycle -------------------------------------------------------------- */
+
+static void step_done(struct drr_task *t, int status, void *ud);
+
+static void dependents_done(struct run *r, struct drr_step *s)
+{
+	int idx = (int)(s - r->rb->steps);
+	for (int i = 0; i < r->rb->nsteps; i++) {
+		struct drr_gnode *g = r->rb->steps[i].g;
+		for (int k = 0; k < g->ndeps; k++)
+			if (g->deps[k] == idx)
+				r->rb->steps[i].waiting--;
+	}
+}
+
+static void on_attempt_timeout(uv_timer_t *h)
+{
+	struct drr_step *s = h->data;
+	if (!s->task)
+		return;
+	char d[32], *msg = drr_xasprintf("timeout: step exceeded %s",
+					 drr_duration_fmt(s->timeout, d, sizeof d));
+	drr_task_cancel(s->task, msg);
+	free(msg);
+	kick();
+}
+
+static void launch_attempt(struct run *r, struct drr_step *s)
+{
+	lua_State *L = r->L;
+	s->state = DRR_RUNNING;
+	s->t_attempt = drr_mono();
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->run_ref);
+	push_ctx(r, s);
+	struct drr_task *t = drr_task_spawn(L, 1, step_done, r);
+	t->owner = s;
+	s->task = t;
+	if (s->timeout > 0) {
+		t->deadline = s->t_attempt + s->timeout;
+		uv_timer_start(step_timer(r, s), on_attempt_timeout,
+			       (uint64_t)(s->timeout * 1000 + 0.5), 0);
+	}
+	drr_view_event(r->view, s, "start", NULL);
+}
+
+static void on_retry_timer(uv_timer_t *h)
+{
+	struct drr_step *s = h->data;
+	struct run *r = R;
+	if (r->stop) {
+		abandon_retries(r);
+		kick();
+		return;
+	}
+	s->attempt++;
+	launch_attempt(r, s);
+}
+
+static void step_fail(struct run *r, struct drr_step *s, const char *status, const char *err)
+{
+	s->state = DRR_FAILED;
+	s->t_end = drr_mono();
+	free(s->error);
+	s->error = drr_redact(err);
+	json_t *rec = rec_step("step_end", s);
+	json_object_set_new(rec, "status", json_string(status));
+	json_object_set_new(rec, "attempts", json_integer(s->attempt));
+	json_object_set_new(rec, "duration", jsecs(s->t_end - s->t_start));
+	json_object_set_new(rec, "error", json_string(s->error));
+	jrec(r, rec, 0);
+	r->running--;
+	drr_view_event(r->view, s, status, s->error);
+}
+
+static void abandon_retries(struct run *r)
+{
+	for (int i = 0; i < r->rb->nsteps; i++) {
+		struct drr_step *s = &r->rb->steps[i];
+		if (s->state != DRR_RETRY_WAIT)
+			continue;
+		step_timer_stop(s);
+		char *e = drr_xasprintf("%s (no retry: the run is stopping)",
+					s->error ? s->error : "failed");
+		step_fail(r, s, "failed", e);
+		free(e);
+	}
+}
+
+static double retry_delay(const struct drr_retry *rt, int failed_attempt)
+{
+	double d = rt->delay;
+	for (int i = 1; i < failed_attempt; i++) {
+		d *= rt->backoff;
+		if (rt->max_delay > 0 && d > rt->max_delay)
+			break;
+	}
+	if (rt->max_delay > 0 && d > rt->max_delay)
+		d = rt->max_delay;
+	return d;
+}
+
+static void step_done(struct drr_task *t, int status, void *ud)
+{
+	struct run *r = ud;
+	struct drr_step *s = t->owner;
+	lua_State *L = r->L;
+	step_timer_stop(s);
+	s->task = NULL;
+
+	if (status == DRR_TASK_OK) {
+		s->state = DRR_COMPLETED;
+		s->t_end = drr_mono();
+		s->output_ref = t->result_ref;
+		t->result_ref = LUA_NOREF;
+		json_t *rec = rec_step("step_end", s);
+		json_object_set_new(rec, "status", json_string("completed"));
+		json_object_set_new(rec, "attempts", json_integer(s->attempt));
+		json_object_set_new(rec, "duration", jsecs(s->t_end - s->t_start));
+		if (s->output_ref != LUA_NOREF) {
+			lua_rawgeti(L, LUA_REGISTRYINDEX, s->output_ref);
+			json_object_set_new(rec, "output", drr_lua_to_json(L, -1));
+			lua_rawgeti(L, LUA_REGISTRYINDEX, r->outputs_ref);
+			lua_insert(L, -2);
+			lua_setfield(L, -2, s->name);
+			lua_pop(L, 1);
+		} else {
+			json_object_set_new(rec, "output", json_null());
+		}
+		jrec(r, rec, 0);
+		r->done_list[r->ndone++] = (int)(s - r->rb->steps);
+		r->running--;
+		dependents_done(r, s);
+		drr_view_event(r->view, s, "completed", NULL);
+	} else if (status == DRR_TASK_ABORT) {
+		s->state = DRR_NOT_RUN;
+		s->t_end = drr_mono();
+		free(s->error);
+		s->error = drr_redact(t->error);
+		json_t *rec = rec_step("step_end", s);
+		json_object_set_new(rec, "status", json_string("aborted"));
+		json_object_set_new(rec, "attempts", json_integer(s->attempt));
+		json_object_set_new(rec, "duration", jsecs(s->t_end - s->t_start));
+		json_object_set_new(rec, "reason", json_string(s->error));
+		jrec(r, rec, 0);
+		r->running--;
+		set_stop(r, STOP_ABORTED, s->error);
+		drr_view_event(r->view, s, "aborted", s->error);
+		abandon_retries(r);
+	} else {
+		const char *err = t->error ? t->error : "failed";
+		int interrupted = r->stop == STOP_INTERRUPTED || r->stop == STOP_JOURNAL;
+		if (!r->stop && s->attempt < s->retry.attempts) {
+			double delay = retry_delay(&s->retry, s->attempt);
+			free(s->error);
+			s->error = drr_redact(err);
+			json_t *rec = rec_step("step_attempt", s);
+			json_object_set_new(rec, "attempt", json_integer(s->attempt));
+			json_object_set_new(rec, "status", json_string("failed"));
+			json_object_set_new(rec, "error", json_string(s->error));
+			json_object_set_new(rec, "retry_in", jsecs(delay));
+			jrec(r, rec, 1);
+			s->state = DRR_RETRY_WAIT;
+			char d[32], *msg = drr_xasprintf("attempt %d failed, retrying in %s: %s",
+							 s->attempt,
+							 drr_duration_fmt(delay, d, sizeof d),
+							 s->error);
+			drr_view_event(r->view, s, "retry", msg);
+			free(msg);
+			uv_timer_start(step_timer(r, s), on_retry_timer,
+				       (uint64_t)(delay * 1000 + 0.5), 0);
+		} else {
+			step_fail(r, s, interrupted ? "cancelled" : "failed", err);
+			if (!interrupted) {
+				r->failed = 1;
+				set_stop(r, STOP_FAILED, NULL);
+				if (!r->reason)
+					r->reason = drr_xasprintf("step '%s' failed", s->name);
+				abandon_retries(r);
+			}
+		}
+	}
+	drr_task_free(t);
+	kick();
+}
+
+/* ---- when and approve ------------------------------------------------------------ */
+
+/* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails). */
+static int eval_when(struct run *r, struct drr_step *s)
+{
+	if (s->when_ref == LUA_NOREF)
+		return 1;
+	lua_State *L = r->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->when_ref);
+	push_ctx(r, s);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		char *e = drr_xasprintf("when: %s", lua_tostring(L, -1));
+		lua_pop(L, 1);
+		s->t_start = drr_mono();
+		s->attempt = 1;
+		r->running++;
+		step_fail(r, s, "failed", e);
+		free(e);
+		r->failed = 1;
+		set_stop(r, STOP_FAILED, NULL);
+		if (!r->reason)
+			r->reason = drr_xasprintf("step '%s' failed", s->name);
+		return -1;
+	}
+	int go = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return go;
+}
+
+static void approval_rec(struct run *r, struct drr_step *s, const char *status, const char *by)
+{
+	json_t *rec = rec_step("approval", s);
+	json_object_set_new(rec, "question", json_string(s->approve));
+	json_object_set_new(rec, "status", json_string(status));
+	json_object_set_new(rec, "by", by ? json_string(by) : json_null());
+	jrec(r, rec, 1);
+}
+
+static void prompt_answer(struct run *r, int yes)
+{
+	struct drr_step *s = r->prompt_step;
+	r->prompting = 0;
+	r->prompt_step = NULL;
+	uv_read_stop((uv_stream_t *)&r->tty);
+	if (yes) {
+		approval_rec(r, s, "approved", "terminal");
+		s->approved = 1;
+		s->state = DRR_PENDING;
+		drr_view_event(r->view, s, "approved", NULL);
+	} else {
+		approval_rec(r, s, "declined", "terminal");
+		s->state = DRR_NOT_RUN;
+		char *why = drr_xasprintf("approval declined for step '%s'", s->name);
+		set_stop(r, STOP_ABORTED, why);
+		free(why);
+		drr_view_event(r->view, s, "declined", NULL);
+	}
+	kick();
+}
+
+static void tty_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	(void)h, (void)hint;
+	static char buf[256];
+	b->base = buf;
+	b->len = sizeof buf;
+}
+
+static void tty_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct run *r = st->data;
+	if (!r->prompting)
+		return;
+	if (n < 0) { /* EOF: no answer is a no */
+		prompt_answer(r, 0);
+		return;
+	}
+	drr_buf_add(&r->answer, b->base, (size_t)n);
+	char *nl = r->answer.data ? strchr(r->answer.data, '\n') : NULL;
+	if (!nl)
+		return;
+	*nl = '\0';
+	const char *a = r->answer.data;
+	while (*a == ' ')
+		a++;
+	int yes = !strcasecmp(a, "y") || !strcasecmp(a, "yes");
+	drr_buf_free(&r->answer);
+	prompt_answer(r, yes);
+}
+
+/* Returns 1 when the step may start now. */
+static int approve(struct run *r, struct drr_step *s)
+{
+	if (s->approved)
+		return 1;
+	if (r->o->yes) {
+		approval_rec(r, s, "approved", "--yes");
+		s->approved = 1;
+		return 1;
+	}
+	if (isatty(0) && isatty(2)) {
+		if (r->prompting)
+			return 0;
+		if (!r->tty_open) {
+			if (uv_tty_init(&r->loop, &r->tty, 0, 1) < 0)
+				goto no_terminal;
+			r->tty.data = r;
+			r->tty_open = 1;
+		}
+		r->prompting = 1;
+		r->prompt_step = s;
+		s->state = DRR_WAIT_APPROVAL;
+		drr_view_suspend(r->view);
+		char *q = drr_redact(s->approve);
+		fprintf(stderr, "\n? step '%s': %s [y/N] ", s->name, q);
+		fflush(stderr);
+		free(q);
+		uv_read_start((uv_stream_t *)&r->tty, tty_alloc, tty_read);
+		return 0;
+	}
+no_terminal:
+	approval_rec(r, s, "needed", NULL);
+	s->state = DRR_NOT_RUN;
+	{
+		char *q = drr_redact(s->approve);
+		fprintf(stderr,
+			"drrun: step '%s' needs approval (\"%s\") and there is no terminal to "
+			"ask on: re-run with --yes to approve every gate\n",
+			s->name, q);
+		free(q);
+	}
+	char *why = drr_xasprintf("step '%s' needs approval", s->name);
+	set_stop(r, STOP_ABORTED, why);
+	free(why);
+	return 0;
+}
+
+/* ---- the scheduler pass ---------------------------------------------------------- */
+
+static void begin_rollbacks(struct run *r)
+{
+	r->phase = P_ROLLBACK;
+	r->rb_pos = r->ndone - 1;
+}
+
+static void rollback_done(struct drr_task *t, int status, void *ud)
+{
+	struct run *r = ud;
+	struct drr_step *s = t->owner;
+	step_timer_stop(s);
+	double dur = drr_mono() - s->t_attempt;
+	json_t *rec = rec_step("rollback_end", s);
+	if (status == DRR_TASK_OK) {
+		s->state = DRR_ROLLED_BACK;
+		json_object_set_new(rec, "status", json_string("completed"));
+		json_object_set_new(rec, "duration", jsecs(dur));
+		drr_view_event(r->view, s, "rolled back", NULL);
+	} else {
+		s->state = DRR_ROLLBACK_FAILED;
+		r->rollback_failed = 1;
+		char *e = drr_redact(t->error ? t->error : "failed");
+		json_object_set_new(rec, "status", json_string("failed"));
+		json_object_set_new(rec, "duration", jsecs(dur));
+		json_object_set_new(rec, "error", json_string(e));
+		drr_view_event(r->view, s, "rollback failed", e);
+		free(s->error);
+		s->error = e;
+	}
+	jrec(r, rec, 1);
+	r->rb_task = NULL;
+	r->rb_step = NULL;
+	drr_task_free(t);
+	kick();
+}
+
+static void on_rollback_timeout(uv_timer_t *h)
+{
+	struct drr_step *s = h->data;
+	if (R->rb_task && R->rb_step == s) {
+		char d[32], *msg = drr_xasprintf("timeout: rollback exceeded %s",
+						 drr_duration_fmt(s->timeout, d, sizeof d));
+		drr_task_cancel(R->rb_task, msg);
+		free(msg);
+	}
+}
+
+static void schedule_rollback(struct run *r)
+{
+	if (r->rb_task || r->hard)
+		return;
+	lua_State *L = r->L;
+	while (r->rb_pos >= 0) {
+		struct drr_step *s = &r->rb->steps[r->done_list[r->rb_pos--]];
+		if (s->rollback_ref == LUA_NOREF)
+			continue;
+		jrec(r, rec_step("rollback_start", s), 1);
+		if (r->stop == STOP_JOURNAL)
+			return;
+		s->state = DRR_ROLLING_BACK;
+		s->t_attempt = drr_mono();
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->rollback_ref);
+		push_ctx(r, s);
+		if (s->output_ref != LUA_NOREF)
+			lua_rawgeti(L, LUA_REGISTRYINDEX, s->output_ref);
+		else
+			lua_pushnil(L);
+		struct drr_task *t = drr_task_spawn(L, 2, rollback_done, r);
+		t->owner = s;
+		r->rb_task = t;
+		r->rb_step = s;
+		if (s->timeout > 0) {
+			t->deadline = s->t_attempt + s->timeout;
+			uv_timer_start(step_timer(r, s), on_rollback_timeout,
+				       (uint64_t)(s->timeout * 1000 + 0.5), 0);
+		}
+		drr_view_event(r->view, s, "rolling back", NULL);
+		return;
+	}
+	r->phase = P_DONE;
+}
+
+static void schedule_steps(struct run *r)
+{
+	struct drr_runbook *rb = r->rb;
+	int max = r->o->max_parallel > 0 ? r->o->max_parallel : 32;
+	struct drr_step **start = drr_xmalloc((size_t)rb->nsteps * sizeof *start);
+	int nstart = 0, changed = 1;
+
+	while (!r->stop && changed) {
+		changed = 0;
+		for (int i = 0; i < rb->nsteps && !r->stop; i++) {
+			struct drr_step *s = &rb->steps[i];
+			if (s->state != DRR_PENDING || s->waiting > 0)
+				continue;
+			if (r->running + nstart >= max)
+				break;
+			int go = eval_when(r, s);
+			if (go < 0)
+				break;
+			if (go == 0) {
+				s->state = DRR_SKIPPED;
+				json_t *rec = rec_step("step_skipped", s);
+				json_object_set_new(rec, "reason", json_string("when returned false"));
+				jrec(r, rec, 0);
+				dependents_done(r, s);
+				drr_view_event(r->view, s, "skipped", NULL);
+				changed = 1;
+				continue;
+			}
+			if (s->approve && !approve(r, s))
+				continue;
+			s->attempt = 1;
+			s->t_start = drr_mono();
+			s->ts_start_us = drr_now_us();
+			s->state = DRR_RUNNING;
+			json_t *rec = rec_step("step_start", s);
+			json_object_set_new(rec, "phase", json_string(s->phase));
+			json_object_set_new(rec, "attempt", json_integer(1));
+			jrec(r, rec, 0);
+			start[nstart++] = s;
+		}
+	}
+	/* a step starts only once its step_start is on disk */
+	if (nstart && drr_journal_sync(r->j) < 0)
+		journal_failed(r);
+	for (int i = 0; i < nstart; i++) {
+		if (r->stop == STOP_JOURNAL) {
+			start[i]->state = DRR_NOT_RUN;
+			continue;
+		}
+		r->running++;
+		launch_attempt(r, start[i]);
+	}
+	free(start);
+
+	if (r->running > 0 || r->prompting)
+		return;
+	if (r->stop == STOP_FAILED ||
+	    (r->stop == STOP_INTERRUPTED && !r->o->no_rollback && !r->hard)) {
+		begin_rollbacks(r);
+		return;
+	}
+	if (r->stop) {
+		r->phase = P_DONE;
+		return;
+	}
+	for (int i = 0; i < rb->nsteps; i++)
+		if (rb->steps[i].state == DRR_PENDING)
+			return; /* more to come on the next pass */
+	r->phase = P_DONE;
+}
+
+static void finish_run(struct run *r);
+
+static void pass(void *ud)
+{
+	struct run *r = ud;
+	if (r->finished)
+		return;
+	if (r->phase == P_STEPS)
+		schedule_steps(r);
+	if (r->phase == P_ROLLBACK)
+		schedule_rollback(r);
+	if (r->stop != STOP_JOURNAL && drr_journal_sync(r->j) < 0)
+		journal_failed(r);
+	if (r->hard && r->running == 0 && !r->rb_task)
+		r->phase = P_DONE;
+	if (r->phase == P_DONE)
+		finish_run(r);
+	else
+		drr_view_redraw(r->view);
+}
+
+/* ---- signals ----------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct run *r = h->data;
+	if (r->finished)
+		return;
+	if (r->stop == STOP_INTERRUPTED || r->hard) {
+		/* second signal: stop at once, leave the run resumable */
+		r->hard = 1;
+		fprintf(stderr, "\ndrrun: second %s: stopping now\n", strsignal(sig));
+	} else {
+		fprintf(stderr, "\ndrrun: %s: stopping; cancelling running steps%s "
+			"(again to stop at once)\n", strsignal(sig),
+			r->o->no_rollback ? "" : ", then rolling back");
+		set_stop(r, STOP_INTERRUPTED, "interrupted");
+		r->stop = STOP_INTERRUPTED; /* even over a failure: the operator said stop */
+		free(r->reason);
+		r->reason = drr_xasprintf("interrupted by %s", strsignal(sig));
+	}
+	if (r->prompting)
+		prompt_answer(r, 0);
+	abandon_retries(r);
+	for (int i = 0; i < r->rb->nsteps; i++) {
+		struct drr_step *s = &r->rb->steps[i];
+		if (s->task)
+			drr_task_cancel(s->task, "interrupted");
+	}
+	if (r->hard && r->rb_task)
+		drr_task_cancel(r->rb_task, "interrupted");
+	kick();
+}
+
+static void on_tick(uv_timer_t *h)
+{
+	struct run *r = h->data;
+	drr_view_redraw(r->view);
+}
+
+/* ---- start and finish ----------------------------------------------------------- */
+
+static void close_cb_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void finish_run(struct run *r)
+{
+	r->finished = 1;
+	const char *status;
+	if (r->stop == STOP_JOURNAL) {
+		status = "failed";
+		r->exit_code = DRR_EXIT_CANTSTART;
+	} else if (r->hard) {
+		status = "interrupted";
+		r->exit_code = DRR_EXIT_STOPPED;
+	} else if (r->rollback_failed) {
+		status = "failed";
+		r->exit_code = DRR_EXIT_ROLLBACK;
+	} else if (r->stop == STOP_INTERRUPTED) {
+		status = "interrupted";
+		r->exit_code = DRR_EXIT_STOPPED;
+	} else if (r->stop == STOP_FAILED) {
+		status = "rolled-back";
+		r->exit_code = DRR_EXIT_FAILED;
+	} else if (r->stop == STOP_ABORTED) {
+		status = "aborted";
+		r->exit_code = DRR_EXIT_STOPPED;
+	} else {
+		status = "completed";
+		r->exit_code = DRR_EXIT_OK;
+	}
+	double total = drr_mono() - r->t0;
+	json_t *rec = rec_step("run_end", NULL);
+	json_object_set_new(rec, "status", json_string(status));
+	json_object_set_new(rec, "exit", json_integer(r->exit_code));
+	json_object_set_new(rec, "duration", jsecs(total));
+	if (r->reason)
+		json_object_set_new(rec, "reason", json_string(r->reason));
+	jrec(r, rec, 1);
+
+	uv_timer_stop(&r->tick);
+	uv_close((uv_handle_t *)&r->tick, close_cb_noop);
+	uv_close((uv_handle_t *)&r->sigint, close_cb_noop);
+	uv_close((uv_handle_t *)&r->sigterm, close_cb_noop);
+	if (r->tty_open) {
+		uv_tty_reset_mode();
+		uv_close((uv_handle_t *)&r->tty, close_cb_noop);
+	}
+	uv_close((uv_handle_t *)&drr_eng.idle, close_cb_noop);
+	for (int i = 0; i < r->rb->nsteps; i++) {
+		struct drr_step *s = &r->rb->steps[i];
+		if (s->task)
+			drr_task_cancel(s->task, "stopped");
+		if (s->timer) {
+			uv_close((uv_handle_t *)s->timer, timer_closed);
+			s->timer = NULL;
+		}
+		if (s->state == DRR_PENDING || s->state == DRR_WAIT_APPROVAL)
+			s->state = DRR_NOT_RUN;
+	}
+	drr_view_suspend(r->view);
+	struct drr_summary sum = {
+		.run_id = r->run_id,
+		.status = status,
+		.journal = drr_journal_path(r->j),
+		.reason = r->reason,
+		.exit_code = r->exit_code,
+		.color = r->o->color,
+		.total = total,
+	};
+	drr_report_summary(r->o->json ? stderr : stdout, r->rb, &sum);
+}
+
+static void close_leftover(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void tee_json(const char *line, void *ud)
+{
+	(void)ud;
+	fputs(line, stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+void drr_run_id(const char *name, char *buf, size_t n)
+{
+	int64_t us = drr_now_us();
+	char ts[40];
+	drr_rfc3339(us, ts, sizeof ts);
+	/* 2026-11-22T05:10:22.123456Z -> 20261122T051022.123Z */
+	char compact[32];
+	snprintf(compact, sizeof compact, "%.4s%.2s%.2sT%.2s%.2s%.2s.%.3sZ", ts, ts + 5, ts + 8,
+		 ts + 11, ts + 14, ts + 17, ts + 20);
+	unsigned char rnd[2] = { 0, 0 };
+	uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
+	snprintf(buf, n, "%s-%s-%02x%02x", compact, name, rnd[0], rnd[1]);
+}
+
+static void run_start_record(struct run *r)
+{
+	struct drr_runbook *rb = r->rb;
+	lua_State *L = r->L;
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	json_t *rec = rec_step("run_start", NULL);
+	json_object_set_new(rec, "runbook", json_string(rb->name));
+	json_object_set_new(rec, "file", json_string(rb->path));
+	json_object_set_new(rec, "sha256", json_string(rb->sha256));
+	lua_rawgeti(L, LUA_REGISTRYINDEX, rb->params_ref);
+	json_object_set_new(rec, "params", drr_lua_to_json(L, -1));
+	lua_pop(L, 1);
+	json_object_set_new(rec, "env", r->o->env_name ? json_string(r->o->env_name) : json_null());
+	json_object_set_new(rec, "dry_run", json_boolean(r->o->dry_run));
+	json_object_set_new(rec, "pid", json_integer(getpid()));
+	json_object_set_new(rec, "host", json_string(host));
+	json_object_set_new(rec, "version", json_string(DRRUN_VERSION));
+	json_object_set_new(rec, "rto", rb->rto > 0 ? jsecs(rb->rto) : json_null());
+	json_object_set_new(rec, "rpo", rb->rpo > 0 ? jsecs(rb->rpo) : json_null());
+	json_object_set_new(rec, "steps", json_integer(rb->nsteps));
+	jrec(r, rec, 1);
+}
+
+int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o)
+{
+	struct run run, *r = &run;
+	memset(r, 0, sizeof *r);
+	R = r;
+	r->rb = rb;
+	r->o = o;
+	r->L = rb->L;
+	drr_run_id(rb->name, r->run_id, sizeof r->run_id);
+
+	char err[512];
+	r->j = drr_journal_create(o->state_dir, r->run_id, err, sizeof err);
+	if (!r->j) {
+		fprintf(stderr, "drrun: cannot start: %s (set --state-dir or DRRUN_STATE_DIR)\n",
+			err);
+		return DRR_EXIT_CANTSTART;
+	}
+	if (o->json)
+		drr_journal_set_tee(r->j, tee_json, NULL);
+
+	uv_loop_init(&r->loop);
+	drr_engine_init(r->L, &r->loop);
+	drr_eng.after_pass = pass;
+	drr_eng.after_ud = r;
+	drr_eng.dry_run = o->dry_run;
+	drr_eng.log = task_log;
+	lua_getglobal(r->L, "string");
+	lua_getfield(r->L, -1, "format");
+	drr_eng.string_format_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
+	lua_pop(r->L, 1);
+	lua_newtable(r->L);
+	r->outputs_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
+	r->done_list = drr_xcalloc((size_t)rb->nsteps + 1, sizeof *r->done_list);
+	for (int i = 0; i < rb->nsteps; i++) {
+		rb->steps[i].state = DRR_PENDING;
+		rb->steps[i].waiting = rb->steps[i].g->ndeps;
+	}
+
+	int live = !o->json && isatty(1) && getenv("TERM") && strcmp(getenv("TERM"), "dumb");
+	r->view = drr_view_new(rb, o->json ? stderr : stdout, live, o->color);
+	r->t0 = drr_mono();
+	run_start_record(r);
+	if (r->stop == STOP_JOURNAL) {
+		drr_view_free(r->view);
+		drr_journal_close(r->j);
+		uv_loop_close(&r->loop);
+		free(r->done_list);
+		free(r->reason);
+		return DRR_EXIT_CANTSTART;
+	}
+	if (!o->json)
+		drr_view_event(r->view, NULL, "run", r->run_id);
+
+	uv_signal_init(&r->loop, &r->sigint);
+	uv_signal_init(&r->loop, &r->sigterm);
+	r->sigint.data = r->sigterm.data = r;
+	uv_signal_start(&r->sigint, on_signal, SIGINT);
+	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+	uv_timer_init(&r->loop, &r->tick);
+	r->tick.data = r;
+	if (live)
+		uv_timer_start(&r->tick, on_tick, 100, 100);
+
+	kick();
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&r->loop) != 0) {
+		/* a plugin left a handle behind: close it so nothing leaks */
+		uv_walk(&r->loop, close_leftover, NULL);
+		uv_run(&r->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&r->loop);
+	}
+	drr_view_free(r->view);
+	drr_journal_close(r->j);
+	luaL_unref(r->L, LUA_REGISTRYINDEX, r->outputs_ref);
+	free(r->done_list);
+	free(r->reason);
+	drr_buf_free(&r->answer);
+	R = NULL;
+	return r->exit_code;
+}

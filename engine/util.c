@@ -1,0 +1,302 @@
+/*
+ * util.c - allocation that never returns NULL, byte buffers, durations,
+ * clocks, SHA-256/HMAC via OpenSSL, and collected diagnostics.
+ */
+#include "drrun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+static void oom(void)
+{
+	fputs("drrun: out of memory\n", stderr);
+	abort();
+}
+
+void *drr_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *drr_xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *drr_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *drr_xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(drr_xmalloc(n), s, n);
+}
+
+char *drr_xvasprintf(const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		oom();
+	char *s = drr_xmalloc((size_t)n + 1);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+char *drr_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+void drr_buf_add(struct drr_buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->data = drr_xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void drr_buf_adds(struct drr_buf *b, const char *s)
+{
+	drr_buf_add(b, s, strlen(s));
+}
+
+void drr_buf_addf(struct drr_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	drr_buf_adds(b, s);
+	free(s);
+}
+
+void drr_buf_free(struct drr_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* A duration is one or more <digits><unit> groups, units in strictly
+ * decreasing order (h, m, s, ms), e.g. "1h30m", "2m5s", "250ms". */
+int drr_duration_parse(const char *s, double *out)
+{
+	static const struct {
+		const char *u;
+		double mult;
+	} units[] = { { "ms", 0.001 }, { "h", 3600 }, { "m", 60 }, { "s", 1 } };
+	static const int rank[] = { 0, 3, 2, 1 }; /* ms < s < m < h */
+	double total = 0;
+	int last_rank = 4, groups = 0;
+
+	if (!s || !*s)
+		return -1;
+	while (*s) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		double v = 0;
+		int digits = 0;
+		while (*s >= '0' && *s <= '9') {
+			v = v * 10 + (*s++ - '0');
+			if (++digits > 9)
+				return -1;
+		}
+		int k = -1;
+		for (int i = 0; i < 4; i++) {
+			size_t ul = strlen(units[i].u);
+			if (strncmp(s, units[i].u, ul) == 0) {
+				k = i;
+				s += ul;
+				break;
+			}
+		}
+		if (k < 0 || rank[k] >= last_rank)
+			return -1;
+		last_rank = rank[k];
+		total += v * units[k].mult;
+		groups++;
+	}
+	if (!groups)
+		return -1;
+	*out = total;
+	return 0;
+}
+
+char *drr_duration_fmt(double secs, char *buf, size_t n)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 1)
+		snprintf(buf, n, "%dms", (int)lround(secs * 1000));
+	else if (secs < 60)
+		snprintf(buf, n, "%.1fs", secs);
+	else if (secs < 3600) {
+		long s = lround(secs);
+		snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+	} else {
+		long s = lround(secs);
+		snprintf(buf, n, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);
+	}
+	return buf;
+}
+
+int64_t drr_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+char *drr_rfc3339(int64_t us, char *buf, size_t n)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(us % 1000000));
+	return buf;
+}
+
+double drr_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void to_hex(const unsigned char *md, unsigned len, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (unsigned i = 0; i < len; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[2 * len] = '\0';
+}
+
+void drr_sha256_hex(const void *p, size_t n, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+	to_hex(md, len, hex);
+}
+
+int drr_sha256_file_hex(const char *path, char hex[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	char buf[65536];
+	ssize_t r;
+	while ((r = read(fd, buf, sizeof buf)) > 0)
+		EVP_DigestUpdate(c, buf, (size_t)r);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_DigestFinal_ex(c, md, &len);
+	EVP_MD_CTX_free(c);
+	close(fd);
+	if (r < 0)
+		return -1;
+	to_hex(md, len, hex);
+	return 0;
+}
+
+void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n,
+			 char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	HMAC(EVP_sha256(), key, (int)klen, p, n, md, &len);
+	to_hex(md, len, hex);
+}
+
+int drr_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	int row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		int diag = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int up = row[j];
+			int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			int v = diag + cost;
+			if (row[j] + 1 < v)
+				v = row[j] + 1;
+			if (row[j - 1] + 1 < v)
+				v = row[j - 1] + 1;
+			row[j] = v;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+void drr_diag_add(struct drr_diag *d, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 8;
+		d->msgs = drr_xrealloc(d->msgs, (size_t)d->cap * sizeof *d->msgs);
+	}
+	if (!file)
+		d->msgs[d->n++] = drr_xstrdup(msg);
+	else if (line > 0)
+		d->msgs[d->n++] = drr_xasprintf("%s:%d: %s", file, line, msg);
+	else
+		d->msgs[d->n++] = drr_xasprintf("%s: %s", file, msg);
+	free(msg);
+}
+
+void drr_diag_free(struct drr_diag *d)
+{
+	for (int i = 0; i < d->n; i++)
+		free(d->msgs[i]);
+	free(d->msgs);
+	d->msgs = NULL;
+	d->n = d->cap = 0;
+}

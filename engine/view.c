@@ -1,0 +1,202 @@
+/*
+ * view.c - what the operator sees while a run goes on.  On a terminal: one
+ * line per step (state, elapsed time, last log line) redrawn in place.
+ * Otherwise: plain timestamped lines, one per event, fit for a log file.
+ * Every string shown has already been redacted by the caller or is redacted
+ * here.
+ */
+#include "drrun.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+struct drr_view {
+	struct drr_runbook *rb;
+	FILE *out;
+	int live, color, drawn, suspended;
+	double t0;
+};
+
+#define C(v, code) ((v)->color ? "\033[" code "m" : "")
+
+struct drr_view *drr_view_new(struct drr_runbook *rb, FILE *out, int live, int color)
+{
+	struct drr_view *v = drr_xcalloc(1, sizeof *v);
+	v->rb = rb;
+	v->out = out;
+	v->live = live;
+	v->color = color;
+	v->t0 = drr_mono();
+	return v;
+}
+
+void drr_view_free(struct drr_view *v)
+{
+	free(v);
+}
+
+static const char *state_word(enum drr_step_state st)
+{
+	switch (st) {
+	case DRR_PENDING: return "waiting";
+	case DRR_WAIT_APPROVAL: return "approval?";
+	case DRR_RUNNING: return "running";
+	case DRR_RETRY_WAIT: return "retrying";
+	case DRR_COMPLETED: return "done";
+	case DRR_FAILED: return "FAILED";
+	case DRR_SKIPPED: return "skipped";
+	case DRR_NOT_RUN: return "not run";
+	case DRR_ROLLING_BACK: return "rollback";
+	case DRR_ROLLED_BACK: return "rolled back";
+	case DRR_ROLLBACK_FAILED: return "RB FAILED";
+	}
+	return "?";
+}
+
+static const char *state_color(enum drr_step_state st)
+{
+	switch (st) {
+	case DRR_RUNNING: case DRR_ROLLING_BACK: return "36";
+	case DRR_COMPLETED: case DRR_ROLLED_BACK: return "32";
+	case DRR_FAILED: case DRR_ROLLBACK_FAILED: return "1;31";
+	case DRR_RETRY_WAIT: case DRR_WAIT_APPROVAL: return "33";
+	default: return "2";
+	}
+}
+
+void drr_view_event(struct drr_view *v, const struct drr_step *s, const char *what,
+		    const char *detail)
+{
+	if (!v || v->live)
+		return; /* the live view redraws from the steps' state */
+	char ts[40];
+	drr_rfc3339(drr_now_us(), ts, sizeof ts);
+	ts[23] = 'Z';
+	ts[24] = '\0'; /* milliseconds are enough on screen */
+	char *d = detail ? drr_redact(detail) : NULL;
+	if (s)
+		fprintf(v->out, "%s %-20s %s%s%s\n", ts, s->name, what, d ? ": " : "", d ? d : "");
+	else
+		fprintf(v->out, "%s %s%s%s\n", ts, what, d ? " " : "", d ? d : "");
+	fflush(v->out);
+	free(d);
+}
+
+static int term_size(int *rows, int *cols)
+{
+	struct winsize ws;
+	if (ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+		*rows = ws.ws_row;
+		*cols = ws.ws_col;
+		return 0;
+	}
+	*rows = 24;
+	*cols = 80;
+	return -1;
+}
+
+/* Append s to b, cut to `width` display columns (UTF-8 aware, roughly). */
+static void add_cut(struct drr_buf *b, const char *s, int width)
+{
+	int cols = 0;
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '\n' || c == '\r' || c == '\t') {
+			if (cols + 1 > width)
+				break;
+			drr_buf_adds(b, " ");
+			cols++;
+			continue;
+		}
+		if ((c & 0xC0) != 0x80) {
+			if (cols + 1 > width)
+				break;
+			cols++;
+		}
+		if (c >= 0x20 || c >= 0x80)
+			drr_buf_add(b, p, 1);
+	}
+}
+
+void drr_view_redraw(struct drr_view *v)
+{
+	if (!v || !v->live || v->suspended)
+		return;
+	int rows, cols;
+	term_size(&rows, &cols);
+	struct drr_runbook *rb = v->rb;
+	int max_lines = rows - 2 > 3 ? rows - 2 : 3;
+	double now = drr_mono();
+	struct drr_buf b = { 0 };
+	if (v->drawn)
+		drr_buf_addf(&b, "\r\033[%dA", v->drawn);
+	int shown = 0, hidden = 0;
+	/* with more steps than rows, show the active ones and the failures */
+	int crowded = rb->nsteps > max_lines - 1;
+	for (int i = 0; i < rb->nsteps; i++) {
+		const struct drr_step *s = &rb->steps[i];
+		int active = s->state == DRR_RUNNING || s->state == DRR_RETRY_WAIT ||
+			     s->state == DRR_ROLLING_BACK || s->state == DRR_FAILED ||
+			     s->state == DRR_WAIT_APPROVAL || s->state == DRR_ROLLBACK_FAILED;
+		if ((crowded && !active) || shown >= max_lines - 1) {
+			hidden++;
+			continue;
+		}
+		double el = 0;
+		if (s->t_start > 0)
+			el = (s->t_end > 0 ? s->t_end : now) - s->t_start;
+		char d[32] = "";
+		if (s->t_start > 0)
+			drr_duration_fmt(el, d, sizeof d);
+		struct drr_buf line = { 0 };
+		drr_buf_addf(&line, "%-24.24s %-11s %8s  ", s->name, state_word(s->state), d);
+		const char *tail = s->error && (s->state == DRR_FAILED ||
+						 s->state == DRR_ROLLBACK_FAILED ||
+						 s->state == DRR_RETRY_WAIT)
+					   ? s->error
+					   : s->last_log;
+		drr_buf_adds(&b, "\033[2K");
+		if (v->color)
+			drr_buf_addf(&b, "\033[%sm", state_color(s->state));
+		add_cut(&b, line.data, cols - 1);
+		if (tail && (int)line.len < cols - 1)
+			add_cut(&b, tail, cols - 1 - (int)line.len);
+		drr_buf_adds(&b, C(v, "0"));
+		drr_buf_adds(&b, "\n");
+		drr_buf_free(&line);
+		shown++;
+	}
+	int done = 0;
+	for (int i = 0; i < rb->nsteps; i++)
+		done += rb->steps[i].state == DRR_COMPLETED || rb->steps[i].state == DRR_SKIPPED;
+	char d[32];
+	drr_buf_adds(&b, "\033[2K");
+	drr_buf_addf(&b, "%s%d/%d steps done, %s elapsed%s", C(v, "1"), done, rb->nsteps,
+		     drr_duration_fmt(now - v->t0, d, sizeof d), C(v, "0"));
+	if (hidden)
+		drr_buf_addf(&b, " (%d more not shown)", hidden);
+	drr_buf_adds(&b, "\n");
+	/* clear what an earlier, longer frame left below */
+	int lines = shown + 1;
+	for (int k = lines; k < v->drawn; k++)
+		drr_buf_adds(&b, "\033[2K\n");
+	if (v->drawn > lines)
+		drr_buf_addf(&b, "\033[%dA", v->drawn - lines);
+	v->drawn = lines;
+	fwrite(b.data, 1, b.len, v->out);
+	fflush(v->out);
+	drr_buf_free(&b);
+}
+
+void drr_view_suspend(struct drr_view *v)
+{
+	if (!v || !v->live)
+		return;
+	if (!v->suspended)
+		drr_view_redraw(v); /* leave the last frame on screen */
+	v->drawn = 0;
+	v->suspended = 0; /* the next redraw starts a fresh frame below */
+}

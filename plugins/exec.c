@@ -1,0 +1,453 @@
+/*
+ * exec.c - drrun.exec: run a program without blocking the loop.
+ *
+ *   exec.run{ "argv0", "arg1", ..., env = {}, clear_env = false, cwd = "",
+ *             stdin = "", timeout = "10m", max_output = 16777216 }
+ *     -> { status, signal, stdout, stderr, duration, truncated }
+ *     -> nil, "spawn: ...", "spawn"     the program could not be started
+ *     -> nil, "timeout: ...", "timeout" it ran past its timeout (killed)
+ *
+ * A non-zero exit status is a result, not an error.  Each child runs in a
+ * process group of its own (setsid), so a timeout or a cancelled step kills
+ * the whole group, grandchildren included.  Output beyond max_output per
+ * stream is counted but dropped, with a marker.  In dry-run mode nothing is
+ * spawned: the command is journalled as "would run: ..." and a placeholder
+ * result { status = 0, stdout = "", stderr = "", duration = 0,
+ * dry_run = true } comes back.
+ */
+#include "drrun.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT 600.0
+#define DEFAULT_MAX_OUTPUT (16u << 20)
+
+extern char **environ;
+
+struct exec_op {
+	struct drr_op op;
+	uv_process_t proc;
+	uv_pipe_t pin, pout, perr;
+	uv_timer_t timer;
+	uv_write_t wreq;
+	int open;                 /* handles initialised and not yet closed */
+	int exited, out_eof, err_eof, timed_out, finished, consumed, cancelled;
+	int64_t status;
+	int term_signal;
+	struct drr_buf out, err;
+	size_t max_output, out_total, err_total;
+	char *in_data;
+	size_t in_len;
+	double t0, duration, timeout;
+	char *argv0;
+};
+
+static void op_free(struct exec_op *e)
+{
+	drr_buf_free(&e->out);
+	drr_buf_free(&e->err);
+	free(e->in_data);
+	free(e->argv0);
+	free(e);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct exec_op *e = h->data;
+	if (--e->open == 0 && (e->consumed || e->cancelled))
+		op_free(e);
+}
+
+static void close_handle(struct exec_op *e, void *h)
+{
+	uv_handle_t *hh = h;
+	if (hh->data && !uv_is_closing(hh))
+		uv_close(hh, on_closed);
+}
+
+static void close_io(struct exec_op *e)
+{
+	close_handle(e, &e->timer);
+	close_handle(e, &e->pin);
+	close_handle(e, &e->pout);
+	close_handle(e, &e->perr);
+}
+
+static void maybe_finish(struct exec_op *e)
+{
+	if (e->finished || e->cancelled)
+		return;
+	if (!(e->exited && e->out_eof && e->err_eof) && !e->timed_out)
+		return;
+	if (e->timed_out && !e->exited)
+		return; /* wait for the killed child to be reaped */
+	e->finished = 1;
+	e->duration = drr_mono() - e->t0;
+	close_io(e);
+	close_handle(e, &e->proc);
+	drr_task_wake(e->op.task);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+	struct exec_op *e = p->data;
+	e->exited = 1;
+	e->status = status;
+	e->term_signal = sig;
+	if (e->cancelled) {
+		close_handle(e, &e->proc);
+		return;
+	}
+	maybe_finish(e);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)h;
+	static char slab[65536];
+	(void)hint;
+	buf->base = slab;
+	buf->len = sizeof slab;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct exec_op *e = s->data;
+	int is_out = s == (uv_stream_t *)&e->pout;
+	struct drr_buf *b = is_out ? &e->out : &e->err;
+	size_t *total = is_out ? &e->out_total : &e->err_total;
+	if (n > 0) {
+		size_t room = *total < e->max_output ? e->max_output - *total : 0;
+		drr_buf_add(b, buf->base, (size_t)n < room ? (size_t)n : room);
+		*total += (size_t)n;
+		return;
+	}
+	if (n == 0)
+		return;
+	/* EOF or error: this stream is done */
+	uv_read_stop(s);
+	close_handle(e, s);
+	if (is_out)
+		e->out_eof = 1;
+	else
+		e->err_eof = 1;
+	maybe_finish(e);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	(void)status; /* EPIPE when the child does not read stdin: fine */
+	struct exec_op *e = w->data;
+	close_handle(e, &e->pin);
+}
+
+static void kill_group(struct exec_op *e)
+{
+	if (!e->exited && e->proc.pid > 0)
+		kill(-e->proc.pid, SIGKILL);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct exec_op *e = t->data;
+	e->timed_out = 1;
+	kill_group(e);
+	/* don't wait for pipes a grandchild outside the group may hold open */
+	close_io(e);
+	e->out_eof = e->err_eof = 1;
+	maybe_finish(e);
+}
+
+static void exec_cancel(struct drr_op *op)
+{
+	struct exec_op *e = (struct exec_op *)op;
+	e->cancelled = 1;
+	kill_group(e);
+	close_io(e);
+	if (e->exited)
+		close_handle(e, &e->proc);
+	if (e->open == 0)
+		op_free(e);
+}
+
+static void push_output(lua_State *L, struct drr_buf *b, size_t total, size_t cap)
+{
+	luaL_Buffer lb;
+	luaL_buffinit(L, &lb);
+	luaL_addlstring(&lb, b->data ? b->data : "", b->len);
+	if (total > cap) {
+		char note[96];
+		snprintf(note, sizeof note, "\n[drrun: output truncated: %zu of %zu bytes kept]\n",
+			 cap, total);
+		luaL_addstring(&lb, note);
+	}
+	luaL_pushresult(&lb);
+}
+
+static int exec_k(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)status;
+	struct exec_op *e = (struct exec_op *)ctx;
+	int nret;
+	if (e->timed_out) {
+		char d[32];
+		nret = drr_push_fail(L, "timeout", "'%s' still running after %s (killed)",
+				     e->argv0, drr_duration_fmt(e->timeout, d, sizeof d));
+	} else {
+		lua_createtable(L, 0, 6);
+		if (e->term_signal) {
+			lua_pushinteger(L, e->term_signal);
+			lua_setfield(L, -2, "signal");
+		} else {
+			lua_pushinteger(L, (lua_Integer)e->status);
+			lua_setfield(L, -2, "status");
+		}
+		push_output(L, &e->out, e->out_total, e->max_output);
+		lua_setfield(L, -2, "stdout");
+		push_output(L, &e->err, e->err_total, e->max_output);
+		lua_setfield(L, -2, "stderr");
+		lua_pushnumber(L, e->duration);
+		lua_setfield(L, -2, "duration");
+		lua_pushboolean(L, e->out_total > e->max_output || e->err_total > e->max_output);
+		lua_setfield(L, -2, "truncated");
+		nret = 1;
+	}
+	e->consumed = 1;
+	if (e->open == 0)
+		op_free(e);
+	return nret;
+}
+
+/* Build argv and envp as Lua-owned userdata-free arrays on the C heap; the
+ * caller frees them with free_strv.  Raises on misuse before allocating. */
+static void free_strv(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static char **build_env(lua_State *L, int idx, int clear)
+{
+	size_t n = 0, cap = 16;
+	char **v = drr_xmalloc(cap * sizeof *v);
+	if (!clear)
+		for (char **p = environ; *p; p++) {
+			/* overridden names are skipped here and added below */
+			const char *eq = strchr(*p, '=');
+			if (!eq)
+				continue;
+			lua_pushlstring(L, *p, (size_t)(eq - *p));
+			lua_rawget(L, idx);
+			int overridden = !lua_isnil(L, -1);
+			lua_pop(L, 1);
+			if (overridden)
+				continue;
+			if (n + 2 > cap)
+				v = drr_xrealloc(v, (cap *= 2) * sizeof *v);
+			v[n++] = drr_xstrdup(*p);
+		}
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) == LUA_TSTRING &&
+		    (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+			if (n + 2 > cap)
+				v = drr_xrealloc(v, (cap *= 2) * sizeof *v);
+			v[n++] = drr_xasprintf("%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+		}
+		lua_pop(L, 1);
+	}
+	v[n] = NULL;
+	return v;
+}
+
+static double opt_duration(lua_State *L, int idx, const char *field, double dflt)
+{
+	double d = dflt;
+	lua_getfield(L, idx, field);
+	if (lua_type(L, -1) == LUA_TSTRING) {
+		if (drr_duration_parse(lua_tostring(L, -1), &d) < 0)
+			luaL_error(L, "exec.run: invalid %s '%s' (use e.g. \"30s\")", field,
+				   lua_tostring(L, -1));
+	} else if (lua_type(L, -1) == LUA_TNUMBER) {
+		d = lua_tonumber(L, -1);
+	} else if (!lua_isnil(L, -1)) {
+		luaL_error(L, "exec.run: %s must be a duration string", field);
+	}
+	lua_pop(L, 1);
+	return d;
+}
+
+static void quote_arg(struct drr_buf *b, const char *s)
+{
+	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789-_./=:,@%+") == strlen(s)) {
+		drr_buf_adds(b, s);
+		return;
+	}
+	drr_buf_adds(b, "'");
+	for (; *s; s++) {
+		if (*s == '\'')
+			drr_buf_adds(b, "'\\''");
+		else
+			drr_buf_add(b, s, 1);
+	}
+	drr_buf_adds(b, "'");
+}
+
+static int l_run(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer argc = luaL_len(L, 1);
+	luaL_argcheck(L, argc >= 1, 1, "expected { \"program\", args... }");
+	for (lua_Integer i = 1; i <= argc; i++) {
+		int t = lua_rawgeti(L, 1, i);
+		if (t != LUA_TSTRING && t != LUA_TNUMBER)
+			luaL_error(L, "exec.run: argument %d must be a string", (int)i);
+		lua_pop(L, 1);
+	}
+	double timeout = opt_duration(L, 1, "timeout", DEFAULT_TIMEOUT);
+	lua_getfield(L, 1, "max_output");
+	lua_Integer max_output = luaL_optinteger(L, -1, DEFAULT_MAX_OUTPUT);
+	lua_pop(L, 1);
+	luaL_argcheck(L, max_output > 0, 1, "max_output must be positive");
+	int tenv = lua_getfield(L, 1, "env");
+	luaL_argcheck(L, tenv == LUA_TNIL || tenv == LUA_TTABLE, 1, "env must be a table");
+	lua_getfield(L, 1, "clear_env");
+	int clear_env = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, 1, "cwd");
+	const char *cwd = luaL_optstring(L, -1, NULL);
+	lua_getfield(L, 1, "stdin");
+	size_t in_len = 0;
+	const char *in = luaL_optlstring(L, -1, NULL, &in_len);
+	/* stack: 1 spec, 2 env, 3 cwd, 4 stdin */
+	drr_task_check(L, "exec.run");
+
+	if (lua_toboolean(L, lua_upvalueindex(1)) || drr_eng.dry_run) {
+		struct drr_buf cmd = { 0 };
+		for (lua_Integer i = 1; i <= argc; i++) {
+			lua_rawgeti(L, 1, i);
+			if (i > 1)
+				drr_buf_adds(&cmd, " ");
+			quote_arg(&cmd, lua_tostring(L, -1));
+			lua_pop(L, 1);
+		}
+		drr_task_log(L, "would run: %s%s%s", cmd.data, cwd ? " in " : "", cwd ? cwd : "");
+		drr_buf_free(&cmd);
+		lua_createtable(L, 0, 6);
+		lua_pushinteger(L, 0);
+		lua_setfield(L, -2, "status");
+		lua_pushliteral(L, "");
+		lua_setfield(L, -2, "stdout");
+		lua_pushliteral(L, "");
+		lua_setfield(L, -2, "stderr");
+		lua_pushnumber(L, 0);
+		lua_setfield(L, -2, "duration");
+		lua_pushboolean(L, 1);
+		lua_setfield(L, -2, "dry_run");
+		return 1;
+	}
+
+	char **argv = drr_xcalloc((size_t)argc + 1, sizeof *argv);
+	for (lua_Integer i = 1; i <= argc; i++) {
+		lua_rawgeti(L, 1, i);
+		argv[i - 1] = drr_xstrdup(lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	char **envp = NULL;
+	if (tenv == LUA_TTABLE)
+		envp = build_env(L, 2, clear_env);
+	else if (clear_env) {
+		envp = drr_xcalloc(1, sizeof *envp);
+	}
+
+	struct exec_op *e = drr_xcalloc(1, sizeof *e);
+	e->op.cancel = exec_cancel;
+	e->max_output = (size_t)max_output;
+	e->timeout = timeout;
+	e->argv0 = drr_xstrdup(argv[0]);
+	uv_loop_t *loop = drr_eng.loop;
+	uv_pipe_init(loop, &e->pout, 0);
+	uv_pipe_init(loop, &e->perr, 0);
+	e->pout.data = e->perr.data = e;
+	e->open = 2;
+	if (in) {
+		uv_pipe_init(loop, &e->pin, 0);
+		e->pin.data = e;
+		e->open++;
+	}
+
+	uv_stdio_container_t stdio[3];
+	stdio[0].flags = in ? (UV_CREATE_PIPE | UV_READABLE_PIPE) : UV_IGNORE;
+	stdio[0].data.stream = (uv_stream_t *)&e->pin;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&e->pout;
+	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[2].data.stream = (uv_stream_t *)&e->perr;
+
+	uv_process_options_t po;
+	memset(&po, 0, sizeof po);
+	po.file = argv[0];
+	po.args = argv;
+	po.env = envp;
+	po.cwd = cwd;
+	po.flags = UV_PROCESS_DETACHED;
+	po.exit_cb = on_exit_cb;
+	po.stdio = stdio;
+	po.stdio_count = 3;
+	e->proc.data = e;
+	e->t0 = drr_mono();
+	int rc = uv_spawn(loop, &e->proc, &po);
+	free_strv(argv);
+	free_strv(envp);
+	if (rc < 0) {
+		/* the process handle must still be closed after a failed spawn */
+		e->open++;
+		e->cancelled = 1;
+		close_io(e);
+		close_handle(e, &e->proc);
+		const char *prog = e->argv0;
+		lua_pushnil(L);
+		lua_pushfstring(L, "spawn: cannot run '%s'%s%s: %s", prog, cwd ? " in " : "",
+				cwd ? cwd : "", uv_strerror(rc));
+		lua_pushliteral(L, "spawn");
+		return 3;
+	}
+	e->open++; /* the process handle */
+	uv_read_start((uv_stream_t *)&e->pout, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&e->perr, on_alloc, on_read);
+	if (in) {
+		e->in_data = drr_xmalloc(in_len ? in_len : 1);
+		memcpy(e->in_data, in, in_len);
+		e->in_len = in_len;
+		uv_buf_t b = uv_buf_init(e->in_data, (unsigned)in_len);
+		e->wreq.data = e;
+		if (uv_write(&e->wreq, (uv_stream_t *)&e->pin, &b, 1, on_written) < 0)
+			close_handle(e, &e->pin);
+	}
+	if (timeout > 0) {
+		uv_timer_init(loop, &e->timer);
+		e->timer.data = e;
+		e->open++;
+		uv_timer_start(&e->timer, on_timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
+	}
+	return drr_task_yield(L, &e->op, (lua_KContext)e, exec_k);
+}
+
+int luaopen_drrun_exec(lua_State *L)
+{
+	static const luaL_Reg fns[] = {
+		{ "run", l_run },
+		{ NULL, NULL },
+	};
+	luaL_newlibtable(L, fns);
+	lua_pushboolean(L, 0); /* upvalue: force dry-run (for tests of the module) */
+	luaL_setfuncs(L, fns, 1);
+	return 1;
+}
