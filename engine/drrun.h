@@ -349,6 +349,7 @@ void drr_view_event(struct drr_view *v, const struct drr_step *s, const char *wh
 void drr_view_redraw(struct drr_view *v);
 /* Stop drawing in place (before a prompt or the summary). */
 void drr_view_suspend(struct drr_view *v);
+void drr_view_resume(struct drr_view *v);
 void drr_view_free(struct drr_view *v);
 
 /* ---- report.c: the end-of-run summary ---------------------------------- */

@@ -63,6 +63,7 @@ struct src {
 };
 
 static struct src *g_src; /* the runbook being loaded (one at a time) */
+static int g_rb_limit;    /* the line where runbook{}'s fields end */
 
 static void src_index(struct src *s)
 {
@@ -500,7 +501,7 @@ static void parse_params(struct ld *ld, int idx, int line)
 			continue;
 		}
 		const char *name = lua_tostring(L, -2);
-		int pline = find_field(g_src, line, 0, name);
+		int pline = find_field(g_src, line, g_rb_limit, name);
 		rb->params = drr_xrealloc(rb->params, (size_t)(rb->nparams + 1) * sizeof *rb->params);
 		struct drr_param *p = &rb->params[rb->nparams++];
 		memset(p, 0, sizeof *p);
@@ -510,7 +511,7 @@ static void parse_params(struct ld *ld, int idx, int line)
 		snprintf(what, sizeof what, "param '%s'", name);
 		if (lua_istable(L, -1)) {
 			int v = lua_gettop(L);
-			check_fields(ld, v, PARAM_FIELDS, pline, 0, what);
+			check_fields(ld, v, PARAM_FIELDS, pline, g_rb_limit, what);
 			p->doc = get_string(ld, v, "doc", pline, 0, what);
 			lua_getfield(L, v, "required");
 			p->required = lua_toboolean(L, -1);
@@ -557,7 +558,19 @@ static void parse_runbook(struct ld *ld)
 	lua_getfield(L, LUA_REGISTRYINDEX, K_RBLINE);
 	int line = ld->rb_line = rb->line = (int)lua_tointeger(L, -1);
 	lua_pop(L, 1);
-	int limit = 0;
+	/* runbook{}'s fields end where the first step after it starts */
+	g_rb_limit = 0;
+	lua_getfield(L, LUA_REGISTRYINDEX, K_STEPS);
+	for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
+		lua_rawgeti(L, -1, i);
+		lua_getfield(L, -1, "line");
+		int sl = (int)lua_tointeger(L, -1);
+		if (sl > line && (!g_rb_limit || sl < g_rb_limit))
+			g_rb_limit = sl;
+		lua_pop(L, 2);
+	}
+	lua_pop(L, 1);
+	int limit = g_rb_limit;
 	check_fields(ld, t, RB_FIELDS, line, limit, "runbook");
 	rb->name = get_string(ld, t, "name", line, limit, "runbook");
 	if (!rb->name)
@@ -875,7 +888,7 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 	lua_State *L = rb->L;
 	const char *file = rb->path;
 	int before = d->n;
-	int pline = find_field(g_src, rb->line, 0, "params");
+	int pline = find_field(g_src, rb->line, g_rb_limit, "params");
 
 	/* params: defaults, then --param k=v */
 	lua_getfield(L, LUA_REGISTRYINDEX, K_RB);
@@ -916,7 +929,7 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 		} else {
 			char err[256];
 			if (param_value(L, p, eq + 1, err, sizeof err) < 0)
-				drr_diag_add(d, file, find_field(g_src, pline, 0, p->name), "%s", err);
+				drr_diag_add(d, file, find_field(g_src, pline, g_rb_limit, p->name), "%s", err);
 			else
 				lua_setfield(L, pt, k);
 		}
@@ -926,7 +939,7 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 		struct drr_param *p = &rb->params[i];
 		lua_getfield(L, pt, p->name);
 		if (lua_isnil(L, -1) && (p->required || !p->has_default))
-			drr_diag_add(d, file, find_field(g_src, pline, 0, p->name),
+			drr_diag_add(d, file, find_field(g_src, pline, g_rb_limit, p->name),
 				     "missing required param '%s' (pass --param %s=VALUE)", p->name,
 				     p->name);
 		lua_pop(L, 1);
@@ -935,7 +948,7 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 	lua_pop(L, 2);
 
 	/* environment */
-	int eline = find_field(g_src, rb->line, 0, "env");
+	int eline = find_field(g_src, rb->line, g_rb_limit, "env");
 	struct drr_buf names = { 0 };
 	for (int i = 0; i < rb->nenvs; i++)
 		drr_buf_addf(&names, "%s%s", i ? ", " : "", rb->envs[i]);
@@ -973,7 +986,7 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 	rb->ctxenv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
 	/* secrets */
-	int sline = find_field(g_src, rb->line, 0, "secrets");
+	int sline = find_field(g_src, rb->line, g_rb_limit, "secrets");
 	for (int i = 0; i < rb->nsecrets; i++) {
 		const char *v = getenv(rb->secrets[i]);
 		if (!v || !*v)

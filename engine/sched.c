@@ -475,6 +475,7 @@ static void prompt_answer(struct run *r, int yes)
 	r->prompting = 0;
 	r->prompt_step = NULL;
 	uv_read_stop((uv_stream_t *)&r->tty);
+	drr_view_resume(r->view);
 	if (yes) {
 		approval_rec(r, s, "approved", "terminal");
 		s->approved = 1;

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 static void oom(void)
 {
@@ -208,12 +208,17 @@ static void to_hex(const unsigned char *md, unsigned len, char *hex)
 	hex[2 * len] = '\0';
 }
 
+/* OpenSSL's direct SHA-256 functions, not EVP (nor the one-shot SHA256(),
+ * which goes through EVP): EVP's first use in a process
+ * loads the provider tables, which cost a third of a `drrun check`. */
 void drr_sha256_hex(const void *p, size_t n, char hex[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-	to_hex(md, len, hex);
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, p, n);
+	SHA256_Final(md, &c);
+	to_hex(md, sizeof md, hex);
 }
 
 int drr_sha256_file_hex(const char *path, char hex[65])
@@ -221,30 +226,50 @@ int drr_sha256_file_hex(const char *path, char hex[65])
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	SHA256_CTX c;
+	SHA256_Init(&c);
 	char buf[65536];
 	ssize_t r;
 	while ((r = read(fd, buf, sizeof buf)) > 0)
-		EVP_DigestUpdate(c, buf, (size_t)r);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(c, md, &len);
-	EVP_MD_CTX_free(c);
+		SHA256_Update(&c, buf, (size_t)r);
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_Final(md, &c);
 	close(fd);
 	if (r < 0)
 		return -1;
-	to_hex(md, len, hex);
+	to_hex(md, sizeof md, hex);
 	return 0;
 }
 
+/* HMAC-SHA256 (RFC 2104) over the direct SHA-256 functions, for the same
+ * reason. */
 void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n,
 			 char hex[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	HMAC(EVP_sha256(), key, (int)klen, p, n, md, &len);
-	to_hex(md, len, hex);
+	unsigned char k[64] = { 0 }, pad[64], inner[SHA256_DIGEST_LENGTH],
+		      md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+	if (klen > sizeof k) {
+		SHA256_Init(&c);
+		SHA256_Update(&c, key, klen);
+		SHA256_Final(k, &c);
+	} else {
+		memcpy(k, key, klen);
+	}
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof pad);
+	SHA256_Update(&c, p, n);
+	SHA256_Final(inner, &c);
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, sizeof pad);
+	SHA256_Update(&c, inner, sizeof inner);
+	SHA256_Final(md, &c);
+	OPENSSL_cleanse(k, sizeof k);
+	to_hex(md, sizeof md, hex);
 }
 
 int drr_edit_distance(const char *a, const char *b)

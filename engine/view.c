@@ -198,5 +198,11 @@ void drr_view_suspend(struct drr_view *v)
 	if (!v->suspended)
 		drr_view_redraw(v); /* leave the last frame on screen */
 	v->drawn = 0;
-	v->suspended = 0; /* the next redraw starts a fresh frame below */
+	v->suspended = 1;
+}
+
+void drr_view_resume(struct drr_view *v)
+{
+	if (v)
+		v->suspended = 0; /* the next frame starts below what is on screen */
 }
