@@ -530,6 +530,7 @@ static int approve(struct run *r, struct drr_step *s)
 	if (r->o->yes) {
 		approval_rec(r, s, "approved", "--yes");
 		s->approved = 1;
+		drr_view_event(r->view, s, "approved", "--yes");
 		return 1;
 	}
 	if (isatty(0) && isatty(2)) {
