@@ -23,6 +23,25 @@ static const struct {
 	  "Validate the runbook and print the order steps would run in (waves of steps\n"
 	  "that can run together), with their phases, gates, timeouts and rollbacks.\n"
 	  "Nothing is run.\n" },
+	{ "resume", "drrun resume [--yes] [--force] [--state-dir DIR] RUN_ID",
+	  "Carry on with an interrupted or crashed run.  Completed steps are not run\n"
+	  "again (their outputs come back from the journal); steps in flight when it\n"
+	  "stopped run again, but a step marked once asks first (or --yes); a run that\n"
+	  "failed finishes its rollbacks.  A torn last record is cut off and reported.\n"
+	  "Refuses when the runbook changed since the run started, listing the steps\n"
+	  "added, removed and changed, unless --force.  RUN_ID may be a unique prefix.\n" },
+	{ "rollback", "drrun rollback [--force] [--state-dir DIR] RUN_ID",
+	  "Run the rollbacks of the run's completed steps, newest first, journalled in\n"
+	  "the same run.  Exit 0 when every rollback succeeded, 2 when one failed.\n" },
+	{ "status", "drrun status [--json] [--state-dir DIR] [RUN_ID]",
+	  "List the runs in the state directory with their state (running, completed,\n"
+	  "failed, rolled-back, interrupted, aborted), or one run's steps.\n" },
+	{ "log", "drrun log [--json] [--state-dir DIR] RUN_ID",
+	  "Print a run's journal for a human; --json prints the records as written.\n" },
+	{ "audit", "drrun audit verify [--key-file F] [--state-dir DIR] RUN_ID|FILE",
+	  "Check a journal's hash chain: exit 0 and a summary when intact, else exit 1\n"
+	  "naming the first bad seq and why (edited, removed, reordered, truncated).\n"
+	  "With DRRUN_AUDIT_KEY or --key-file, every record's HMAC is checked too.\n" },
 	{ "check", "drrun check [flags] RUNBOOK.lua",
 	  "Validate the runbook: fields, durations, dependencies and cycles, params,\n"
 	  "environments and secrets.  Prints every error as file:line: message and\n"
@@ -40,7 +59,9 @@ static const char FLAGS[] =
 	"  --json             print journal records on stdout, one JSON object a line\n"
 	"  --max-parallel N   run at most N steps at once (default 32)\n"
 	"  --no-rollback      on interrupt, do not run rollbacks\n"
-	"  --no-color         no colours (also NO_COLOR)\n";
+	"  --no-color         no colours (also NO_COLOR)\n"
+	"  --force            resume/rollback even though the runbook changed\n"
+	"  --key-file F       audit key (else DRRUN_AUDIT_KEY): records carry an HMAC\n";
 
 void drr_cli_help(FILE *out, const char *verb)
 {
@@ -56,11 +77,18 @@ void drr_cli_help(FILE *out, const char *verb)
 		"drrun %s - runs disaster-recovery runbooks written in Lua\n\n"
 		"usage: drrun RUNBOOK.lua [flags]        same as drrun run\n"
 		"       drrun run|plan|check RUNBOOK.lua [flags]\n"
+		"       drrun resume|rollback|status|log RUN_ID [flags]\n"
+		"       drrun audit verify RUN_ID|FILE [flags]\n"
 		"       drrun help VERB | --help | --version\n\n"
 		"Verbs:\n"
 		"  run      run a runbook\n"
 		"  plan     show the order steps would run in\n"
-		"  check    validate a runbook, run nothing\n\n"
+		"  check    validate a runbook, run nothing\n"
+		"  resume   carry on with an interrupted or crashed run\n"
+		"  rollback run the rollbacks of a run's completed steps\n"
+		"  status   list runs, or show one run's steps\n"
+		"  log      print a run's journal\n"
+		"  audit    verify a journal's hash chain (and HMACs)\n\n"
 		"%s\n"
 		"Exit codes: 0 completed; 1 failed and fully rolled back; 2 failed and a\n"
 		"rollback failed too; 3 stopped without failing (abort, approval declined,\n"
@@ -84,15 +112,55 @@ static char *default_state_dir(void)
 void drr_cli_free_opts(struct drr_opts *o)
 {
 	free(o->param_kv);
+	if (o->key) {
+		memset(o->key, 0, o->klen);
+		free(o->key);
+	}
 	free((char *)o->state_dir);
 	memset(o, 0, sizeof *o);
 }
 
+static int load_key(struct drr_opts *o, const char *verb)
+{
+	if (o->key_file) {
+		FILE *f = fopen(o->key_file, "rb");
+		if (!f) {
+			fprintf(stderr, "drrun %s: --key-file %s: %s\n", verb, o->key_file,
+				strerror(errno));
+			return -1;
+		}
+		struct drr_buf b = { 0 };
+		char chunk[4096];
+		size_t n;
+		while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+			drr_buf_add(&b, chunk, n);
+		fclose(f);
+		while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+			b.data[--b.len] = '\0';
+		if (!b.len) {
+			fprintf(stderr, "drrun %s: --key-file %s is empty\n", verb, o->key_file);
+			drr_buf_free(&b);
+			return -1;
+		}
+		o->key = b.data;
+		o->klen = b.len;
+	} else {
+		const char *k = getenv("DRRUN_AUDIT_KEY");
+		if (k && *k) {
+			o->key = drr_xstrdup(k);
+			o->klen = strlen(k);
+		}
+	}
+	if (o->key)
+		drr_redact_add(o->key);
+	return 0;
+}
+
 int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
-		  const char **file)
+		  const char **file, int flags)
 {
 	enum { O_PARAM = 256, O_ENV, O_YES, O_DRY, O_STATE, O_JSON, O_MAXP, O_NOCOLOR, O_HELP,
-	       O_NORB };
+	       O_NORB, O_FORCE, O_KEYFILE };
 	static const struct option lo[] = {
 		{ "param", required_argument, NULL, O_PARAM },
 		{ "env", required_argument, NULL, O_ENV },
@@ -103,6 +171,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
 		{ "max-parallel", required_argument, NULL, O_MAXP },
 		{ "no-color", no_argument, NULL, O_NOCOLOR },
 		{ "no-rollback", no_argument, NULL, O_NORB },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "key-file", required_argument, NULL, O_KEYFILE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -133,6 +203,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
 		case O_JSON: o->json = 1; break;
 		case O_NOCOLOR: o->color = 0; break;
 		case O_NORB: o->no_rollback = 1; break;
+		case O_FORCE: o->force = 1; break;
+		case O_KEYFILE: o->key_file = optarg; break;
 		case O_MAXP: {
 			char *end;
 			long n = strtol(optarg, &end, 10);
@@ -160,11 +232,19 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
 		fprintf(stderr, "drrun %s: unexpected argument '%s'\n", verb, argv[optind]);
 		goto usage;
 	}
-	if (!*file) {
-		fprintf(stderr, "drrun %s: which runbook? (drrun %s RUNBOOK.lua)\n", verb, verb);
+	if (!*file && !(flags & DRR_CLI_ARG_OPTIONAL)) {
+		fprintf(stderr, "drrun %s: %s\n", verb,
+			strcmp(verb, "run") && strcmp(verb, "plan") && strcmp(verb, "check")
+				? "which run? (give its RUN_ID; drrun status lists them)"
+				: "which runbook? (give the RUNBOOK.lua file)");
 		goto usage;
 	}
 	o->state_dir = state ? state : default_state_dir();
+	if (load_key(o, verb) < 0) {
+		free((char *)o->state_dir);
+		o->state_dir = NULL;
+		return DRR_EXIT_USAGE;
+	}
 	return 0;
 usage:
 	free(state);
@@ -197,5 +277,41 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 		*rc = DRR_EXIT_INVALID;
 	}
 	drr_diag_free(&d);
+	return rb;
+}
+
+struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, int *rc)
+{
+	/* the run's own params and env, not the command line's */
+	if (o->nparam_kv || o->env_name) {
+		fprintf(stderr, "drrun: a resumed run keeps the params and env it started with; "
+				"--param and --env cannot change them\n");
+		*rc = DRR_EXIT_USAGE;
+		return NULL;
+	}
+	const char *k;
+	json_t *v;
+	o->param_kv = drr_xrealloc(o->param_kv, (json_object_size(p->params) + 1) *
+							sizeof *o->param_kv);
+	json_object_foreach(p->params, k, v) {
+		char *kv;
+		if (json_is_string(v))
+			kv = drr_xasprintf("%s=%s", k, json_string_value(v));
+		else if (json_is_integer(v))
+			kv = drr_xasprintf("%s=%lld", k, (long long)json_integer_value(v));
+		else if (json_is_real(v))
+			kv = drr_xasprintf("%s=%.17g", k, json_real_value(v));
+		else if (json_is_boolean(v))
+			kv = drr_xasprintf("%s=%s", k, json_is_true(v) ? "true" : "false");
+		else
+			continue;
+		o->param_kv[o->nparam_kv++] = kv; /* freed with the opts' strings below */
+	}
+	o->env_name = p->env;
+	const char *file = p->path ? p->path : p->file;
+	struct drr_runbook *rb = drr_cli_load(file, o, rc);
+	for (int i = 0; i < o->nparam_kv; i++)
+		free((char *)o->param_kv[i]);
+	o->nparam_kv = 0;
 	return rb;
 }

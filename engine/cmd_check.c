@@ -8,7 +8,7 @@ int cmd_check(int argc, char **argv)
 {
 	struct drr_opts o;
 	const char *file = NULL;
-	int rc = drr_cli_parse(argc, argv, "check", &o, &file);
+	int rc = drr_cli_parse(argc, argv, "check", &o, &file, 0);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);

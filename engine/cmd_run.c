@@ -8,12 +8,12 @@ int cmd_run(int argc, char **argv)
 {
 	struct drr_opts o;
 	const char *file = NULL;
-	int rc = drr_cli_parse(argc, argv, "run", &o, &file);
+	int rc = drr_cli_parse(argc, argv, "run", &o, &file, 0);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
 	if (rb) {
-		rc = drr_sched_run(rb, &o);
+		rc = drr_sched_run(rb, &o, NULL);
 		drr_runbook_free(rb);
 	}
 	drr_redact_clear();

@@ -174,6 +174,10 @@ struct drr_step {
 	int done_order; /* completion order, for rollback */
 	int approved;
 	double t_attempt;
+	double prior; /* seconds spent in earlier sessions (resume) */
+	int attempt_base; /* attempts made in earlier sessions */
+	int rerun;        /* was in flight when an earlier session stopped */
+	char fp[65];  /* SHA-256 of the step's source text */
 	struct drr_task *task;
 	uv_timer_t *timer; /* retry delay or attempt timeout */
 };
@@ -205,8 +209,11 @@ struct drr_opts {
 	const char **param_kv; /* "k=v" strings from --param */
 	int nparam_kv;
 	const char *env_name;
-	int yes, dry_run, json, max_parallel, color, drill, no_rollback;
+	int yes, dry_run, json, max_parallel, color, drill, no_rollback, force;
 	const char *state_dir;
+	const char *key_file;
+	char *key; /* audit key: DRRUN_AUDIT_KEY or the contents of --key-file */
+	size_t klen;
 };
 
 /* Load and validate a runbook, adding every error found to d.  Returns NULL
@@ -244,6 +251,39 @@ void drr_journal_set_tee(struct drr_journal *j, void (*fn)(const char *line, voi
  * removed.  Returns 0 and fills hex, or -1 if the line has no hash field. */
 int drr_journal_line_hash(const char *line, size_t len, char hex[65],
 			  char found[65]);
+
+/* Optional audit key: every record then carries an HMAC-SHA256 "mac". */
+void drr_journal_set_key(struct drr_journal *j, const void *key, size_t klen);
+
+struct drr_jline {
+	char hash[65];       /* computed over the body */
+	char found_hash[65]; /* as written in the line */
+	char mac[65];        /* as written, when has_mac */
+	char want_mac[65];   /* computed with the key given */
+	int has_mac;
+	size_t body_len;
+};
+/* Parse a journal line's trailer and hash its body (and HMAC it, with a key). */
+int drr_journal_parse_line(const char *line, size_t len, const void *key, size_t klen,
+			   struct drr_jline *out);
+/* Every whole record of a journal, as a JSON array (new reference).  A torn
+ * last line is left out: *torn_bytes says how long it is. */
+json_t *drr_journal_load(const char *path, size_t *good_bytes, size_t *torn_bytes, char *err,
+			 size_t errlen);
+/* Reopen a journal for appending; a torn tail is truncated (*repaired bytes). */
+struct drr_journal *drr_journal_open(const char *path, size_t *repaired, char *err,
+				     size_t errlen);
+
+struct drr_verify {
+	long records;
+	long bad_seq;       /* 0 when intact */
+	char reason[256];
+	char run[160];
+	long macs;          /* records that carry a mac */
+	int ended;          /* the last run_start/run_resume was closed by run_end */
+};
+/* 0: intact; 1: bad (v->bad_seq, v->reason); -1: unreadable (v->reason). */
+int drr_journal_verify(const char *path, const void *key, size_t klen, struct drr_verify *v);
 
 /* ---- ljson.c: Lua <-> JSON -------------------------------------------- */
 
@@ -330,11 +370,69 @@ int drr_push_fail(lua_State *L, const char *token, const char *fmt, ...) DRR_PRI
 /* Journal a "would ..." line in dry-run mode for the calling task. */
 void drr_task_log(lua_State *L, const char *fmt, ...) DRR_PRINTF(2, 3);
 
+/* ---- lock.c: one active run per runbook name ----------------------------- */
+
+/* Returns the lock's fd, or -1 with err naming the holder's run and pid. */
+int drr_lock_take(const char *state_dir, const char *name, const char *run_id, char *err,
+		  size_t errlen);
+/* 1 if a live process holds the runbook's lock (fills run_id and pid). */
+int drr_lock_holder(const char *state_dir, const char *name, char *run_id, size_t n, long *pid);
+void drr_lock_release(int fd);
+
+/* ---- past.c: a run as its journal tells it ------------------------------- */
+
+struct drr_past_step {
+	const char *name;
+	int started, ended, skipped, approved;
+	const char *status; /* of step_end: completed, failed, aborted, cancelled */
+	int attempts;
+	double duration;
+	json_t *output;     /* borrowed from the records */
+	const char *error;
+	int done_order;     /* 1-based completion order; 0 if not completed */
+	int rb_started, rb_ended;
+	const char *rb_status;
+	const char *rb_error;
+};
+
+struct drr_past {
+	json_t *recs;
+	json_t *start, *end; /* run_start; the run_end of the last session, or NULL */
+	const char *run_id, *runbook, *file, *path, *sha256, *env;
+	json_t *params, *plan;
+	struct drr_past_step *steps;
+	int nsteps;
+	int in_rollback, failed, sessions;
+	size_t torn;
+	char dir[4096];
+};
+/* Find a run directory under state_dir by id or unique id prefix. */
+int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
+		 size_t errlen);
+int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t errlen);
+struct drr_past_step *drr_past_step(struct drr_past *p, const char *name);
+/* running, completed, failed, rolled-back, interrupted, aborted */
+const char *drr_past_state(const struct drr_past *p, const char *state_dir);
+void drr_past_free(struct drr_past *p);
+
 /* ---- sched.c: running a runbook ------------------------------------------ */
 
-/* Run a loaded, bound runbook; returns the exit code.  Creates the run's
- * journal under o->state_dir (exit 75 when it cannot). */
-int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o);
+enum { DRR_MODE_RUN, DRR_MODE_RESUME, DRR_MODE_ROLLBACK };
+
+/* Where a resumed or rolled-back run stands. */
+struct drr_resume {
+	int mode;
+	struct drr_past *past;
+	struct drr_journal *j; /* reopened for appending (after taking the lock) */
+	int lock_fd;           /* the runbook's lock, already held */
+	size_t repaired;       /* bytes of torn tail cut off */
+};
+
+/* Run a loaded, bound runbook; returns the exit code.  A fresh run (res
+ * NULL) creates its journal under o->state_dir; either way the runbook's
+ * lock is taken first (exit 75 when held or when nothing can be written). */
+int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o,
+		  const struct drr_resume *res);
 /* A new run id: 20261122T051022.123Z-<name>-<4 hex>. */
 void drr_run_id(const char *name, char *buf, size_t n);
 
@@ -365,8 +463,9 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 
 /* Parse the run-family flags after the verb; the runbook path goes to *file.
  * Returns 0, or an exit code (64 usage, 0 for --help) to return at once. */
+enum { DRR_CLI_ARG_OPTIONAL = 1 };
 int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
-		  const char **file);
+		  const char **file, int flags);
 /* Load, validate and bind; prints every error and returns NULL with *rc set
  * to 65 (or 66 when the file is missing). */
 struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int *rc);
@@ -377,6 +476,13 @@ void drr_cli_help(FILE *out, const char *verb);
 int cmd_run(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+/* Load the runbook a past run used, bound to that run's params and env. */
+struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, int *rc);
 
 /* ---- modules ---------------------------------------------------------- */
 

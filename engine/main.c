@@ -15,6 +15,11 @@ static const struct {
 	{ "run", cmd_run },
 	{ "plan", cmd_plan },
 	{ "check", cmd_check },
+	{ "resume", cmd_resume },
+	{ "rollback", cmd_rollback },
+	{ "status", cmd_status },
+	{ "log", cmd_log },
+	{ "audit", cmd_audit },
 };
 
 static int ends_with(const char *s, const char *suffix)
@@ -27,6 +32,8 @@ int main(int argc, char **argv)
 {
 	/* a child that stops reading its stdin must not kill us */
 	signal(SIGPIPE, SIG_IGN);
+	/* a file-size limit must fail the write (EFBIG), not kill the run */
+	signal(SIGXFSZ, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2) {
 		drr_cli_help(stderr, NULL);
@@ -45,6 +52,7 @@ int main(int argc, char **argv)
 		if (argc > 2) {
 			for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 				if (!strcmp(verbs[i].name, argv[2])) {
+					/* every verb has its text in cli.c */
 					drr_cli_help(stdout, argv[2]);
 					return 0;
 				}

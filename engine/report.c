@@ -40,6 +40,8 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 		const char *dur = "-";
 		if (s->t_start > 0 && s->t_end > 0)
 			dur = drr_duration_fmt(s->t_end - s->t_start, d, sizeof d);
+		else if (s->prior > 0) /* done in an earlier session of a resumed run */
+			dur = drr_duration_fmt(s->prior, d, sizeof d);
 		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, s->name, s->phase,
 			result_word(s->state), s->attempt, dur);
 		if (s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED)) {

@@ -778,6 +778,14 @@ static void parse_steps(struct ld *ld)
 		for (int k = 0; k < n; k++)
 			if (lines[k] > s->line && (!limit || lines[k] < limit))
 				limit = lines[k];
+		{
+			/* fingerprint: the step's source text, for resume's change check */
+			int from = s->line > 0 ? s->line : 1;
+			int to = limit ? limit : g_src->nlines + 1;
+			size_t a = (size_t)g_src->starts[from - 1];
+			size_t b = to <= g_src->nlines ? (size_t)g_src->starts[to - 1] : g_src->len;
+			drr_sha256_hex(g_src->text + a, b > a ? b - a : 0, s->fp);
+		}
 		if (lua_getfield(L, -1, "body") != LUA_TTABLE)
 			drr_diag_add(ld->d, ld->file, s->line,
 				     "step '%s' has no body: write step \"%s\" { run = function(ctx) "

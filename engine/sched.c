@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 enum { P_STEPS, P_ROLLBACK, P_DONE };
@@ -44,6 +45,8 @@ struct run {
 	int tty_open, prompting;
 	struct drr_step *prompt_step;
 	struct drr_buf answer;
+	const struct drr_resume *res;
+	int lock_fd, resumable, explicit_rollback;
 };
 
 static struct run *R; /* the one run of this process, for Lua callbacks */
@@ -397,8 +400,8 @@ static void step_done(struct drr_task *t, int status, void *ud)
 	} else {
 		const char *err = t->error ? t->error : "failed";
 		int interrupted = r->stop == STOP_INTERRUPTED || r->stop == STOP_JOURNAL;
-		if (!r->stop && s->attempt < s->retry.attempts) {
-			double delay = retry_delay(&s->retry, s->attempt);
+		if (!r->stop && s->attempt - s->attempt_base < s->retry.attempts) {
+			double delay = retry_delay(&s->retry, s->attempt - s->attempt_base);
 			free(s->error);
 			s->error = drr_redact(err);
 			json_t *rec = rec_step("step_attempt", s);
@@ -565,6 +568,7 @@ no_terminal:
 		free(q);
 	}
 	char *why = drr_xasprintf("step '%s' needs approval", s->name);
+	r->resumable = 1;
 	set_stop(r, STOP_ABORTED, why);
 	free(why);
 	return 0;
@@ -684,13 +688,15 @@ static void schedule_steps(struct run *r)
 			}
 			if (s->approve && !approve(r, s))
 				continue;
-			s->attempt = 1;
+			s->attempt++;
 			s->t_start = drr_mono();
 			s->ts_start_us = drr_now_us();
 			s->state = DRR_RUNNING;
 			json_t *rec = rec_step("step_start", s);
 			json_object_set_new(rec, "phase", json_string(s->phase));
-			json_object_set_new(rec, "attempt", json_integer(1));
+			json_object_set_new(rec, "attempt", json_integer(s->attempt));
+			if (s->rerun)
+				json_object_set_new(rec, "rerun", json_true());
 			jrec(r, rec, 0);
 			start[nstart++] = s;
 		}
@@ -805,6 +811,9 @@ static void finish_run(struct run *r)
 	} else if (r->rollback_failed) {
 		status = "failed";
 		r->exit_code = DRR_EXIT_ROLLBACK;
+	} else if (r->explicit_rollback) {
+		status = "rolled-back";
+		r->exit_code = DRR_EXIT_OK;
 	} else if (r->stop == STOP_INTERRUPTED) {
 		status = "interrupted";
 		r->exit_code = DRR_EXIT_STOPPED;
@@ -825,6 +834,8 @@ static void finish_run(struct run *r)
 	json_object_set_new(rec, "duration", jsecs(total));
 	if (r->reason)
 		json_object_set_new(rec, "reason", json_string(r->reason));
+	if (r->hard || r->resumable)
+		json_object_set_new(rec, "resumable", json_true());
 	jrec(r, rec, 1);
 
 	uv_timer_stop(&r->tick);
@@ -898,6 +909,9 @@ static void run_start_record(struct run *r)
 	json_t *rec = rec_step("run_start", NULL);
 	json_object_set_new(rec, "runbook", json_string(rb->name));
 	json_object_set_new(rec, "file", json_string(rb->path));
+	char *abs = realpath(rb->path, NULL);
+	json_object_set_new(rec, "path", json_string(abs ? abs : rb->path));
+	free(abs);
 	json_object_set_new(rec, "sha256", json_string(rb->sha256));
 	lua_rawgeti(L, LUA_REGISTRYINDEX, rb->params_ref);
 	json_object_set_new(rec, "params", drr_lua_to_json(L, -1));
@@ -910,10 +924,117 @@ static void run_start_record(struct run *r)
 	json_object_set_new(rec, "rto", rb->rto > 0 ? jsecs(rb->rto) : json_null());
 	json_object_set_new(rec, "rpo", rb->rpo > 0 ? jsecs(rb->rpo) : json_null());
 	json_object_set_new(rec, "steps", json_integer(rb->nsteps));
+	json_t *plan = json_object();
+	for (int i = 0; i < rb->nsteps; i++)
+		json_object_set_new(plan, rb->steps[i].name, json_string(rb->steps[i].fp));
+	json_object_set_new(rec, "plan", plan);
 	jrec(r, rec, 1);
 }
 
-int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o)
+/* A resumed or rolled-back run: rebuild each step's state from its journal. */
+static void apply_past(struct run *r)
+{
+	const struct drr_resume *res = r->res;
+	struct drr_past *p = res->past;
+	struct drr_runbook *rb = r->rb;
+	lua_State *L = r->L;
+	json_t *rerun = json_array(), *kept = json_array();
+	/* a failed run can only finish rolling back; an interrupted one goes on */
+	int rollback = res->mode == DRR_MODE_ROLLBACK || p->failed;
+
+	for (int i = 0; i < rb->nsteps; i++) {
+		struct drr_step *s = &rb->steps[i];
+		struct drr_past_step *ps = drr_past_step(p, s->name);
+		if (!ps)
+			continue;
+		s->attempt = s->attempt_base = ps->attempts;
+		s->prior = ps->duration;
+		s->approved = ps->approved;
+		int undone = ps->rb_ended && ps->rb_status && !strcmp(ps->rb_status, "completed");
+		if ((undone || ps->rb_started) && !rollback) {
+			/* rolled back, or half rolled back, before the interrupt stopped
+			 * it: run it again to go forward */
+			s->rerun = 1;
+			json_array_append_new(rerun, json_string(s->name));
+		} else if (ps->ended && ps->status && !strcmp(ps->status, "completed")) {
+			s->state = DRR_COMPLETED;
+			drr_json_to_lua(L, ps->output ? ps->output : json_null());
+			lua_pushvalue(L, -1);
+			s->output_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+			lua_rawgeti(L, LUA_REGISTRYINDEX, r->outputs_ref);
+			lua_insert(L, -2);
+			lua_setfield(L, -2, s->name);
+			lua_pop(L, 1);
+			if (undone)
+				s->state = DRR_ROLLED_BACK;
+			json_array_append_new(kept, json_string(s->name));
+		} else if (ps->skipped) {
+			s->state = DRR_SKIPPED;
+		} else if (ps->ended && ps->status && strcmp(ps->status, "cancelled") != 0) {
+			s->state = ps->status && !strcmp(ps->status, "aborted") ? DRR_NOT_RUN
+										 : DRR_FAILED;
+			free(s->error);
+			s->error = drr_xstrdup(ps->error ? ps->error : "failed");
+		} else if (ps->started) {
+			/* in flight when it stopped (or cancelled by an interrupt) */
+			s->rerun = 1;
+			json_array_append_new(rerun, json_string(s->name));
+			if (s->once) {
+				free(s->approve);
+				s->approve = drr_xasprintf("step '%s' was in flight when the run "
+							   "stopped and is marked once: run it again?",
+							   s->name);
+				s->approved = 0;
+			}
+		}
+	}
+	/* completed steps, in the order they completed, for rollback */
+	for (int order = 1;; order++) {
+		int found = 0;
+		for (int i = 0; i < rb->nsteps; i++) {
+			struct drr_past_step *ps = drr_past_step(p, rb->steps[i].name);
+			if (ps && ps->done_order == order) {
+				if (rb->steps[i].state == DRR_COMPLETED)
+					r->done_list[r->ndone++] = i;
+				found = 1;
+			}
+		}
+		if (!found && order > p->nsteps)
+			break;
+	}
+	for (int i = 0; i < rb->nsteps; i++) {
+		struct drr_step *s = &rb->steps[i];
+		s->waiting = 0;
+		for (int k = 0; k < s->g->ndeps; k++) {
+			enum drr_step_state st = rb->steps[s->g->deps[k]].state;
+			s->waiting += st != DRR_COMPLETED && st != DRR_SKIPPED;
+		}
+	}
+	json_t *rec = rec_step("run_resume", NULL);
+	json_object_set_new(rec, "mode", json_string(rollback ? "rollback" : "continue"));
+	json_object_set_new(rec, "pid", json_integer(getpid()));
+	json_object_set_new(rec, "sha256", json_string(rb->sha256));
+	json_object_set_new(rec, "version", json_string(DRRUN_VERSION));
+	json_object_set_new(rec, "repaired_bytes", json_integer((json_int_t)res->repaired));
+	json_object_set_new(rec, "completed", kept);
+	json_object_set_new(rec, "rerun", rerun);
+	jrec(r, rec, 1);
+	if (rollback) {
+		begin_rollbacks(r);
+		if (res->mode == DRR_MODE_ROLLBACK) {
+			r->explicit_rollback = 1;
+			r->reason = drr_xstrdup("rollback requested");
+		} else {
+			/* the earlier session failed and was rolling back: finish that */
+			r->failed = 1;
+			r->stop = STOP_FAILED;
+			r->reason = drr_xstrdup("resumed the rollback of a failed run");
+		}
+	}
+}
+
+int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o,
+		  const struct drr_resume *res)
 {
 	struct run run, *r = &run;
 	memset(r, 0, sizeof *r);
@@ -921,15 +1042,28 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o)
 	r->rb = rb;
 	r->o = o;
 	r->L = rb->L;
-	drr_run_id(rb->name, r->run_id, sizeof r->run_id);
+	r->res = res;
+	if (res)
+		snprintf(r->run_id, sizeof r->run_id, "%s", res->past->run_id);
+	else
+		drr_run_id(rb->name, r->run_id, sizeof r->run_id);
 
 	char err[512];
-	r->j = drr_journal_create(o->state_dir, r->run_id, err, sizeof err);
+	r->lock_fd = res ? res->lock_fd
+			 : drr_lock_take(o->state_dir, rb->name, r->run_id, err, sizeof err);
+	if (r->lock_fd < 0) {
+		fprintf(stderr, "drrun: cannot start: %s\n", err);
+		return DRR_EXIT_CANTSTART;
+	}
+	r->j = res ? res->j : drr_journal_create(o->state_dir, r->run_id, err, sizeof err);
 	if (!r->j) {
 		fprintf(stderr, "drrun: cannot start: %s (set --state-dir or DRRUN_STATE_DIR)\n",
 			err);
+		drr_lock_release(r->lock_fd);
 		return DRR_EXIT_CANTSTART;
 	}
+	if (o->key)
+		drr_journal_set_key(r->j, o->key, o->klen);
 	if (o->json)
 		drr_journal_set_tee(r->j, tee_json, NULL);
 
@@ -954,10 +1088,14 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o)
 	int live = !o->json && isatty(1) && getenv("TERM") && strcmp(getenv("TERM"), "dumb");
 	r->view = drr_view_new(rb, o->json ? stderr : stdout, live, o->color);
 	r->t0 = drr_mono();
-	run_start_record(r);
+	if (res)
+		apply_past(r);
+	else
+		run_start_record(r);
 	if (r->stop == STOP_JOURNAL) {
 		drr_view_free(r->view);
 		drr_journal_close(r->j);
+		drr_lock_release(r->lock_fd);
 		uv_loop_close(&r->loop);
 		free(r->done_list);
 		free(r->reason);
@@ -986,6 +1124,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o)
 	}
 	drr_view_free(r->view);
 	drr_journal_close(r->j);
+	drr_lock_release(r->lock_fd);
 	luaL_unref(r->L, LUA_REGISTRYINDEX, r->outputs_ref);
 	free(r->done_list);
 	free(r->reason);

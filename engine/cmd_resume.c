@@ -1,0 +1,137 @@
+/*
+ * cmd_resume.c - `drrun resume RUN_ID` and `drrun rollback RUN_ID`: carry on
+ * with a run from its journal.  Completed steps are not run again (their
+ * outputs come back from the journal); steps in flight when it stopped run
+ * again, after a question for steps marked once; a run that failed finishes
+ * its rollbacks.  `rollback` runs the rollbacks of the completed steps.
+ * Both refuse when the runbook file changed since the run started, unless
+ * --force, listing the steps added, removed and changed.
+ */
+#include "drrun.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* 0 when unchanged (or --force); else prints the differences, returns 65. */
+static int check_changes(struct drr_past *p, struct drr_runbook *rb, int force)
+{
+	if (!p->sha256 || !strcmp(p->sha256, rb->sha256))
+		return 0;
+	struct drr_buf added = { 0 }, removed = { 0 }, changed = { 0 };
+	for (int i = 0; i < rb->nsteps; i++) {
+		const char *fp = json_string_value(json_object_get(p->plan, rb->steps[i].name));
+		if (!fp)
+			drr_buf_addf(&added, " %s", rb->steps[i].name);
+		else if (strcmp(fp, rb->steps[i].fp))
+			drr_buf_addf(&changed, " %s", rb->steps[i].name);
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(p->plan, k, v) {
+		int found = 0;
+		for (int i = 0; i < rb->nsteps && !found; i++)
+			found = !strcmp(rb->steps[i].name, k);
+		if (!found)
+			drr_buf_addf(&removed, " %s", k);
+	}
+	fprintf(stderr, "drrun: %s changed since run %s started\n", rb->path, p->run_id);
+	fprintf(stderr, "  steps added:%s\n  steps removed:%s\n  steps changed:%s\n",
+		added.data ? added.data : " none", removed.data ? removed.data : " none",
+		changed.data ? changed.data : " none");
+	drr_buf_free(&added);
+	drr_buf_free(&removed);
+	drr_buf_free(&changed);
+	if (force) {
+		fprintf(stderr, "drrun: --force: going on with the runbook as it is now\n");
+		return 0;
+	}
+	fprintf(stderr, "drrun: refusing; re-run with --force to go on with the file as it is\n");
+	return DRR_EXIT_INVALID;
+}
+
+static int resume_or_rollback(int argc, char **argv, const char *verb, int mode)
+{
+	struct drr_opts o;
+	const char *id = NULL;
+	int rc = drr_cli_parse(argc, argv, verb, &o, &id, 0);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	char dir[4096], err[512];
+	struct drr_past past;
+	struct drr_runbook *rb = NULL;
+	memset(&past, 0, sizeof past);
+	if (drr_run_find(o.state_dir, id, dir, sizeof dir, err, sizeof err) < 0 ||
+	    drr_past_load(dir, &past, err, sizeof err) < 0) {
+		fprintf(stderr, "drrun %s: %s\n", verb, err);
+		rc = 66;
+		goto out;
+	}
+	if (mode == DRR_MODE_RESUME && past.end &&
+	    !json_is_true(json_object_get(past.end, "resumable"))) {
+		fprintf(stderr, "drrun resume: run %s already ended (%s); nothing to resume%s\n",
+			past.run_id, drr_past_state(&past, o.state_dir),
+			strcmp(drr_past_state(&past, o.state_dir), "completed")
+				? ""
+				: " (drrun rollback undoes it)");
+		rc = DRR_EXIT_INVALID;
+		goto out;
+	}
+	rb = drr_cli_load_past(&past, &o, &rc);
+	if (!rb)
+		goto out;
+	if ((rc = check_changes(&past, rb, o.force)))
+		goto out;
+	struct drr_resume res = { .mode = mode, .past = &past };
+	/* the lock first: never repair a journal another process is writing */
+	res.lock_fd = drr_lock_take(o.state_dir, rb->name, past.run_id, err, sizeof err);
+	if (res.lock_fd < 0) {
+		fprintf(stderr, "drrun %s: cannot start: %s\n", verb, err);
+		rc = DRR_EXIT_CANTSTART;
+		goto out;
+	}
+	/* read it again under the lock: the last holder may have written more */
+	drr_past_free(&past);
+	if (drr_past_load(dir, &past, err, sizeof err) < 0) {
+		fprintf(stderr, "drrun %s: %s\n", verb, err);
+		drr_lock_release(res.lock_fd);
+		rc = 66;
+		goto out;
+	}
+	if (mode == DRR_MODE_RESUME && past.end &&
+	    !json_is_true(json_object_get(past.end, "resumable"))) {
+		fprintf(stderr, "drrun resume: run %s ended meanwhile; nothing to resume\n",
+			past.run_id);
+		drr_lock_release(res.lock_fd);
+		rc = DRR_EXIT_INVALID;
+		goto out;
+	}
+	char *path = drr_xasprintf("%s/journal.jsonl", dir);
+	res.j = drr_journal_open(path, &res.repaired, err, sizeof err);
+	free(path);
+	if (!res.j) {
+		fprintf(stderr, "drrun %s: %s\n", verb, err);
+		drr_lock_release(res.lock_fd);
+		rc = DRR_EXIT_CANTSTART;
+		goto out;
+	}
+	if (res.repaired)
+		fprintf(stderr, "drrun %s: cut a torn record (%zu bytes) off the journal's end\n",
+			verb, res.repaired);
+	rc = drr_sched_run(rb, &o, &res);
+out:
+	drr_runbook_free(rb);
+	drr_past_free(&past);
+	drr_redact_clear();
+	drr_cli_free_opts(&o);
+	return rc;
+}
+
+int cmd_resume(int argc, char **argv)
+{
+	return resume_or_rollback(argc, argv, "resume", DRR_MODE_RESUME);
+}
+
+int cmd_rollback(int argc, char **argv)
+{
+	return resume_or_rollback(argc, argv, "rollback", DRR_MODE_ROLLBACK);
+}

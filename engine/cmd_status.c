@@ -1,0 +1,234 @@
+/*
+ * cmd_status.c - `drrun status` lists the runs in the state directory;
+ * `drrun status RUN_ID` shows each step of one run; `drrun log RUN_ID`
+ * prints its journal for a human (or as it is, with --json).
+ */
+#include "drrun.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static int list_runs(const struct drr_opts *o)
+{
+	char *runs = drr_xasprintf("%s/runs", o->state_dir);
+	DIR *d = opendir(runs);
+	if (!d) {
+		if (o->json)
+			printf("[]\n");
+		else
+			printf("no runs in %s\n", o->state_dir);
+		free(runs);
+		return 0;
+	}
+	char **names = NULL;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		names = drr_xrealloc(names, (size_t)(n + 1) * sizeof *names);
+		names[n++] = drr_xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, (size_t)n, sizeof *names, by_name);
+	json_t *all = json_array();
+	if (!o->json)
+		printf("%-44s %-20s %-27s %s\n", "run", "runbook", "started", "state");
+	for (int i = 0; i < n; i++) {
+		char *dir = drr_xasprintf("%s/%s", runs, names[i]), err[512];
+		struct drr_past p;
+		if (drr_past_load(dir, &p, err, sizeof err) < 0) {
+			if (!o->json)
+				printf("%-44s %-20s %-27s %s\n", names[i], "?", "?", "unreadable");
+		} else {
+			const char *state = drr_past_state(&p, o->state_dir);
+			if (o->json)
+				json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s}", "run",
+								     p.run_id, "runbook", p.runbook,
+								     "started", str(p.start, "ts"),
+								     "state", state));
+			else
+				printf("%-44s %-20s %-27.27s %s%s\n", p.run_id, p.runbook,
+				       str(p.start, "ts"), state,
+				       p.end && json_is_true(json_object_get(p.end, "resumable"))
+					       ? " (resumable)"
+					       : "");
+			drr_past_free(&p);
+		}
+		free(dir);
+		free(names[i]);
+	}
+	free(names);
+	free(runs);
+	if (o->json) {
+		char *s = json_dumps(all, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+	}
+	json_decref(all);
+	return 0;
+}
+
+static const char *step_state(const struct drr_past_step *s)
+{
+	if (s->rb_ended)
+		return s->rb_status && !strcmp(s->rb_status, "completed") ? "rolled back"
+									   : "rollback failed";
+	if (s->rb_started)
+		return "rolling back (stopped)";
+	if (s->skipped)
+		return "skipped";
+	if (s->ended)
+		return s->status ? s->status : "?";
+	if (s->started)
+		return "in flight (stopped)";
+	return "waiting";
+}
+
+static int show_run(const struct drr_opts *o, const char *id)
+{
+	char dir[4096], err[512];
+	struct drr_past p;
+	if (drr_run_find(o->state_dir, id, dir, sizeof dir, err, sizeof err) < 0 ||
+	    drr_past_load(dir, &p, err, sizeof err) < 0) {
+		fprintf(stderr, "drrun status: %s\n", err);
+		return 66;
+	}
+	const char *state = drr_past_state(&p, o->state_dir);
+	if (o->json) {
+		json_t *steps = json_array();
+		for (int i = 0; i < p.nsteps; i++) {
+			struct drr_past_step *s = &p.steps[i];
+			json_t *js = json_pack("{s:s, s:s, s:i, s:f}", "step", s->name, "state",
+					       step_state(s), "attempts", s->attempts, "duration",
+					       s->duration);
+			if (s->error)
+				json_object_set_new(js, "error", json_string(s->error));
+			json_array_append_new(steps, js);
+		}
+		json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:o}", "run", p.run_id, "runbook",
+					p.runbook, "started", str(p.start, "ts"), "state", state,
+					"steps", steps);
+		char *s = json_dumps(out, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+		json_decref(out);
+	} else {
+		printf("run %s\n  runbook: %s (%s)\n  started: %s\n  state:   %s", p.run_id,
+		       p.runbook, p.file, str(p.start, "ts"), state);
+		if (p.end && *str(p.end, "reason"))
+			printf(": %s", str(p.end, "reason"));
+		printf("\n  journal: %s/journal.jsonl%s\n\n", dir,
+		       p.torn ? " (ends in a torn record: resume repairs it)" : "");
+		printf("  %-28s %-24s %8s %10s  %s\n", "step", "state", "attempts", "duration",
+		       "error");
+		for (int i = 0; i < p.nsteps; i++) {
+			struct drr_past_step *s = &p.steps[i];
+			char d[32] = "-";
+			if (s->ended)
+				drr_duration_fmt(s->duration, d, sizeof d);
+			printf("  %-28s %-24s %8d %10s  %.200s\n", s->name, step_state(s),
+			       s->attempts, d, s->rb_error ? s->rb_error : s->error ? s->error : "");
+		}
+	}
+	drr_past_free(&p);
+	return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct drr_opts o;
+	const char *id = NULL;
+	int rc = drr_cli_parse(argc, argv, "status", &o, &id, DRR_CLI_ARG_OPTIONAL);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = id ? show_run(&o, id) : list_runs(&o);
+	drr_redact_clear();
+	drr_cli_free_opts(&o);
+	return rc;
+}
+
+/* One journal record as a line for a human. */
+static void print_record(json_t *r)
+{
+	const char *type = str(r, "type"), *step = str(r, "step");
+	struct drr_buf b = { 0 };
+	const char *k;
+	json_t *v;
+	json_object_foreach(r, k, v) {
+		if (!strcmp(k, "seq") || !strcmp(k, "ts") || !strcmp(k, "run") ||
+		    !strcmp(k, "type") || !strcmp(k, "step") || !strcmp(k, "prev") ||
+		    !strcmp(k, "hash") || !strcmp(k, "mac") || !strcmp(k, "plan"))
+			continue;
+		char *val = json_is_string(v) ? drr_xstrdup(json_string_value(v))
+					      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+		drr_buf_addf(&b, " %s=%s", k, val ? val : "?");
+		free(val);
+	}
+	printf("%5lld %s %-14s %-20s%s\n", (long long)json_integer_value(json_object_get(r, "seq")),
+	       str(r, "ts"), type, step, b.data ? b.data : "");
+	drr_buf_free(&b);
+}
+
+int cmd_log(int argc, char **argv)
+{
+	struct drr_opts o;
+	const char *id = NULL;
+	int rc = drr_cli_parse(argc, argv, "log", &o, &id, 0);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	char dir[4096], err[512];
+	if (drr_run_find(o.state_dir, id, dir, sizeof dir, err, sizeof err) < 0) {
+		fprintf(stderr, "drrun log: %s\n", err);
+		rc = 66;
+		goto out;
+	}
+	char *path = drr_xasprintf("%s/journal.jsonl", dir);
+	size_t good, torn;
+	json_t *recs = drr_journal_load(path, &good, &torn, err, sizeof err);
+	free(path);
+	if (!recs) {
+		fprintf(stderr, "drrun log: %s\n", err);
+		rc = 66;
+		goto out;
+	}
+	if (o.json) {
+		/* the records exactly as written, so a reader can check the hashes */
+		char *p2 = drr_xasprintf("%s/journal.jsonl", dir);
+		FILE *f = fopen(p2, "rb");
+		free(p2);
+		char buf[65536];
+		size_t left = good, n;
+		while (f && left && (n = fread(buf, 1, left < sizeof buf ? left : sizeof buf, f)) > 0) {
+			fwrite(buf, 1, n, stdout);
+			left -= n;
+		}
+		if (f)
+			fclose(f);
+	} else {
+		size_t i;
+		json_t *r;
+		json_array_foreach(recs, i, r)
+			print_record(r);
+	}
+	if (torn)
+		fprintf(stderr, "drrun log: the journal ends in a torn record (%zu bytes)\n", torn);
+	json_decref(recs);
+out:
+	drr_redact_clear();
+	drr_cli_free_opts(&o);
+	return rc;
+}

@@ -1,0 +1,178 @@
+/*
+ * past.c - a run as its journal tells it: which steps completed (with their
+ * outputs), which were in flight when it stopped, which were rolled back,
+ * and how the run ended.  `status`, `resume` and `rollback` all start here.
+ */
+#include "drrun.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
+		 size_t errlen)
+{
+	char *runs = drr_xasprintf("%s/runs", state_dir);
+	DIR *d = opendir(runs);
+	if (!d) {
+		snprintf(err, errlen, "no runs in %s (%s)", state_dir, strerror(errno));
+		free(runs);
+		return -1;
+	}
+	int found = 0;
+	size_t il = strlen(id);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (!strcmp(e->d_name, id)) {
+			snprintf(dir, n, "%s/%s", runs, e->d_name);
+			found = 1;
+			break;
+		}
+		if (!strncmp(e->d_name, id, il)) {
+			snprintf(dir, n, "%s/%s", runs, e->d_name);
+			found++;
+		}
+	}
+	closedir(d);
+	free(runs);
+	if (found == 1)
+		return 0;
+	snprintf(err, errlen, found ? "run id '%s' is ambiguous: give more of it"
+				    : "no run '%s' in %s",
+		 id, state_dir);
+	return -1;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+struct drr_past_step *drr_past_step(struct drr_past *p, const char *name)
+{
+	for (int i = 0; i < p->nsteps; i++)
+		if (!strcmp(p->steps[i].name, name))
+			return &p->steps[i];
+	return NULL;
+}
+
+static struct drr_past_step *get_step(struct drr_past *p, const char *name)
+{
+	struct drr_past_step *s = drr_past_step(p, name);
+	if (s)
+		return s;
+	p->steps = drr_xrealloc(p->steps, (size_t)(p->nsteps + 1) * sizeof *p->steps);
+	s = &p->steps[p->nsteps++];
+	memset(s, 0, sizeof *s);
+	s->name = name;
+	return s;
+}
+
+int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof *p);
+	snprintf(p->dir, sizeof p->dir, "%s", run_dir);
+	char *path = drr_xasprintf("%s/journal.jsonl", run_dir);
+	size_t good;
+	p->recs = drr_journal_load(path, &good, &p->torn, err, errlen);
+	free(path);
+	if (!p->recs)
+		return -1;
+	int order = 0;
+	size_t i;
+	json_t *r;
+	json_array_foreach(p->recs, i, r) {
+		const char *type = str(r, "type"), *name = str(r, "step");
+		if (!type)
+			continue;
+		if (!strcmp(type, "run_start")) {
+			p->start = r;
+			p->sessions = 1;
+		} else if (!strcmp(type, "run_resume")) {
+			p->end = NULL;
+			p->sessions++;
+		} else if (!strcmp(type, "run_end")) {
+			p->end = r;
+		}
+		if (!name)
+			continue;
+		struct drr_past_step *s = get_step(p, name);
+		if (!strcmp(type, "step_start")) {
+			s->started = 1;
+			s->ended = 0;
+			s->attempts = (int)json_integer_value(json_object_get(r, "attempt"));
+		} else if (!strcmp(type, "step_end")) {
+			s->ended = 1;
+			s->status = str(r, "status");
+			s->attempts = (int)json_integer_value(json_object_get(r, "attempts"));
+			s->duration = json_number_value(json_object_get(r, "duration"));
+			s->output = json_object_get(r, "output");
+			s->error = str(r, "error") ? str(r, "error") : str(r, "reason");
+			if (s->status && !strcmp(s->status, "completed"))
+				s->done_order = ++order;
+			else if (s->status && !strcmp(s->status, "failed"))
+				p->failed = 1;
+		} else if (!strcmp(type, "step_attempt")) {
+			s->attempts = (int)json_integer_value(json_object_get(r, "attempt"));
+			s->error = str(r, "error");
+		} else if (!strcmp(type, "step_skipped")) {
+			s->skipped = 1;
+		} else if (!strcmp(type, "approval")) {
+			const char *st = str(r, "status");
+			s->approved = st && !strcmp(st, "approved");
+		} else if (!strcmp(type, "rollback_start")) {
+			s->rb_started = 1;
+			s->rb_ended = 0;
+			p->in_rollback = 1;
+		} else if (!strcmp(type, "rollback_end")) {
+			s->rb_ended = 1;
+			s->rb_status = str(r, "status");
+			s->rb_error = str(r, "error");
+		}
+	}
+	if (!p->start) {
+		snprintf(err, errlen, "%s: the journal has no run_start record", run_dir);
+		drr_past_free(p);
+		return -1;
+	}
+	p->run_id = str(p->start, "run");
+	p->runbook = str(p->start, "runbook");
+	p->file = str(p->start, "file");
+	p->path = str(p->start, "path");
+	p->sha256 = str(p->start, "sha256");
+	p->env = str(p->start, "env");
+	p->params = json_object_get(p->start, "params");
+	p->plan = json_object_get(p->start, "plan");
+	if (!p->run_id || !p->runbook) {
+		snprintf(err, errlen, "%s: run_start lacks run or runbook", run_dir);
+		drr_past_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+const char *drr_past_state(const struct drr_past *p, const char *state_dir)
+{
+	char holder[200];
+	long pid;
+	if (p->end) {
+		const char *st = str(p->end, "status");
+		return st ? st : "?";
+	}
+	if (drr_lock_holder(state_dir, p->runbook, holder, sizeof holder, &pid) &&
+	    !strcmp(holder, p->run_id))
+		return "running";
+	return "interrupted";
+}
+
+void drr_past_free(struct drr_past *p)
+{
+	json_decref(p->recs);
+	free(p->steps);
+	memset(p, 0, sizeof *p);
+}
