@@ -252,6 +252,7 @@ static void journal_failed(struct run *r)
 /* ---- step lifecycle -------------------------------------------------------------- */
 
 static void step_done(struct drr_task *t, int status, void *ud);
+static void step_fail(struct run *r, struct drr_step *s, const char *status, const char *err);
 
 static void dependents_done(struct run *r, struct drr_step *s)
 {
@@ -294,6 +295,18 @@ static void launch_attempt(struct run *r, struct drr_step *s)
 	drr_view_event(r->view, s, "start", NULL);
 }
 
+/* Journal step_start for the step's next attempt; not yet synced. */
+static void record_start(struct run *r, struct drr_step *s)
+{
+	s->attempt++;
+	json_t *rec = rec_step("step_start", s);
+	json_object_set_new(rec, "phase", json_string(s->phase));
+	json_object_set_new(rec, "attempt", json_integer(s->attempt));
+	if (s->rerun)
+		json_object_set_new(rec, "rerun", json_true());
+	jrec(r, rec, 0);
+}
+
 static void on_retry_timer(uv_timer_t *h)
 {
 	struct drr_step *s = h->data;
@@ -303,7 +316,14 @@ static void on_retry_timer(uv_timer_t *h)
 		kick();
 		return;
 	}
-	s->attempt++;
+	/* every attempt starts only once its step_start is on disk */
+	record_start(r, s);
+	if (drr_journal_sync(r->j) < 0) {
+		journal_failed(r);
+		step_fail(r, s, "cancelled", "stopped: the journal cannot be written");
+		kick();
+		return;
+	}
 	launch_attempt(r, s);
 }
 
@@ -688,16 +708,10 @@ static void schedule_steps(struct run *r)
 			}
 			if (s->approve && !approve(r, s))
 				continue;
-			s->attempt++;
 			s->t_start = drr_mono();
 			s->ts_start_us = drr_now_us();
 			s->state = DRR_RUNNING;
-			json_t *rec = rec_step("step_start", s);
-			json_object_set_new(rec, "phase", json_string(s->phase));
-			json_object_set_new(rec, "attempt", json_integer(s->attempt));
-			if (s->rerun)
-				json_object_set_new(rec, "rerun", json_true());
-			jrec(r, rec, 0);
+			record_start(r, s);
 			start[nstart++] = s;
 		}
 	}

@@ -159,17 +159,16 @@ char *drr_duration_fmt(double secs, char *buf, size_t n)
 {
 	if (secs < 0)
 		secs = 0;
-	if (secs < 1)
-		snprintf(buf, n, "%dms", (int)lround(secs * 1000));
-	else if (secs < 60)
-		snprintf(buf, n, "%.1fs", secs);
-	else if (secs < 3600) {
-		long s = lround(secs);
+	/* round first, then choose the unit, so 0.9996 reads 1.0s, not 1000ms */
+	long ms = lround(secs * 1000), tenths = lround(secs * 10), s = lround(secs);
+	if (ms < 1000)
+		snprintf(buf, n, "%ldms", ms);
+	else if (tenths < 600)
+		snprintf(buf, n, "%ld.%lds", tenths / 10, tenths % 10);
+	else if (s < 3600)
 		snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
-	} else {
-		long s = lround(secs);
+	else
 		snprintf(buf, n, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);
-	}
 	return buf;
 }
 
