@@ -219,6 +219,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
 		case O_HELP:
 			drr_cli_help(stdout, verb);
 			free(state);
+			free(o->param_kv);
+			o->param_kv = NULL;
 			return -1;
 		case ':':
 			fprintf(stderr, "drrun %s: %s needs a value\n", verb, argv[optind - 1]);
@@ -248,6 +250,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
 	return 0;
 usage:
 	free(state);
+	free(o->param_kv);
+	o->param_kv = NULL;
 	fprintf(stderr, "Try 'drrun help %s'.\n", verb);
 	return DRR_EXIT_USAGE;
 }

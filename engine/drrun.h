@@ -177,6 +177,7 @@ struct drr_step {
 	double prior; /* seconds spent in earlier sessions (resume) */
 	int attempt_base; /* attempts made in earlier sessions */
 	int rerun;        /* was in flight when an earlier session stopped */
+	int cancelled;    /* stopped by an interrupt or a dead journal */
 	char fp[65];  /* SHA-256 of the step's source text */
 	struct drr_task *task;
 	uv_timer_t *timer; /* retry delay or attempt timeout */

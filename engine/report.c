@@ -43,7 +43,7 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 		else if (s->prior > 0) /* done in an earlier session of a resumed run */
 			dur = drr_duration_fmt(s->prior, d, sizeof d);
 		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, s->name, s->phase,
-			result_word(s->state), s->attempt, dur);
+			s->cancelled ? "cancelled" : result_word(s->state), s->attempt, dur);
 		if (s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED)) {
 			char *e = drr_redact(s->error);
 			fprintf(out, "  %-*s  error: %.300s\n", w, "", e);

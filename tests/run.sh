@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# run.sh - drrun's test runner; `make test` calls it from the repo root as
+#   BUILD=build/rel SAN= tests/run.sh [FILTER...]
+# Runs every cmocka test of every unit binary ($BUILD/tests/test_*, one line
+# per test) and every integration case (tests/integration/NNN-slug/, one line
+# per case, run by tests/integration/harness.py).  A FILTER runs only the
+# unit binaries and cases whose name contains it.  Scratch files go to
+# tests/tmp/run-<pid>/ (gitignored), kept only when something failed.  Ends with "N passed, N failed"; exit 0 only when
+# nothing failed.  Needs bash, timeout(1) and python3; reads no stdin.
+set -u
+
+cd "$(dirname "$0")/.." || exit 2
+BUILD=${BUILD:-build/rel}
+SAN=${SAN:-}
+DRRUN=${DRRUN:-./drrun}
+CASE_TIMEOUT=120
+TMP=tests/tmp
+
+if [ -n "$SAN" ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+passed=0
+failed=0
+
+selected() { # NAME -> true if no filter or NAME contains one of them
+	[ $# -gt 0 ] || return 1
+	local name=$1
+	shift
+	[ "${#FILTERS[@]}" -eq 0 ] && return 0
+	local f
+	for f in "${FILTERS[@]}"; do
+		case "$name" in *"$f"*) return 0 ;; esac
+	done
+	return 1
+}
+FILTERS=("$@")
+
+ok() {
+	printf 'ok   %s\n' "$1"
+	passed=$((passed + 1))
+}
+
+fail() { # NAME REASON [DETAIL-FILE]
+	printf 'FAIL %s: %s\n' "$1" "$2"
+	failed=$((failed + 1))
+	if [ $# -ge 3 ] && [ -s "$3" ]; then
+		sed 's/^/    /' "$3"
+	fi
+}
+
+sanitizer_hit() { # FILE -> true if a sanitizer reported something
+	grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$1"
+}
+
+# ---- unit tests: one line per cmocka test, via its TAP output -------------
+
+run_unit() { # SOURCE
+	local name bin out rc plan seen line
+	name=$(basename "$1" .c)
+	bin=$BUILD/tests/$name
+	out=$WORK/unit/$name.out
+	if [ ! -x "$bin" ]; then
+		fail "$name" "not built ($bin missing; run make unit)"
+		return
+	fi
+	CMOCKA_MESSAGE_OUTPUT=TAP timeout "$CASE_TIMEOUT" "$bin" </dev/null >"$out" 2>&1
+	rc=$?
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$out" | head -n 1)
+	seen=0
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*)
+			seen=$((seen + 1))
+			ok "$name/${line#ok * - }"
+			;;
+		"not ok "*)
+			seen=$((seen + 1))
+			local t=${line#not ok * - }
+			printf 'FAIL %s/%s: assertion failed\n' "$name" "$t"
+			failed=$((failed + 1))
+			# what the test printed before its result, and the "# ..." after it
+			awk -v want="$line" '
+				f && /^# / { print "    " $0; next }
+				{ f = 0 }
+				$0 == want { printf "%s", buf; f = 1 }
+				/^(ok|not ok) [0-9]+ - / || /^1\.\./ { buf = ""; next }
+				{ buf = buf "    " $0 "\n" }' "$out"
+			;;
+		esac
+	done < <(grep -E '^(ok|not ok) [0-9]+ - ' "$out")
+	if [ "$rc" -eq 124 ]; then
+		fail "$name" "timed out after ${CASE_TIMEOUT}s" "$out"
+	elif sanitizer_hit "$out"; then
+		fail "$name" "sanitizer report" "$out"
+	elif [ -z "$plan" ] || [ "$seen" -lt "$plan" ]; then
+		fail "$name" "crashed or stopped early (exit $rc, ${seen}/${plan:-?} tests reported)" "$out"
+	elif [ "$rc" -ne 0 ] && [ "$seen" -gt 0 ] && ! grep -q '^not ok ' "$out"; then
+		fail "$name" "exit status $rc although every test passed" "$out"
+	fi
+}
+
+# ---- integration cases ----------------------------------------------------
+
+run_case() { # DIR
+	local name out rc reason
+	name=$(basename "$1")
+	out=$WORK/cases/$name.out
+	timeout "$CASE_TIMEOUT" python3 tests/integration/harness.py \
+		"$1" "$WORK/cases/$name" "$DRRUN" </dev/null >"$out" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		ok "$name"
+		return
+	fi
+	if [ "$rc" -eq 124 ]; then
+		reason="timed out after ${CASE_TIMEOUT}s"
+	else
+		reason=$(head -n 1 "$out")
+		[ -n "$reason" ] || reason="harness exit $rc"
+		sed -i 1d "$out"
+	fi
+	fail "$name" "$reason" "$out"
+}
+
+# One scratch dir per invocation, so concurrent runs never share files;
+# drop those left by runs that are gone, keep ours only when something failed.
+for old in "$TMP"/run-*; do
+	[ -d "$old" ] || continue
+	kill -0 "${old##*-}" 2>/dev/null || rm -rf "$old"
+done
+WORK=$TMP/run-$$
+mkdir -p "$WORK/unit" "$WORK/cases" || exit 2
+
+for src in tests/unit/test_*.c; do
+	[ -e "$src" ] || continue
+	selected "$(basename "$src" .c)" && run_unit "$src"
+done
+
+if [ ! -x "$DRRUN" ]; then
+	echo "warning: $DRRUN is not built; integration cases will fail" >&2
+fi
+for dir in tests/integration/[0-9][0-9][0-9]-*/; do
+	[ -d "$dir" ] || continue
+	dir=${dir%/}
+	selected "$(basename "$dir")" && run_case "$dir"
+done
+
+if [ "$failed" -eq 0 ]; then
+	rm -rf "$WORK"
+else
+	echo "scratch files of this run: $WORK"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
