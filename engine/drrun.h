@@ -361,6 +361,10 @@ void drr_task_wake(struct drr_task *t);
 void drr_task_cancel(struct drr_task *t, const char *why);
 /* Release a finished task's coroutine and result. */
 void drr_task_free(struct drr_task *t);
+/* Register fn to run once when the run ends, before the loop's handles are
+ * closed: for plugins that keep loop-wide state (connection caches). */
+void drr_engine_at_shutdown(void (*fn)(void *ud), void *ud);
+void drr_engine_shutdown(void);
 /* Schedule a scheduler pass on the next loop iteration. */
 void drr_engine_kick(void);
 /* Abort marker: ctx.abort raises this. */
@@ -491,6 +495,7 @@ struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, in
 void drr_modules_preload(lua_State *L);
 int luaopen_drrun_core(lua_State *L);
 int luaopen_drrun_exec(lua_State *L);
+int luaopen_drrun_http(lua_State *L);
 
 /* Embedded stdlib (generated): NULL-terminated. */
 struct drr_embedded {

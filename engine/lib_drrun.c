@@ -215,6 +215,16 @@ static int l_duration(lua_State *L)
 	return 1;
 }
 
+/* drrun.core.log(msg): a line in the calling step's log (stdlib helpers
+ * use it; runbooks have ctx.log). */
+static int l_log(lua_State *L)
+{
+	const char *msg = luaL_checkstring(L, 1);
+	if (drr_task_current(L))
+		drr_task_log(L, "%s", msg);
+	return 0;
+}
+
 static int l_now(lua_State *L)
 {
 	lua_pushnumber(L, (double)drr_now_us() / 1e6);
@@ -228,6 +238,7 @@ int luaopen_drrun_core(lua_State *L)
 		{ "parallel", l_parallel },
 		{ "duration", l_duration },
 		{ "now", l_now },
+		{ "log", l_log },
 		{ NULL, NULL },
 	};
 	luaL_newlib(L, fns);

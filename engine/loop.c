@@ -30,6 +30,32 @@ void drr_engine_init(lua_State *L, uv_loop_t *loop)
 	uv_idle_init(loop, &drr_eng.idle);
 }
 
+struct hook {
+	void (*fn)(void *);
+	void *ud;
+	struct hook *next;
+};
+static struct hook *hooks;
+
+void drr_engine_at_shutdown(void (*fn)(void *ud), void *ud)
+{
+	struct hook *h = drr_xmalloc(sizeof *h);
+	h->fn = fn;
+	h->ud = ud;
+	h->next = hooks;
+	hooks = h;
+}
+
+void drr_engine_shutdown(void)
+{
+	while (hooks) {
+		struct hook *h = hooks;
+		hooks = h->next;
+		h->fn(h->ud);
+		free(h);
+	}
+}
+
 void drr_engine_kick(void)
 {
 	if (!uv_is_active((uv_handle_t *)&drr_eng.idle))

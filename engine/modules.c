@@ -10,6 +10,7 @@
 static const luaL_Reg builtin[] = {
 	{ "drrun.core", luaopen_drrun_core },
 	{ "drrun.exec", luaopen_drrun_exec },
+	{ "drrun.http.core", luaopen_drrun_http },
 	{ NULL, NULL },
 };
 

@@ -330,6 +330,7 @@ static void on_retry_timer(uv_timer_t *h)
 static void step_fail(struct run *r, struct drr_step *s, const char *status, const char *err)
 {
 	s->state = DRR_FAILED;
+	s->cancelled = !strcmp(status, "cancelled");
 	s->t_end = drr_mono();
 	free(s->error);
 	s->error = drr_redact(err);
@@ -872,6 +873,9 @@ static void finish_run(struct run *r)
 		if (s->state == DRR_PENDING || s->state == DRR_WAIT_APPROVAL)
 			s->state = DRR_NOT_RUN;
 	}
+	if (r->rb_task)
+		drr_task_cancel(r->rb_task, "stopped");
+	drr_engine_shutdown(); /* after the last op that could use a plugin's state */
 	drr_view_suspend(r->view);
 	struct drr_summary sum = {
 		.run_id = r->run_id,
