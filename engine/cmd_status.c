@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int by_name(const void *a, const void *b)
 {
@@ -39,6 +40,11 @@ static int list_runs(const struct drr_opts *o)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
+		char *jp = drr_xasprintf("%s/%s/journal.jsonl", runs, e->d_name);
+		int has = access(jp, F_OK) == 0;
+		free(jp);
+		if (!has)
+			continue; /* killed before its first record: it never started */
 		names = drr_xrealloc(names, (size_t)(n + 1) * sizeof *names);
 		names[n++] = drr_xstrdup(e->d_name);
 	}

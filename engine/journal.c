@@ -42,6 +42,8 @@ struct drr_journal {
 	void *tee_ud;
 	unsigned char *key; /* HMAC key, or NULL */
 	size_t klen;
+	char *tmp_path; /* until the first record is on disk, the file's name */
+	char *dir;
 };
 
 static const char HASH_KEY[] = ",\"hash\":\"";
@@ -89,16 +91,22 @@ struct drr_journal *drr_journal_create(const char *state_dir, const char *run_id
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		goto out;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+	/* The journal appears under its name only once its first record is on
+	 * disk: a crash before that leaves no journal, never an empty one. */
+	char *tmp = drr_xasprintf("%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		free(tmp);
 		goto out;
 	}
-	fsync_dir(dir);
 	fsync_dir(runs);
 	j = drr_xcalloc(1, sizeof *j);
 	j->fd = fd;
 	j->path = path;
+	j->tmp_path = tmp;
+	j->dir = dir;
+	dir = NULL;
 	j->run_id = drr_xstrdup(run_id);
 	memset(j->prev, '0', 64);
 	j->prev[64] = '\0';
@@ -219,6 +227,17 @@ int drr_journal_sync(struct drr_journal *j)
 		return -1;
 	}
 	j->dirty = 0;
+	if (j->tmp_path) {
+		if (rename(j->tmp_path, j->path) < 0) {
+			snprintf(j->err, sizeof j->err, "cannot rename %s: %s", j->tmp_path,
+				 strerror(errno));
+			j->dead = 1;
+			return -1;
+		}
+		fsync_dir(j->dir);
+		free(j->tmp_path);
+		j->tmp_path = NULL;
+	}
 	return 0;
 }
 
@@ -244,6 +263,12 @@ void drr_journal_close(struct drr_journal *j)
 		OPENSSL_cleanse(j->key, j->klen);
 		free(j->key);
 	}
+	if (j->tmp_path) { /* never got a record on disk */
+		unlink(j->tmp_path);
+		rmdir(j->dir);
+		free(j->tmp_path);
+	}
+	free(j->dir);
 	free(j->path);
 	free(j->run_id);
 	free(j);

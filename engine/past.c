@@ -28,6 +28,12 @@ int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, cha
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
+		char *jp = drr_xasprintf("%s/%s/journal.jsonl", runs, e->d_name);
+		struct stat st;
+		int has = stat(jp, &st) == 0;
+		free(jp);
+		if (!has)
+			continue; /* a run killed before its first record: never started */
 		if (!strcmp(e->d_name, id)) {
 			snprintf(dir, n, "%s/%s", runs, e->d_name);
 			found = 1;

@@ -147,6 +147,74 @@ for dir in tests/integration/[0-9][0-9][0-9]-*/; do
 	selected "$(basename "$dir")" && run_case "$dir"
 done
 
+# ---- Lua specs: each tests/lua/*_spec.lua is a runbook that must complete --
+
+run_spec() { # FILE
+	local f=$1 base name out rc
+	base=$(basename "$f" .lua)
+	name=lua/$base
+	out=$WORK/lua/$base.out
+	(cd "$(dirname "$f")" && timeout "$CASE_TIMEOUT" "$ABS_DRRUN" run --no-color \
+		--state-dir "$ABS_WORK/lua/state-$base" "$(basename "$f")" </dev/null) >"$out" 2>&1
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		tail -n 40 "$out" >"$out.tail"
+		fail "$name" "exit $rc (want 0)" "$out.tail"
+	elif [ -n "$SAN" ] && sanitizer_hit "$out"; then
+		fail "$name" "sanitizer report" "$out"
+	else
+		ok "$name"
+	fi
+}
+
+# ---- suites: scripts that print "ok NAME" / "FAIL NAME: why" per test ------
+
+run_suite() { # NAME COMMAND...
+	local name=$1 out rc line n=0
+	shift
+	out=$WORK/suite-$name.out
+	timeout 900 "$@" </dev/null >"$out" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) ok "$name/${line#ok }"; n=$((n + 1)) ;;
+		"FAIL "*) printf 'FAIL %s/%s\n' "$name" "${line#FAIL }"; failed=$((failed + 1)); n=$((n + 1)) ;;
+		esac
+	done <"$out"
+	if [ "$rc" -ne 0 ] && [ "$n" -eq 0 ]; then
+		fail "$name" "exit $rc and no result lines" "$out"
+	elif [ "$rc" -ne 0 ] || { [ -n "$SAN" ] && sanitizer_hit "$out"; }; then
+		grep -vE '^(ok|FAIL) ' "$out" | tail -n 40 >"$out.tail"
+		fail "$name" "exit $rc" "$out.tail"
+	fi
+}
+
+ABS_DRRUN=$(cd "$(dirname "$DRRUN")" && pwd)/$(basename "$DRRUN")
+ABS_WORK=$(pwd)/$WORK
+mkdir -p "$WORK/lua"
+# the real servers the specs talk to (nginx, ...), on loopback; stopped on exit
+if [ -x tests/servers.sh ]; then
+	if tests/servers.sh start "$ABS_WORK/servers" >"$WORK/servers.log" 2>&1; then
+		# shellcheck disable=SC1091
+		. "$ABS_WORK/servers/env"
+		trap 'tests/servers.sh stop "$ABS_WORK/servers" >/dev/null 2>&1' EXIT
+	else
+		fail "servers" "could not start the test servers" "$WORK/servers.log"
+		tests/servers.sh stop "$ABS_WORK/servers" >/dev/null 2>&1
+	fi
+fi
+for f in tests/lua/*_spec.lua; do
+	[ -e "$f" ] || continue
+	selected "lua/$(basename "$f" .lua)" && run_spec "$f"
+done
+if selected durable; then
+	run_suite durable python3 tests/durability/durable.py "$ABS_DRRUN" "$ABS_WORK/durable"
+fi
+if selected torture; then
+	run_suite torture python3 tests/durability/torture.py "$ABS_DRRUN" "$ABS_WORK/torture" \
+		--trials "${TORTURE_TRIALS:-40}"
+fi
+
 if [ "$failed" -eq 0 ]; then
 	rm -rf "$WORK"
 else

@@ -37,7 +37,8 @@ def runbook(rng):
 
 def journal(state):
     runs = os.path.join(state, "runs")
-    ids = os.listdir(runs) if os.path.isdir(runs) else []
+    ids = [i for i in (os.listdir(runs) if os.path.isdir(runs) else [])
+           if os.path.exists(os.path.join(runs, i, "journal.jsonl"))]
     if len(ids) != 1:
         return None, []
     recs = []
@@ -140,11 +141,12 @@ def main():
     for n in range(1, a.trials + 1):
         r = trial(drrun, os.path.join(a.scratch, f"trial-{n:02d}"), rng, n)
         if isinstance(r, str):
-            print("FAIL " + r)
+            print("FAIL crash-resume: " + r)
             return 1
         totals = [x + y for x, y in zip(totals, r)]
         shutil.rmtree(os.path.join(a.scratch, f"trial-{n:02d}"), ignore_errors=True)
-    print(f"torture: ok: {totals[0]} kills, {totals[1]} resumes, {totals[2]} steps in flight "
+    print(f"ok crash-resume ({a.trials} trials, seed {a.seed})")
+    print(f"torture: {totals[0]} kills, {totals[1]} resumes, {totals[2]} steps in flight "
           f"at a kill, {totals[3]} re-runs of those; every run completed and verified")
     return 0
 

@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""Durable runs: tamper detection, the per-runbook lock, signals, a full
+state dir, torn tails, changed runbooks, and the rollback/status/log verbs.
+Prints "ok NAME" or "FAIL NAME: why" per test.
+Usage: durable.py DRRUN SCRATCH"""
+import json, os, re, shutil, signal, subprocess, sys, time
+
+DRRUN, SCRATCH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+ENV = dict(os.environ, NO_COLOR="1")
+ENV.pop("DRRUN_AUDIT_KEY", None)
+
+LEDGER_RB = '''local exec = require "drrun.exec"
+runbook { name = "%(name)s" }
+local function mk(name, after, ms)
+  step(name) { after = after,
+    run = function(ctx)
+      drrun.sleep(ms or "50ms")
+      drrun.must(exec.run{ "sh", "-c", "echo " .. name .. " >> ledger" })
+      return { n = name }
+    end,
+    rollback = function(ctx, out)
+      drrun.must(exec.run{ "sh", "-c", "echo undo-" .. out.n .. " >> ledger" })
+    end }
+end
+mk("a"); mk("b", "a"); mk("c", "a"); mk("d", { "b", "c" }, "%(dms)s"); mk("e", "d")
+'''
+
+
+class Fail(Exception):
+    pass
+
+
+def case_dir(name):
+    d = os.path.join(SCRATCH, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def write_rb(d, name="durable", dms="50ms", text=None):
+    with open(os.path.join(d, "rb.lua"), "w") as f:
+        f.write(text if text is not None else LEDGER_RB % {"name": name, "dms": dms})
+
+
+def drrun(d, *args, env=None, timeout=60):
+    return subprocess.run([DRRUN, *args], cwd=d, env=env or ENV, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_id(d):
+    ids = sorted(os.listdir(os.path.join(d, "state", "runs")))
+    if len(ids) != 1:
+        raise Fail(f"want one run, found {ids}")
+    return ids[0]
+
+
+def journal_path(d):
+    return os.path.join(d, "state", "runs", run_id(d), "journal.jsonl")
+
+
+def records(d):
+    with open(journal_path(d)) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def ledger(d):
+    p = os.path.join(d, "ledger")
+    return open(p).read().split() if os.path.exists(p) else []
+
+
+def expect(cond, why):
+    if not cond:
+        raise Fail(why)
+
+
+def verify(d, *extra, env=None):
+    return drrun(d, "audit", "verify", run_id(d), "--state-dir", "state", *extra, env=env)
+
+
+def completed_run(d, env=None):
+    write_rb(d)
+    r = drrun(d, "run", "rb.lua", "--state-dir", "state", env=env)
+    expect(r.returncode == 0, f"run exit {r.returncode}: {r.stderr}")
+    return r
+
+
+def rewrite(d, lines):
+    with open(journal_path(d), "w") as f:
+        f.writelines(lines)
+
+
+def raw_lines(d):
+    with open(journal_path(d)) as f:
+        return f.readlines()
+
+
+def expect_bad(d, seq, word, env=None, extra=()):
+    v = verify(d, *extra, env=env)
+    expect(v.returncode == 1, f"verify exit {v.returncode}, want 1: {v.stdout}{v.stderr}")
+    m = re.search(r"seq (\d+): (.*)", v.stdout)
+    expect(m and int(m.group(1)) == seq, f"want seq {seq}: {v.stdout.strip()}")
+    expect(word in m.group(2), f"want '{word}' in the reason: {v.stdout.strip()}")
+
+
+# ---- tamper ---------------------------------------------------------------
+
+def t_verify_intact():
+    d = case_dir("intact")
+    completed_run(d)
+    v = verify(d)
+    expect(v.returncode == 0 and v.stdout.startswith("ok:"), v.stdout + v.stderr)
+    expect("hash chain intact" in v.stdout, v.stdout)
+    v = drrun(d, "audit", "verify", journal_path(d))  # by file too
+    expect(v.returncode == 0, v.stdout + v.stderr)
+
+
+def t_tamper_edit():
+    d = case_dir("edit")
+    completed_run(d)
+    lines = raw_lines(d)
+    lines[4] = lines[4].replace('"attempt":1', '"attempt":7', 1) if '"attempt":1' in lines[4] \
+        else lines[4].replace('"completed"', '"failed"', 1)
+    rewrite(d, lines)
+    expect_bad(d, 5, "edited")
+
+
+def t_tamper_delete():
+    d = case_dir("delete")
+    completed_run(d)
+    lines = raw_lines(d)
+    del lines[3]
+    rewrite(d, lines)
+    expect_bad(d, 4, "removed")
+
+
+def t_tamper_swap():
+    d = case_dir("swap")
+    completed_run(d)
+    lines = raw_lines(d)
+    lines[5], lines[6] = lines[6], lines[5]
+    rewrite(d, lines)
+    expect_bad(d, 6, "reordered")
+
+
+def t_tamper_truncate():
+    d = case_dir("truncate")
+    completed_run(d)
+    lines = raw_lines(d)
+    n = len(lines)
+    lines[-1] = lines[-1][: len(lines[-1]) // 2]
+    rewrite(d, lines)
+    expect_bad(d, n, "truncated")
+
+
+def t_tamper_rewrite_chain():
+    """Someone without the key rewrites a record and recomputes every hash:
+    the plain chain verifies, the HMACs do not."""
+    d = case_dir("rewrite")
+    env = dict(ENV, DRRUN_AUDIT_KEY="audit-key-for-tests")
+    completed_run(d, env=env)
+    v = verify(d, env=env)
+    expect(v.returncode == 0 and "HMACs verified" in v.stdout, v.stdout + v.stderr)
+    import hashlib
+    out, prev = [], "0" * 64
+    for line in raw_lines(d):
+        rec = json.loads(line)
+        if rec["type"] == "step_end" and rec["step"] == "b":
+            rec["duration"] = 0.5
+        rec.pop("hash"); rec.pop("mac", None)
+        rec["prev"] = prev
+        body = json.dumps(rec, separators=(",", ":"))
+        h = hashlib.sha256(body.encode()).hexdigest()
+        out.append(body[:-1] + ',"hash":"' + h + '"}\n')
+        prev = h
+    rewrite(d, out)
+    v = verify(d)  # no key: a consistent chain passes, as documented
+    expect(v.returncode == 0, "a rewritten chain without the key should pass the plain check")
+    expect_bad(d, 1, "mac", env=env)
+    kf = os.path.join(d, "key")
+    open(kf, "w").write("audit-key-for-tests\n")
+    expect_bad(d, 1, "mac", extra=("--key-file", kf))
+
+
+def t_key_never_journalled():
+    d = case_dir("keysecret")
+    env = dict(ENV, DRRUN_AUDIT_KEY="k-9f8e7d6c5b4a")
+    r = completed_run(d, env=env)
+    expect("k-9f8e7d6c5b4a" not in open(journal_path(d)).read(), "audit key in the journal")
+    expect("k-9f8e7d6c5b4a" not in r.stdout + r.stderr, "audit key in the output")
+
+
+# ---- the lock ---------------------------------------------------------------
+
+def t_lock():
+    d = case_dir("lock")
+    write_rb(d, dms="2s")
+    p = subprocess.Popen([DRRUN, "run", "rb.lua", "--state-dir", "state"], cwd=d, env=ENV,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if os.path.isdir(os.path.join(d, "state", "runs")) and os.listdir(os.path.join(d, "state", "runs")):
+                break
+            time.sleep(0.02)
+        rid = run_id(d)
+        r = drrun(d, "run", "rb.lua", "--state-dir", "state")
+        expect(r.returncode == 75, f"second run exit {r.returncode}, want 75")
+        expect(rid in r.stderr and str(p.pid) in r.stderr, f"names run and pid: {r.stderr}")
+        s = drrun(d, "status", "--state-dir", "state")
+        expect(re.search(rid + r".*running", s.stdout), f"status shows running: {s.stdout}")
+        r = drrun(d, "resume", rid, "--state-dir", "state")
+        expect(r.returncode == 75, f"resume of a running run exit {r.returncode}, want 75")
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        s = drrun(d, "status", "--state-dir", "state")
+        expect(re.search(rid + r".*interrupted", s.stdout), f"status after kill: {s.stdout}")
+        r = drrun(d, "resume", rid, "--state-dir", "state")  # the lock died with the process
+        expect(r.returncode == 0, f"resume after a crash: exit {r.returncode}: {r.stderr}")
+        expect(sorted(ledger(d)).count("a") == 1, f"a ran once: {ledger(d)}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+# ---- signals ----------------------------------------------------------------
+
+def start_and_wait_for(d, step, *extra):
+    p = subprocess.Popen([DRRUN, "run", "rb.lua", "--state-dir", "state", *extra], cwd=d, env=ENV,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    for _ in range(500):
+        if step in ledger(d):
+            return p
+        time.sleep(0.01)
+    p.kill()
+    raise Fail(f"step {step} never ran")
+
+
+def t_sigint_rolls_back():
+    d = case_dir("sigint")
+    write_rb(d, dms="3s")
+    p = start_and_wait_for(d, "c")
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    expect(p.returncode == 3, f"exit {p.returncode}, want 3")
+    recs = records(d)
+    expect(recs[-1]["type"] == "run_end" and recs[-1]["status"] == "interrupted", recs[-1])
+    rb = [r["step"] for r in recs if r["type"] == "rollback_start"]
+    expect(set(rb) == {"a", "b", "c"} and rb[-1] == "a", f"rollbacks {rb}")
+    expect("d" not in ledger(d), "d was cancelled before its side effect")
+    expect(verify(d).returncode == 0, "verify")
+
+
+def t_sigint_no_rollback():
+    d = case_dir("sigint-norb")
+    write_rb(d, dms="3s")
+    p = start_and_wait_for(d, "c", "--no-rollback")
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=30)
+    expect(p.returncode == 3, f"exit {p.returncode}")
+    expect(not [r for r in records(d) if r["type"] == "rollback_start"], "no rollback ran")
+
+
+def t_double_sigint_resumable():
+    d = case_dir("sigint2")
+    write_rb(d, dms="3s")
+    p = start_and_wait_for(d, "c")
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=30)
+    expect(p.returncode == 3, f"exit {p.returncode}")
+    end = records(d)[-1]
+    expect(end["type"] == "run_end" and end["status"] == "interrupted" and end.get("resumable"),
+           f"last record {end}")
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state")
+    expect(r.returncode == 0, f"resume exit {r.returncode}: {r.stderr}")
+    led = ledger(d)
+    for s in "abcde":
+        # whatever the first session rolled back (or half rolled back) ran
+        # again: each step's last word in the ledger is its forward action
+        last_do = max((i for i, x in enumerate(led) if x == s), default=-1)
+        last_undo = max((i for i, x in enumerate(led) if x == "undo-" + s), default=-1)
+        expect(last_do > last_undo, f"{s} ends done: {led}")
+    expect(records(d)[-1]["status"] == "completed", "the resumed run completed")
+    expect(verify(d).returncode == 0, "verify")
+
+
+# ---- a full state dir ---------------------------------------------------------
+
+def t_state_dir_full():
+    d = case_dir("full")
+    steps = "\n".join(f'step "s{i}" {{ run = function(ctx) ctx.log("%s", string.rep("x", 200)) '
+                      f'return {{ pad = string.rep("y", 300) }} end }}' for i in range(40))
+    write_rb(d, text='runbook { name = "full" }\n' + steps + "\n")
+    # a 4 KiB file-size limit: the journal fills up part-way through
+    r = subprocess.run(["bash", "-c", f"ulimit -f 4; exec {DRRUN} run rb.lua --state-dir state"],
+                       cwd=d, env=ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=60)
+    expect(r.returncode == 75, f"exit {r.returncode}, want 75: {r.stderr}")
+    expect("journal" in r.stderr, f"says why: {r.stderr}")
+    raw = open(journal_path(d), "rb").read()
+    expect(raw.endswith(b"\n"), "no half-written record")
+    expect(len(raw) <= 4096, "within the limit")
+    v = verify(d)
+    expect(v.returncode == 0, f"what was written verifies: {v.stdout}")
+    recs = records(d)
+    started = {r["step"] for r in recs if r["type"] == "step_start"}
+    expect(len(started) < 40, "it stopped part-way")
+
+
+def t_state_dir_unwritable():
+    d = case_dir("unwritable")
+    write_rb(d)
+    open(os.path.join(d, "blocker"), "w").close()
+    r = drrun(d, "run", "rb.lua", "--state-dir", "blocker/state")
+    expect(r.returncode == 75, f"exit {r.returncode}")
+    expect(not ledger(d), "nothing ran")
+
+
+# ---- torn tails, changed runbooks, rollback, status, log -----------------------
+
+def t_torn_tail_repaired():
+    d = case_dir("torn")
+    write_rb(d)
+    p = start_and_wait_for(d, "b")
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    with open(journal_path(d), "a") as f:
+        f.write('{"seq":99,"ts":"2026-01-01T00:00:00.000000Z","run":"x","ty')  # a crash mid-write
+    v = verify(d)
+    expect(v.returncode == 1 and "truncated" in v.stdout, v.stdout)
+    s = drrun(d, "status", run_id(d), "--state-dir", "state")
+    expect(s.returncode == 0 and "torn" in s.stdout, s.stdout + s.stderr)
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state")
+    expect(r.returncode == 0, f"resume exit {r.returncode}: {r.stderr}")
+    expect("torn" in r.stderr, f"says it repaired: {r.stderr}")
+    res = [x for x in records(d) if x["type"] == "run_resume"]
+    expect(res and res[0]["repaired_bytes"] > 0, f"journalled the repair: {res}")
+    expect(verify(d).returncode == 0, "verifies after the repair")
+
+
+def t_changed_runbook_refused():
+    d = case_dir("changed")
+    write_rb(d)
+    p = start_and_wait_for(d, "b")
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    text = open(os.path.join(d, "rb.lua")).read()
+    text = text.replace('mk("e", "d")', 'mk("e2", "d")').replace('"50ms"', '"60ms"', 1)
+    text += 'step "z" { after = "a", run = function() end }\n'
+    write_rb(d, text=text)
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state")
+    expect(r.returncode == 65, f"exit {r.returncode}, want 65: {r.stderr}")
+    expect(re.search(r"added:.*\be2\b.*\bz\b", r.stderr), f"lists added: {r.stderr}")
+    expect(re.search(r"removed:.*\be\b", r.stderr), f"lists removed: {r.stderr}")
+    expect("--force" in r.stderr, r.stderr)
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state", "--force")
+    expect(r.returncode == 0, f"--force exit {r.returncode}: {r.stderr}")
+    done = {r["step"] for r in records(d) if r["type"] == "step_end" and r["status"] == "completed"}
+    expect({"e2", "z"} <= done, f"the new steps ran with --force: {done}")
+
+
+def t_rollback_verb():
+    d = case_dir("rollback")
+    completed_run(d)
+    r = drrun(d, "rollback", run_id(d), "--state-dir", "state")
+    expect(r.returncode == 0, f"exit {r.returncode}: {r.stderr}")
+    led = ledger(d)
+    undos = [x for x in led if x.startswith("undo-")]
+    expect(undos[0] == "undo-e" and undos[-1] == "undo-a" and len(undos) == 5, f"order {undos}")
+    end = records(d)[-1]
+    expect(end["type"] == "run_end" and end["status"] == "rolled-back", end)
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state")
+    expect(r.returncode != 0, "a rolled-back run is not resumed")
+    expect(verify(d).returncode == 0, "verify")
+
+
+def t_status_and_log():
+    d = case_dir("status")
+    completed_run(d)
+    rid = run_id(d)
+    s = drrun(d, "status", "--state-dir", "state")
+    expect(re.search(rid + r"\s+durable\s+\S+\s+completed", s.stdout), s.stdout)
+    s = drrun(d, "status", "--json", "--state-dir", "state")
+    lst = json.loads(s.stdout)
+    expect(lst[0]["run"] == rid and lst[0]["state"] == "completed", lst)
+    s = drrun(d, "status", rid[:20], "--state-dir", "state")  # a unique prefix
+    expect(s.returncode == 0 and re.search(r"\bd\s+completed\s+1", s.stdout), s.stdout)
+    lg = drrun(d, "log", rid, "--state-dir", "state")
+    expect(lg.returncode == 0 and "run_start" in lg.stdout and "step_end" in lg.stdout, lg.stdout)
+    lj = drrun(d, "log", "--json", rid, "--state-dir", "state")
+    expect(lj.stdout == open(journal_path(d)).read(), "log --json is the journal as written")
+    s = drrun(d, "status", "nope", "--state-dir", "state")
+    expect(s.returncode == 66, f"unknown run exit {s.returncode}")
+
+
+TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tamper_truncate,
+         t_tamper_rewrite_chain, t_key_never_journalled, t_lock, t_sigint_rolls_back,
+         t_sigint_no_rollback, t_double_sigint_resumable, t_state_dir_full,
+         t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
+         t_rollback_verb, t_status_and_log]
+
+
+def main():
+    os.makedirs(SCRATCH, exist_ok=True)
+    bad = 0
+    for t in TESTS:
+        name = t.__name__[2:].replace("_", "-")
+        try:
+            t()
+            print("ok " + name, flush=True)
+        except Exception as e:  # a failed expectation or a crash of the test itself
+            bad += 1
+            print(f"FAIL {name}: {type(e).__name__ if not isinstance(e, Fail) else ''}{e}",
+                  flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
