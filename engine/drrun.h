@@ -288,12 +288,31 @@ int drr_journal_verify(const char *path, const void *key, size_t klen, struct dr
 
 /* ---- ljson.c: Lua <-> JSON -------------------------------------------- */
 
-/* Convert the Lua value at idx to JSON (new reference).  Functions and
- * userdata become "<function>"-style strings; cycles and depth > 64 become
- * "<cycle>".  Never raises. */
+/* json.null is a light userdata NULL; json.empty_array is a light userdata
+ * with the address of drr_json_empty_array.  Tables whose metatable is the
+ * registry's DRR_JSON_ARRAY_MT are arrays even when empty. */
+#define DRR_JSON_NULL NULL
+extern char drr_json_empty_array;
+#define DRR_JSON_EMPTY_ARRAY ((void *)&drr_json_empty_array)
+#define DRR_JSON_ARRAY_MT "drrun.json.array"
+
+/* Convert the Lua value at idx to JSON (new reference), for the journal.
+ * json.null is null; NaN and infinities are null; functions and userdata
+ * become "<function>"-style strings; depth > 64 (cycles included) becomes
+ * "<too deep>"; invalid UTF-8 gets U+FFFD.  Never raises. */
 json_t *drr_lua_to_json(lua_State *L, int idx);
-/* Push a Lua value for j.  [-0, +1, m] */
+/* The same for json.encode, strictly: returns NULL and a message in err
+ * ("cannot encode a function (at .a[2])") for anything the lenient variant
+ * would paper over: functions, userdata, NaN/inf, non-string keys of
+ * objects, sparse arrays, invalid UTF-8, cycles, depth > 2048.  The new
+ * reference belongs to the caller.  Never raises. */
+json_t *drr_lua_to_json_strict(lua_State *L, int idx, char *err, size_t errlen);
+/* Push a Lua value for j: null is nil.  [-0, +1, e] */
 void drr_json_to_lua(lua_State *L, const json_t *j);
+/* The same with options: null as json.null, arrays with DRR_JSON_ARRAY_MT
+ * as their metatable (json.decode).  [-0, +1, e] */
+enum { DRR_JSON_NULL_SENTINEL = 1, DRR_JSON_ARRAY_META = 2 };
+void drr_json_to_lua_ex(lua_State *L, const json_t *j, int flags);
 
 /* ---- loop.c: tasks (coroutines) over the libuv loop ------------------- */
 
@@ -495,6 +514,8 @@ struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, in
 void drr_modules_preload(lua_State *L);
 int luaopen_drrun_core(lua_State *L);
 int luaopen_drrun_exec(lua_State *L);
+int luaopen_drrun_json(lua_State *L);
+int luaopen_drrun_re(lua_State *L);
 int luaopen_drrun_http(lua_State *L);
 
 /* Embedded stdlib (generated): NULL-terminated. */

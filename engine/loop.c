@@ -94,8 +94,8 @@ static void cpu_hook(lua_State *L, lua_Debug *ar)
 	if (t->deadline > 0 && now > t->deadline)
 		luaL_error(L, "timeout: deadline passed while the step was computing");
 	if (t->cpu_budget > 0 && now - t->resumed_at > t->cpu_budget)
-		luaL_error(L, "step computed for %.0fs without yielding (busy loop?)",
-			   t->cpu_budget);
+		luaL_error(L, "step computed for %ds without yielding (busy loop?)",
+			   (int)t->cpu_budget);
 }
 
 static void enqueue(struct drr_task *t)

@@ -10,6 +10,8 @@
 static const luaL_Reg builtin[] = {
 	{ "drrun.core", luaopen_drrun_core },
 	{ "drrun.exec", luaopen_drrun_exec },
+	{ "drrun.json", luaopen_drrun_json },
+	{ "drrun.re", luaopen_drrun_re },
 	{ "drrun.http.core", luaopen_drrun_http },
 	{ NULL, NULL },
 };
