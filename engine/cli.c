@@ -260,9 +260,12 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 {
 	struct drr_diag d = { 0 };
 	struct stat st;
-	if (stat(file, &st) < 0 || !S_ISREG(st.st_mode)) {
+	int st_rc = stat(file, &st);
+	if (st_rc < 0 || !S_ISREG(st.st_mode)) {
 		fprintf(stderr, "drrun: %s: %s\n", file,
-			errno ? strerror(errno) : "not a regular file");
+			st_rc < 0	     ? strerror(errno)
+			: S_ISDIR(st.st_mode) ? "is a directory, not a runbook"
+					      : "not a regular file");
 		*rc = 66;
 		return NULL;
 	}

@@ -76,6 +76,9 @@ int drr_sha256_file_hex(const char *path, char hex[65]);
 void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n,
 			 char hex[65]);
 
+/* mkdir -p; 0 or -1 with errno. */
+int drr_mkdir_p(const char *path, unsigned mode);
+
 /* Levenshtein distance, for "did you mean" suggestions. */
 int drr_edit_distance(const char *a, const char *b);
 
@@ -321,7 +324,9 @@ struct drr_task;
 /* A pending operation a task is waiting for.  The plugin embeds this at the
  * start of its own struct.  cancel() must stop the work, release or schedule
  * release of its handles, and never wake the task; after cancel the plugin
- * owns the memory and frees it when its handles are closed. */
+ * owns the memory and frees it when its handles are closed.  cancel() is
+ * also called for an op that already completed and woke its task, when the
+ * task is cancelled before its continuation ran: it must free the result. */
 struct drr_op {
 	void (*cancel)(struct drr_op *op);
 	struct drr_task *task; /* NULL once cancelled */

@@ -49,26 +49,6 @@ struct drr_journal {
 static const char HASH_KEY[] = ",\"hash\":\"";
 static const char MAC_KEY[] = "\",\"mac\":\"";
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 static void fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -87,13 +67,18 @@ struct drr_journal *drr_journal_create(const char *state_dir, const char *run_id
 	struct drr_journal *j = NULL;
 	int fd = -1;
 
-	if (mkdir_p(dir, 0700) < 0) {
+	if (drr_mkdir_p(dir, 0700) < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	/* The journal appears under its name only once its first record is on
 	 * disk: a crash before that leaves no journal, never an empty one. */
 	char *tmp = drr_xasprintf("%s.new", path);
+	if (access(path, F_OK) == 0) {
+		snprintf(err, errlen, "%s exists: a run id is never reused", path);
+		free(tmp);
+		goto out;
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
@@ -228,8 +213,9 @@ int drr_journal_sync(struct drr_journal *j)
 	}
 	j->dirty = 0;
 	if (j->tmp_path) {
-		if (rename(j->tmp_path, j->path) < 0) {
-			snprintf(j->err, sizeof j->err, "cannot rename %s: %s", j->tmp_path,
+		/* link, not rename: never replace a journal that appeared meanwhile */
+		if (link(j->tmp_path, j->path) < 0 || unlink(j->tmp_path) < 0) {
+			snprintf(j->err, sizeof j->err, "cannot create %s: %s", j->path,
 				 strerror(errno));
 			j->dead = 1;
 			return -1;

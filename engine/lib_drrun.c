@@ -23,9 +23,7 @@ static void sleep_closed(uv_handle_t *h)
 static void sleep_fired(uv_timer_t *h)
 {
 	struct sleep_op *s = h->data;
-	struct drr_task *t = s->op.task;
-	uv_close((uv_handle_t *)h, sleep_closed);
-	drr_task_wake(t);
+	drr_task_wake(s->op.task); /* the continuation (or a cancel) closes it */
 }
 
 static void sleep_cancel(struct drr_op *op)
@@ -37,7 +35,9 @@ static void sleep_cancel(struct drr_op *op)
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx)
 {
-	(void)L, (void)status, (void)ctx;
+	(void)L, (void)status;
+	struct sleep_op *s = (struct sleep_op *)ctx;
+	uv_close((uv_handle_t *)&s->timer, sleep_closed);
 	return 0;
 }
 
@@ -66,7 +66,7 @@ static int l_sleep(lua_State *L)
 	uv_timer_init(drr_eng.loop, &s->timer);
 	s->timer.data = s;
 	uv_timer_start(&s->timer, sleep_fired, (uint64_t)(d * 1000 + 0.5), 0);
-	return drr_task_yield(L, &s->op, 0, sleep_k);
+	return drr_task_yield(L, &s->op, (lua_KContext)s, sleep_k);
 }
 
 /* ---- drrun.parallel(list, fn, { limit = n }) ------------------------------ */

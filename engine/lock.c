@@ -32,12 +32,7 @@ int drr_lock_take(const char *state_dir, const char *name, const char *run_id, c
 		  size_t errlen)
 {
 	char *dir = drr_xasprintf("%s/locks", state_dir);
-	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", state_dir, strerror(errno));
-		free(dir);
-		return -1;
-	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (drr_mkdir_p(dir, 0700) < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		free(dir);
 		return -1;

@@ -155,11 +155,13 @@ int drr_task_yield(lua_State *L, struct drr_op *op, lua_KContext ctx, lua_KFunct
 	return lua_yieldk(L, 0, ctx, k);
 }
 
+/* The op stays attached until the task runs: if the task is cancelled
+ * before its continuation could consume the result, the op's cancel still
+ * runs and releases it. */
 void drr_task_wake(struct drr_task *t)
 {
 	if (!t)
 		return;
-	t->op = NULL;
 	enqueue(t);
 }
 
@@ -199,6 +201,7 @@ static void resume(struct drr_task *t)
 	t->resumed_at = drr_mono();
 	int nargs = t->nargs;
 	t->nargs = 0;
+	t->op = NULL; /* the continuation consumes the op's result now */
 	int st = lua_resume(t->co, drr_eng.L, nargs, &nres);
 	if (st == LUA_YIELD) {
 		lua_pop(t->co, nres);

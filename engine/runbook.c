@@ -353,7 +353,7 @@ static int l_step(lua_State *L)
 	if (n == 0 || n > 100)
 		return luaL_error(L, "step name must be 1 to 100 characters");
 	for (const char *p = name; *p; p++)
-		if (!isprint((unsigned char)*p))
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return luaL_error(L, "step name contains a control character");
 	lua_getfield(L, LUA_REGISTRYINDEX, K_STEPS);
 	lua_createtable(L, 0, 3);
@@ -834,6 +834,7 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	drr_sha256_hex(src.text, src.len, rb->sha256);
 
 	lua_State *L = rb->L = luaL_newstate();
+	*(void **)lua_getextraspace(L) = NULL; /* the main thread runs no task */
 	luaL_openlibs(L);
 	drr_modules_preload(L);
 	lua_pushcfunction(L, traceback);
@@ -899,7 +900,10 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 	int pline = find_field(g_src, rb->line, g_rb_limit, "params");
 
 	/* params: defaults, then --param k=v */
-	lua_getfield(L, LUA_REGISTRYINDEX, K_RB);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RB) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return 0; /* no runbook{}: already reported */
+	}
 	int rbt = lua_gettop(L);
 	lua_getfield(L, rbt, "params");
 	int decl = lua_gettop(L);

@@ -353,7 +353,7 @@ static void abandon_retries(struct run *r)
 		step_timer_stop(s);
 		char *e = drr_xasprintf("%s (no retry: the run is stopping)",
 					s->error ? s->error : "failed");
-		step_fail(r, s, "failed", e);
+		step_fail(r, s, "cancelled", e);
 		free(e);
 	}
 }
@@ -443,10 +443,13 @@ static void step_done(struct drr_task *t, int status, void *ud)
 		} else {
 			step_fail(r, s, interrupted ? "cancelled" : "failed", err);
 			if (!interrupted) {
+				int first = r->stop != STOP_FAILED;
 				r->failed = 1;
 				set_stop(r, STOP_FAILED, NULL);
-				if (!r->reason)
+				if (first) { /* a failure outranks an abort: say so */
+					free(r->reason);
 					r->reason = drr_xasprintf("step '%s' failed", s->name);
+				}
 				abandon_retries(r);
 			}
 		}
@@ -457,7 +460,20 @@ static void step_done(struct drr_task *t, int status, void *ud)
 
 /* ---- when and approve ------------------------------------------------------------ */
 
-/* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails). */
+#define WHEN_BUDGET 5.0
+static double when_deadline;
+
+static void when_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	if (drr_mono() > when_deadline)
+		luaL_error(L, "when ran for more than %ds: keep it quick and move slow checks "
+			   "into a step", (int)WHEN_BUDGET);
+}
+
+/* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails).
+ * `when` runs on the main thread, so it cannot wait on I/O; a count hook
+ * bounds its CPU. */
 static int eval_when(struct run *r, struct drr_step *s)
 {
 	if (s->when_ref == LUA_NOREF)
@@ -465,18 +481,26 @@ static int eval_when(struct run *r, struct drr_step *s)
 	lua_State *L = r->L;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->when_ref);
 	push_ctx(r, s);
-	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+	when_deadline = drr_mono() + WHEN_BUDGET;
+	lua_sethook(L, when_hook, LUA_MASKCOUNT, 10000);
+	int rc = lua_pcall(L, 1, 1, 0);
+	lua_sethook(L, NULL, 0, 0);
+	if (rc != LUA_OK) {
 		char *e = drr_xasprintf("when: %s", lua_tostring(L, -1));
 		lua_pop(L, 1);
 		s->t_start = drr_mono();
-		s->attempt = 1;
+		record_start(r, s);
 		r->running++;
 		step_fail(r, s, "failed", e);
 		free(e);
+		int first = r->stop != STOP_FAILED;
 		r->failed = 1;
 		set_stop(r, STOP_FAILED, NULL);
-		if (!r->reason)
+		if (first) {
+			free(r->reason);
 			r->reason = drr_xasprintf("step '%s' failed", s->name);
+		}
+		abandon_retries(r);
 		return -1;
 	}
 	int go = lua_toboolean(L, -1);

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +271,26 @@ void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n,
 	SHA256_Final(md, &c);
 	OPENSSL_cleanse(k, sizeof k);
 	to_hex(md, sizeof md, hex);
+}
+
+int drr_mkdir_p(const char *path, unsigned mode)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
 }
 
 int drr_edit_distance(const char *a, const char *b)

@@ -215,6 +215,11 @@ if selected torture; then
 		--trials "${TORTURE_TRIALS:-40}"
 fi
 
+# stop the servers before their directory goes
+if [ -x tests/servers.sh ] && [ -d "$ABS_WORK/servers" ]; then
+	tests/servers.sh stop "$ABS_WORK/servers" >/dev/null 2>&1
+	trap - EXIT
+fi
 if [ "$failed" -eq 0 ]; then
 	rm -rf "$WORK"
 else

@@ -19,6 +19,7 @@ local function mk(name, after, ms)
       return { n = name }
     end,
     rollback = function(ctx, out)
+      drrun.sleep("%(rbms)s")
       drrun.must(exec.run{ "sh", "-c", "echo undo-" .. out.n .. " >> ledger" })
     end }
 end
@@ -37,9 +38,9 @@ def case_dir(name):
     return d
 
 
-def write_rb(d, name="durable", dms="50ms", text=None):
+def write_rb(d, name="durable", dms="50ms", text=None, rbms="0ms"):
     with open(os.path.join(d, "rb.lua"), "w") as f:
-        f.write(text if text is not None else LEDGER_RB % {"name": name, "dms": dms})
+        f.write(text if text is not None else LEDGER_RB % {"name": name, "dms": dms, "rbms": rbms})
 
 
 def drrun(d, *args, env=None, timeout=60):
@@ -266,11 +267,11 @@ def t_sigint_no_rollback():
 
 def t_double_sigint_resumable():
     d = case_dir("sigint2")
-    write_rb(d, dms="3s")
+    write_rb(d, dms="3s", rbms="1s")  # the second signal lands mid-rollback
     p = start_and_wait_for(d, "c")
     time.sleep(0.2)
     p.send_signal(signal.SIGINT)
-    time.sleep(0.02)
+    time.sleep(0.3)
     p.send_signal(signal.SIGINT)
     p.communicate(timeout=30)
     expect(p.returncode == 3, f"exit {p.returncode}")

@@ -199,10 +199,28 @@ static void test_create_path(void **state)
 	char want[512];
 	snprintf(want, sizeof want, "%s/runs/%s/journal.jsonl", fx->dir, RUN_ID);
 	assert_string_equal(drr_journal_path(j), want);
+	/* the journal appears under its name only with its first record on disk */
 	struct stat st;
+	assert_int_not_equal(stat(want, &st), 0);
+	json_t *rec = json_pack("{s:s}", "type", "run_start");
+	assert_int_equal(drr_journal_append(j, rec, 1), 0);
 	assert_int_equal(stat(want, &st), 0);
-	assert_int_equal(st.st_size, 0);
+	assert_true(st.st_size > 0);
+	char tmp[600];
+	snprintf(tmp, sizeof tmp, "%s.new", want);
+	assert_int_not_equal(stat(tmp, &st), 0);
 	drr_journal_close(j);
+}
+
+static void test_no_record_no_journal(void **state)
+{
+	struct fixture *fx = *state;
+	struct drr_journal *j = open_journal(fx);
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/runs/%s", fx->dir, RUN_ID);
+	drr_journal_close(j); /* closed before its first record: nothing stays */
+	struct stat st;
+	assert_int_not_equal(stat(dir, &st), 0);
 }
 
 static void test_chain_roundtrip(void **state)
@@ -367,6 +385,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tee_gets_every_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secrets_never_reach_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_state_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_record_no_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_reuses_a_journal, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
