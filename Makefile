@@ -72,6 +72,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory drrun
 	@bench/engine.sh
+	@bench/http.sh
 
 clean:
 	rm -rf build drrun

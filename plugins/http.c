@@ -404,13 +404,18 @@ static int dry_run_request(lua_State *L, const char *method, const char *url, in
 	if (hidx) {
 		lua_pushnil(L);
 		while (lua_next(L, hidx)) {
-			const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-			int secret = k && (!strcasecmp(k, "authorization") ||
-					   !strcasecmp(k, "proxy-authorization") ||
-					   !strcasecmp(k, "cookie") || strcasestr(k, "token") ||
-					   strcasestr(k, "key"));
-			drr_buf_addf(&b, " | %s: %s", k ? k : "?",
-				     secret ? "***" : luaL_optstring(L, -1, "?"));
+			/* the headers a real request would send (see l_request);
+			 * nothing here may raise while b holds memory */
+			if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) {
+				lua_pop(L, 1);
+				continue;
+			}
+			const char *k = lua_tostring(L, -2);
+			int secret = !strcasecmp(k, "authorization") ||
+				     !strcasecmp(k, "proxy-authorization") ||
+				     !strcasecmp(k, "cookie") || strcasestr(k, "token") ||
+				     strcasestr(k, "key");
+			drr_buf_addf(&b, " | %s: %s", k, secret ? "***" : lua_tostring(L, -1));
 			lua_pop(L, 1);
 		}
 	}
@@ -475,16 +480,17 @@ static int l_request(lua_State *L)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, q);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q->max_body);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	if (follow) {
 		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
 		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	}
-	if (!strcasecmp(method, "HEAD"))
+	if (!strcasecmp(method, "HEAD")) /* no body: its Content-Length is no reason to fail */
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	else if (strcasecmp(method, "GET"))
+	else /* a Content-Length over max_body fails before the body comes */
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q->max_body);
+	if (strcasecmp(method, "GET") && strcasecmp(method, "HEAD"))
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
 		q->post = drr_xmalloc(blen ? blen : 1);
@@ -499,8 +505,14 @@ static int l_request(lua_State *L)
 		lua_pushnil(L);
 		while (lua_next(L, hidx)) {
 			if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
-				char *line = drr_xasprintf("%s: %s", lua_tostring(L, -2),
-							   lua_tostring(L, -1));
+				const char *hk = lua_tostring(L, -2), *hv = lua_tostring(L, -1);
+				if (strpbrk(hk, "\r\n:") || strpbrk(hv, "\r\n")) {
+					/* no header injection: C owns q, so free it first */
+					req_free(q);
+					return luaL_error(L, "http: header '%s' has a line break or "
+							  "a bad name", hk);
+				}
+				char *line = drr_xasprintf("%s: %s", hk, hv);
 				q->headers = curl_slist_append(q->headers, line);
 				free(line);
 			}

@@ -35,11 +35,19 @@ local function status_ok(want, got)
   return false
 end
 
+-- what status_ok wants, for the detail: "2xx", "200", "200 or 204"
+local function status_text(want)
+  if want == nil then return "2xx" end
+  if type(want) == "table" then return table.concat(want, " or ") end
+  if type(want) == "function" then return "a status the check accepts" end
+  return tostring(want)
+end
+
 local function body_matches(pattern, body)
   local ok, re = pcall(require, "drrun.re")
   if ok then
-    local s, err = re.find(body, pattern)
-    if err then error("health.http: bad body pattern: " .. err, 3) end
+    local s, err = re.find(body, pattern) -- start, end, caps | nil | nil, err, code
+    if s == nil and err then error("health.http: bad body pattern: " .. err, 3) end
     return s ~= nil
   end
   return body:find(pattern) ~= nil
@@ -53,7 +61,7 @@ local function probe(o)
   local ms = math.floor((drrun.now() - t0) * 1000 + 0.5)
   if not r then return false, ("%s: %s"):format(o.url, err) end
   if not status_ok(o.status, r.status) then
-    return false, ("%s: HTTP %d, want %s"):format(o.url, r.status, tostring(o.status or "2xx"))
+    return false, ("%s: HTTP %d, want %s"):format(o.url, r.status, status_text(o.status))
   end
   if o.body and not body_matches(o.body, r.body) then
     return false, ("%s: HTTP %d but the body does not match %q"):format(o.url, r.status, o.body)
@@ -77,6 +85,8 @@ end
 function M.http(o)
   assert(type(o) == "table" and o.url, "health.http needs { url = ... }")
   local attempts, interval = o.attempts or 1, secs(o.interval, 1)
+  assert(math.type(attempts) == "integer" and attempts >= 1,
+    "health.http: attempts must be a whole number, at least 1")
   local ok, detail
   for n = 1, attempts do
     ok, detail = probe(o)
@@ -108,7 +118,8 @@ function M.wait_until(fn, o)
     if v then return true, d end
     last = d
     if drrun.now() + interval > deadline then
-      return false, ("not ready after %s%s"):format(o.timeout or (timeout .. "s"),
+      return false, ("not ready after %s%s"):format(
+        type(o.timeout) == "string" and o.timeout or (timeout .. "s"),
         last and (": " .. tostring(last)) or "")
     end
     drrun.sleep(interval)

@@ -24,8 +24,12 @@ end
 function M.policy(p)
   if type(p) == "number" then p = { attempts = p } end
   p = p or {}
+  local attempts = math.tointeger(p.attempts or 3)
+  if not attempts or attempts < 1 then
+    error("retry: attempts must be a whole number >= 1, not " .. tostring(p.attempts), 2)
+  end
   return {
-    attempts = p.attempts or 3,
+    attempts = attempts,
     delay = secs(p.delay, 0.5),
     backoff = p.backoff or 2,
     max_delay = secs(p.max_delay, 30),
@@ -57,16 +61,36 @@ local function days(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- Retry-After: delay-seconds or an HTTP-date (IMF-fixdate).  Seconds to
--- wait from `now` (epoch seconds), or nil when absent or unreadable.
+-- Parse an HTTP-date in any of its three forms (RFC 9110 5.6.7): epoch
+-- seconds, or nil.  A two-digit year (rfc850-date) is the one within 50
+-- years of `now`.
+local function http_date(v, now)
+  local d, mon, y, h, mi, s = v:match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")
+  if not d then -- rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT
+    d, mon, y, h, mi, s = v:match("^%a+, (%d%d)%-(%a+)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+    if y then
+      local cy = os.date("!*t", math.floor(now)).year
+      y = cy - cy % 100 + tonumber(y)
+      if y > cy + 50 then y = y - 100 elseif y <= cy - 50 then y = y + 100 end
+    end
+  end
+  if not d then -- asctime-date: Sun Nov  6 08:49:37 1994
+    mon, d, h, mi, s, y = v:match("^%a+ (%a+) +(%d%d?) (%d%d):(%d%d):(%d%d) (%d%d%d%d)$")
+  end
+  if not d or not MONTHS[mon] then return nil end
+  return days(tonumber(y), MONTHS[mon], tonumber(d)) * 86400 + h * 3600 + mi * 60 + s
+end
+
+-- Retry-After: delay-seconds or an HTTP-date.  Seconds to wait from `now`
+-- (epoch seconds), or nil when absent or unreadable.
 function M.retry_after(v, now)
   if v == nil then return nil end
   local n = tonumber(v)
   if n then return n >= 0 and n or nil end
-  local d, mon, y, h, mi, s = tostring(v):match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")
-  if not d or not MONTHS[mon] then return nil end
-  local t = days(tonumber(y), MONTHS[mon], tonumber(d)) * 86400 + h * 3600 + mi * 60 + s
-  local wait = t - (now or os.time())
+  now = now or os.time()
+  local t = http_date(tostring(v), now)
+  if not t then return nil end
+  local wait = t - now
   return wait > 0 and wait or 0
 end
 
