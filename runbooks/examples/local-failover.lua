@@ -7,6 +7,7 @@
 --
 --   drrun runbooks/examples/local-failover.lua --param dir=/tmp/demo
 local exec = require "drrun.exec"
+local health = require "drrun.health"
 
 runbook {
   name = "local-failover",
@@ -25,33 +26,27 @@ local function sq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local function url(port) return ("http://127.0.0.1:%d/"):format(port) end
 
--- GET a URL with curl; returns the body, or nil and why.
-local function fetch(u)
-  local r, err = exec.run{ "curl", "-fsS", "--max-time", "1", u, timeout = "3s" }
-  if not r then return nil, err end
-  if r.status ~= 0 then return nil, (r.stderr:gsub("%s+$", "")) end
-  return r.stdout
-end
-
 -- Start `python3 -m http.server` in the background serving dir/name.
 local function start_service(ctx, name, port, content)
   local dir = ctx.params.dir .. "/" .. name
   drrun.sh("mkdir -p " .. sq(dir) .. " && printf '%s\\n' " .. sq(content) .. " > " .. sq(dir .. "/index.html"))
   local r = drrun.sh(("cd %s && nohup python3 -m http.server %d --bind 127.0.0.1 > server.log 2>&1 & echo $!")
     :format(sq(dir), port))
+  if ctx.dry_run then   -- nothing was started: say what would be there
+    return { pid = 0, url = url(port), dir = dir }
+  end
   local pid = assert(tonumber(r.stdout), "no pid from the service start")
   drrun.sh(("echo %d > %s"):format(pid, sq(dir .. "/pid")))
-  for _ = 1, 100 do                       -- ready when it answers
-    if fetch(url(port)) then
-      ctx.log("%s is up: pid %d on %s", name, pid, url(port))
-      return { pid = pid, url = url(port), dir = dir }
-    end
-    drrun.sleep("50ms")
-  end
-  error(name .. " did not come up on " .. url(port))
+  -- ready when it answers
+  local ok, why = health.wait_until(function()
+    return health.http { url = url(port), status = 200, timeout = "1s" }
+  end, { timeout = "5s", interval = "50ms" })
+  if not ok then error(name .. " did not come up: " .. why) end
+  ctx.log("%s is up: pid %d on %s", name, pid, url(port))
+  return { pid = pid, url = url(port), dir = dir }
 end
 
-local function stop(out) if out and out.pid then exec.run{ "kill", tostring(out.pid) } end end
+local function stop(out) if out and out.pid and out.pid > 0 then exec.run{ "kill", tostring(out.pid) } end end
 
 -- Point the "DNS name" at a URL: write a temp file and rename it into place.
 local function route(ctx, target)
@@ -62,6 +57,7 @@ end
 
 local function resolve(ctx)
   local r = drrun.sh("cat " .. sq(ctx.params.dir .. "/dns"))
+  if ctx.dry_run then return ctx.outputs.start_primary.url end
   return (r.stdout:gsub("%s+$", ""))
 end
 
@@ -96,6 +92,7 @@ step "break_primary" {
   after = "route_to_primary",
   doc = "the outage: the primary dies",
   run = function(ctx)
+    if ctx.dry_run then return ctx.log("would kill the primary") end
     exec.run{ "kill", "-9", tostring(ctx.outputs.start_primary.pid) }
     ctx.log("killed the primary (pid %d)", ctx.outputs.start_primary.pid)
   end,
@@ -110,10 +107,10 @@ step "detect_outage" {
     local target = resolve(ctx)
     local failures = 0
     for _ = 1, 3 do
-      local body, err = fetch(target)
-      if body then ctx.abort("the primary is healthy (" .. target .. "): nothing to fail over") end
+      local ok, detail = health.http { url = target, status = 200, timeout = "1s" }
+      if ok then ctx.abort("the primary is healthy (" .. detail .. "): nothing to fail over") end
       failures = failures + 1
-      ctx.log("probe %d failed: %s", failures, err)
+      ctx.log("probe %d failed: %s", failures, detail)
       drrun.sleep("200ms")
     end
     return { down = target, probes = failures }
@@ -136,7 +133,7 @@ step "promote_standby" {
   after = "detect_outage",
   run = function(ctx)
     local dir = ctx.outputs.start_standby.dir
-    local at = tonumber(drrun.sh("cat " .. sq(dir .. "/replicated_at")).stdout)
+    local at = tonumber(drrun.sh("cat " .. sq(dir .. "/replicated_at")).stdout) or os.time()
     local lag = os.time() - at
     local rpo = drrun.duration("5m")
     if lag > rpo then error(("replica is %ds old, beyond the %ds RPO"):format(lag, rpo)) end
@@ -168,9 +165,10 @@ step "verify_service" {
   timeout = "5s",
   run = function(ctx)
     local target = resolve(ctx)
-    local body = drrun.must(fetch(target))
-    if not body:find("orders v42", 1, true) then error("unexpected answer from " .. target .. ": " .. body) end
-    ctx.log("%s answers: %s", target, body:gsub("%s+$", ""))
+    if ctx.dry_run then return ctx.log("would verify %s", target) end
+    local ok, detail = health.http { url = target, status = 200, body = "orders v42", timeout = "2s" }
+    if not ok then error(detail) end
+    ctx.log("verified %s", detail)
     return { url = target }
   end,
 }
@@ -179,8 +177,9 @@ step "post_status" {
   phase = "communicate",
   after = { "verify_service", "page_oncall" },
   run = function(ctx)
+    local verified = ctx.outputs.verify_service
     local msg = ("Resolved: orders failed over to the standby (%s) after a primary outage.")
-      :format(ctx.outputs.verify_service.url)
+      :format(verified and verified.url or ctx.outputs.start_standby.url)
     drrun.sh(("printf '%%s\\n' %s > %s"):format(sq(msg), sq(ctx.params.dir .. "/status.txt")))
     ctx.log("%s", msg)
   end,
