@@ -364,6 +364,9 @@ struct drr_engine {
 	int dry_run;
 	void (*log)(struct drr_task *t, const char *msg); /* step_log sink */
 	int string_format_ref; /* string.format, for ctx.log */
+	/* The value of a secret the runbook declared, or NULL (not declared or
+	 * not set): for modules that take tokens from conventional names. */
+	const char *(*secret)(const char *name);
 };
 extern struct drr_engine drr_eng;
 

@@ -225,6 +225,20 @@ static int l_log(lua_State *L)
 	return 0;
 }
 
+/* drrun.core.secret(name): a declared secret's value, or nil.  Lets modules
+ * take tokens from conventional names (HEROKU_API_KEY, ...) only when the
+ * runbook declared them, so they are redacted everywhere. */
+static int l_secret(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	const char *v = drr_eng.secret ? drr_eng.secret(name) : NULL;
+	if (v)
+		lua_pushstring(L, v);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
 static int l_now(lua_State *L)
 {
 	lua_pushnumber(L, (double)drr_now_us() / 1e6);
@@ -239,6 +253,7 @@ int luaopen_drrun_core(lua_State *L)
 		{ "duration", l_duration },
 		{ "now", l_now },
 		{ "log", l_log },
+		{ "secret", l_secret },
 		{ NULL, NULL },
 	};
 	luaL_newlib(L, fns);

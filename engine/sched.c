@@ -166,6 +166,14 @@ static int l_ctx_abort(lua_State *L)
 	return lua_error(L);
 }
 
+static const char *declared_secret(const char *name)
+{
+	for (int i = 0; R && i < R->rb->nsecrets; i++)
+		if (!strcmp(R->rb->secrets[i], name))
+			return getenv(name);
+	return NULL;
+}
+
 static int l_ctx_secret(lua_State *L)
 {
 	const char *name = luaL_checkstring(L, 1);
@@ -1115,6 +1123,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o,
 	drr_eng.after_ud = r;
 	drr_eng.dry_run = o->dry_run;
 	drr_eng.log = task_log;
+	drr_eng.secret = declared_secret;
 	lua_getglobal(r->L, "string");
 	lua_getfield(r->L, -1, "format");
 	drr_eng.string_format_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
