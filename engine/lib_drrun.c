@@ -239,6 +239,24 @@ static int l_secret(lua_State *L)
 	return 1;
 }
 
+/* drrun.core.dry_run(): whether this run only says what it would do. */
+static int l_dry_run(lua_State *L)
+{
+	lua_pushboolean(L, drr_eng.dry_run);
+	return 1;
+}
+
+/* drrun.core.redact(value): hide value everywhere from now on, like a
+ * declared secret (for a token passed in as an option). */
+static int l_redact(lua_State *L)
+{
+	size_t n;
+	const char *v = luaL_checklstring(L, 1, &n);
+	if (n >= 4) /* shorter strings would blank out ordinary text */
+		drr_redact_add(v);
+	return 0;
+}
+
 static int l_now(lua_State *L)
 {
 	lua_pushnumber(L, (double)drr_now_us() / 1e6);
@@ -254,6 +272,8 @@ int luaopen_drrun_core(lua_State *L)
 		{ "now", l_now },
 		{ "log", l_log },
 		{ "secret", l_secret },
+		{ "dry_run", l_dry_run },
+		{ "redact", l_redact },
 		{ NULL, NULL },
 	};
 	luaL_newlib(L, fns);

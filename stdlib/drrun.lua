@@ -7,6 +7,7 @@ local M = {
   sleep = core.sleep,          -- drrun.sleep("2s"): yields this step only
   parallel = core.parallel,    -- drrun.parallel(list, fn, { limit = n })
   now = core.now,              -- wall clock, seconds since the epoch
+  redact = core.redact,        -- drrun.redact(value): hide it like a declared secret
 }
 
 -- drrun.duration("1h30m") -> 5400 (seconds), or nil, err
