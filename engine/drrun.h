@@ -397,6 +397,10 @@ void drr_engine_kick(void);
 /* Abort marker: ctx.abort raises this. */
 int drr_is_abort(lua_State *L, int idx);
 void drr_push_abort(lua_State *L, const char *reason);
+/* The duration option `field` of the table at idx ("5s", or seconds as a
+ * number), or dflt when absent (or idx is 0); raises naming who on a bad
+ * value.  [-0, +0, e] */
+double drr_opt_duration(lua_State *L, int idx, const char *field, double dflt, const char *who);
 /* Standard "nil, 'token: detail', token" return for plugins. [-0,+3] */
 int drr_push_fail(lua_State *L, const char *token, const char *fmt, ...) DRR_PRINTF(3, 4);
 /* Journal a "would ..." line in dry-run mode for the calling task. */

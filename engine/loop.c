@@ -296,6 +296,27 @@ int drr_is_abort(lua_State *L, int idx)
 	return r;
 }
 
+double drr_opt_duration(lua_State *L, int idx, const char *field, double dflt, const char *who)
+{
+	double d = dflt;
+	if (idx == 0)
+		return d;
+	int t = lua_getfield(L, idx, field);
+	if (t == LUA_TSTRING) {
+		if (drr_duration_parse(lua_tostring(L, -1), &d) < 0)
+			luaL_error(L, "%s: invalid %s '%s' (use e.g. \"250ms\", \"30s\", \"1h30m\")",
+				   who, field, lua_tostring(L, -1));
+	} else if (t == LUA_TNUMBER) {
+		d = lua_tonumber(L, -1);
+		if (d < 0)
+			luaL_error(L, "%s: %s must not be negative", who, field);
+	} else if (t != LUA_TNIL) {
+		luaL_error(L, "%s: %s must be a duration like \"30s\"", who, field);
+	}
+	lua_pop(L, 1);
+	return d;
+}
+
 int drr_push_fail(lua_State *L, const char *token, const char *fmt, ...)
 {
 	va_list ap;

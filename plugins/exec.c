@@ -266,22 +266,6 @@ static char **build_env(lua_State *L, int idx, int clear)
 	return v;
 }
 
-static double opt_duration(lua_State *L, int idx, const char *field, double dflt)
-{
-	double d = dflt;
-	lua_getfield(L, idx, field);
-	if (lua_type(L, -1) == LUA_TSTRING) {
-		if (drr_duration_parse(lua_tostring(L, -1), &d) < 0)
-			luaL_error(L, "exec.run: invalid %s '%s' (use e.g. \"30s\")", field,
-				   lua_tostring(L, -1));
-	} else if (lua_type(L, -1) == LUA_TNUMBER) {
-		d = lua_tonumber(L, -1);
-	} else if (!lua_isnil(L, -1)) {
-		luaL_error(L, "exec.run: %s must be a duration string", field);
-	}
-	lua_pop(L, 1);
-	return d;
-}
 
 static void quote_arg(struct drr_buf *b, const char *s)
 {
@@ -311,7 +295,7 @@ static int l_run(lua_State *L)
 			luaL_error(L, "exec.run: argument %d must be a string", (int)i);
 		lua_pop(L, 1);
 	}
-	double timeout = opt_duration(L, 1, "timeout", DEFAULT_TIMEOUT);
+	double timeout = drr_opt_duration(L, 1, "timeout", DEFAULT_TIMEOUT, "exec.run");
 	lua_getfield(L, 1, "max_output");
 	lua_Integer max_output = luaL_optinteger(L, -1, DEFAULT_MAX_OUTPUT);
 	lua_pop(L, 1);

@@ -341,22 +341,6 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
 	return n;
 }
 
-static double opt_secs(lua_State *L, int idx, const char *field, double dflt)
-{
-	double d = dflt;
-	int t = lua_getfield(L, idx, field);
-	if (t == LUA_TSTRING) {
-		if (drr_duration_parse(lua_tostring(L, -1), &d) < 0)
-			luaL_error(L, "http: invalid %s '%s' (use e.g. \"5s\")", field,
-				   lua_tostring(L, -1));
-	} else if (t == LUA_TNUMBER) {
-		d = lua_tonumber(L, -1);
-	} else if (t != LUA_TNIL) {
-		luaL_error(L, "http: %s must be a duration like \"5s\"", field);
-	}
-	lua_pop(L, 1);
-	return d;
-}
 
 static const char *opt_str(lua_State *L, int idx, const char *field)
 {
@@ -443,8 +427,8 @@ static int l_request(lua_State *L)
 	const char *method = opt_str(L, 1, "method");
 	if (!method)
 		method = "GET";
-	double timeout = opt_secs(L, 1, "timeout", DEFAULT_TIMEOUT);
-	double ctimeout = opt_secs(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
+	double timeout = drr_opt_duration(L, 1, "timeout", DEFAULT_TIMEOUT, "http");
+	double ctimeout = drr_opt_duration(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, "http");
 	lua_getfield(L, 1, "max_body");
 	lua_Integer max_body = luaL_optinteger(L, -1, DEFAULT_MAX_BODY);
 	lua_pop(L, 1);
