@@ -207,6 +207,9 @@ for f in tests/lua/*_spec.lua; do
 	[ -e "$f" ] || continue
 	selected "lua/$(basename "$f" .lua)" && run_spec "$f"
 done
+if selected fakes; then
+	run_suite fakes python3 tests/fakes/selftest.py
+fi
 if selected durable; then
 	run_suite durable python3 tests/durability/durable.py "$ABS_DRRUN" "$ABS_WORK/durable"
 fi

@@ -4,7 +4,7 @@
 #   tests/servers.sh start DIR   start them from DIR (created), write DIR/env
 #   tests/servers.sh stop DIR    stop them by PID and wait until they are gone
 #
-# Today that is one nginx (Debian: nginx, libnginx-mod-http-echo), run in the
+# That is one nginx (Debian: nginx, libnginx-mod-http-echo), run in the
 # foreground with its config, temp paths, pid file and logs under DIR, on
 # free 127.0.0.1 ports: plain HTTP, HTTPS with a certificate from a test CA
 # made at start (SAN IP:127.0.0.1, DNS:localhost), and a second HTTPS port
@@ -15,10 +15,26 @@
 #   DRRUN_TEST_CA            the test CA's certificate (PEM)
 #   DRRUN_TEST_HTTP_LOG      nginx's access log, a line per request (with its URL)
 #   DRRUN_TEST_CLOSED_PORT   a loopback port nothing listens on
-# Locations are listed in nginx_conf below.  Needs nginx, openssl, curl and
-# python3; reads no stdin; works as root (workers then run as root too, so
-# DIR's mode does not matter) and as any other user.  A failed start leaves
-# nothing running.
+# Locations are listed in nginx_conf below.
+#
+# And the five SaaS fakes of tests/fakes/ (Python, one process each, each on a
+# free 127.0.0.1 port it picks itself; tests/fakes/README.md documents their
+# seeded state and their control API under /_fake/).  DIR/env exports
+#   DRRUN_HEROKU_URL            http://127.0.0.1:PORT (Platform API)
+#   DRRUN_HEROKU_DATA_URL       the same fake (Data API paths, /client/v11/...)
+#   DRRUN_NETLIFY_URL           http://127.0.0.1:PORT/api/v1
+#   DRRUN_STATUSPAGE_URL        http://127.0.0.1:PORT/v1
+#   DRRUN_PAGERDUTY_URL         http://127.0.0.1:PORT (events: .../v2/enqueue)
+#   DRRUN_TEST_SLACK_WEBHOOK    http://127.0.0.1:PORT/services/T0000/B0000/XXXXXXXXXXXXXXXX
+#   DRRUN_TEST_HEROKU_TOKEN, DRRUN_TEST_NETLIFY_TOKEN, DRRUN_TEST_STATUSPAGE_KEY,
+#   DRRUN_TEST_PAGERDUTY_KEY    the credentials the fakes accept
+#   DRRUN_TEST_FAKES_CONTROL    "heroku=http://127.0.0.1:PORT/_fake netlify=... ..."
+# Their state, config and the tail of their request logs are in
+# DIR/fakes/SERVICE.json after every request, their output in SERVICE.out.
+#
+# Needs nginx, openssl, curl and python3; reads no stdin; works as root
+# (workers then run as root too, so DIR's mode does not matter) and as any
+# other user.  A failed start leaves nothing running.
 set -euo pipefail
 
 usage() {
@@ -28,6 +44,8 @@ usage() {
 [ $# -eq 2 ] || usage
 CMD=$1
 [ "$CMD" = start ] && mkdir -p "$2"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+FAKES="heroku netlify statuspage pagerduty slack"
 # DIR as an absolute path; stop must work when DIR has been deleted already
 if [ -d "$2" ]; then D=$(cd "$2" && pwd); else case $2 in /*) D=$2 ;; *) D=$PWD/$2 ;; esac; fi
 D=${D%/}
@@ -48,7 +66,52 @@ our_pid() {
 	return 1
 }
 
+# The PIDs of the fakes that run from DIR: python processes running
+# tests/fakes/serve.py with `--state DIR/fakes/...`, found in /proc like nginx.
+fake_pids() {
+	local f pid argv
+	for f in $(grep -lsF -- "$D/fakes/" /proc/[0-9]*/cmdline); do
+		pid=${f#/proc/}
+		pid=${pid%/cmdline}
+		{ mapfile -d '' -t argv <"$f"; } 2>/dev/null || continue # gone meanwhile
+		case " ${argv[*]} " in *"/tests/fakes/serve.py "*" --state $D/fakes/"*) echo "$pid" ;; esac
+	done
+}
+
+# true while PID runs (a zombie, exited but not yet reaped, does not)
+alive() {
+	local st
+	{ read -r _ _ st _ <"/proc/$1/stat"; } 2>/dev/null || return 1
+	[ "$st" != Z ]
+}
+
+stop_fakes() {
+	local pids left pid i
+	pids=$(fake_pids)
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null || true
+	for i in $(seq 1 500); do # 5 s at most
+		left=
+		for pid in $pids; do alive "$pid" && left="$left $pid"; done
+		[ -z "$left" ] && break
+		sleep 0.01
+	done
+	if [ -n "$left" ]; then
+		echo "servers: fakes$left ignored SIGTERM; killing them" >&2
+		# shellcheck disable=SC2086
+		kill -KILL $left 2>/dev/null || true
+	fi
+	# shellcheck disable=SC2086
+	wait $pids 2>/dev/null || true # our own children, when start failed part-way
+}
+
 stop() {
+	stop_fakes
+	stop_nginx
+}
+
+stop_nginx() {
 	local pid kids i
 	pid=$(our_pid) || return 0
 	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
@@ -65,14 +128,57 @@ stop() {
 	wait "$pid" 2>/dev/null || true # our own child, when start failed part-way
 }
 
-# N free loopback TCP ports, all distinct (held open together while picked)
+# N free loopback TCP ports, all distinct (held open together while picked),
+# then on a second line python3's absolute path (for the fakes: their $! is
+# then python itself, not a wrapper such as a pyenv shim)
 free_ports() {
 	python3 -c '
 import socket, sys
 ss = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in ss:
     s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1" </dev/null
+print(" ".join(str(s.getsockname()[1]) for s in ss))
+print(sys.executable)' "$1" </dev/null
+}
+
+# start the fakes in the background, each on a port it picks (serve.py ... 0);
+# -S: no site module (standard library only, and it starts faster)
+start_fakes() { # PYTHON
+	local py=$1 svc
+	rm -rf "$D/fakes"
+	mkdir -p "$D/fakes"
+	for svc in $FAKES; do
+		"$py" -S -u "$ROOT/tests/fakes/serve.py" "$svc" 0 --state "$D/fakes/$svc.json" \
+			</dev/null >"$D/fakes/$svc.out" 2>&1 &
+		echo "$svc $!" >>"$D/fakes/pids"
+	done
+}
+
+# wait until every fake printed "ready PORT"; PORT_<svc> variables
+wait_fakes() {
+	local svc pid line pending _
+	for _ in $(seq 1 1000); do # 10 s at most
+		pending=0
+		while read -r svc pid; do
+			line=
+			{ read -r line <"$D/fakes/$svc.out"; } 2>/dev/null || true
+			case "$line" in
+			"ready "[0-9]*) printf -v "PORT_$svc" %s "${line#ready }" ;;
+			*)
+				pending=1
+				if ! alive "$pid"; then
+					echo "servers: the $svc fake exited at start:" >&2
+					cat "$D/fakes/$svc.out" >&2
+					return 1
+				fi
+				;;
+			esac
+		done <"$D/fakes/pids"
+		[ "$pending" -eq 0 ] && return 0
+		sleep 0.01
+	done
+	echo "servers: the fakes did not start in time" >&2
+	return 1
 }
 
 # a test CA, and two server certificates it signs (OpenSSL 3: req -CA)
@@ -173,7 +279,8 @@ EOF
 }
 
 start() {
-	local hp sp wp cp mod pid i ports_pid
+	local hp sp wp cp mod pid i ports_pid py
+	local PORT_heroku='' PORT_netlify='' PORT_statuspage='' PORT_pagerduty='' PORT_slack='' # wait_fakes
 	stop # a leftover from an earlier run in the same DIR
 	rm -rf "$D/www" "$D/tmp" "$D/tls"
 	rm -f "$D/env" "$D/access.log" "$D/error.log" "$D/nginx.pid"
@@ -187,10 +294,11 @@ start() {
 	echo "hello static" >"$D/www/index.html"
 	openssl rand -out "$D/www/big.bin" 65536 # 64 KiB that does not compress
 	wait "$ports_pid"
-	read -r hp sp wp cp <"$D/ports"
+	{ read -r hp sp wp cp && read -r py; } <"$D/ports"
 	nginx_conf "$hp" "$sp" "$wp" "$mod" >"$D/nginx.conf"
 
-	trap 'stop' EXIT # from here on, a failure must not leave nginx running
+	trap 'stop' EXIT # from here on, a failure must not leave anything running
+	start_fakes "$py"
 	"$NGINX" -p "$D" -c "$D/nginx.conf" -e "$D/error.log" </dev/null >"$D/nginx.out" 2>&1 &
 	pid=$!
 	for i in $(seq 1 1000); do # 10 s at most
@@ -209,16 +317,36 @@ start() {
 		cat "$D/nginx.out" "$D/error.log" >&2 2>/dev/null || true
 		return 1
 	}
+	wait_fakes
+	local control="" svc port
+	for svc in $FAKES; do
+		port=PORT_$svc
+		control="$control${control:+ }$svc=http://127.0.0.1:${!port}/_fake"
+	done
+	# the credentials the fakes accept: the same as in tests/fakes/*.py
 	printf 'export %s=%q\n' \
 		DRRUN_TEST_HTTP "http://127.0.0.1:$hp" \
 		DRRUN_TEST_HTTPS "https://127.0.0.1:$sp" \
 		DRRUN_TEST_HTTPS_WRONG "https://127.0.0.1:$wp" \
 		DRRUN_TEST_CA "$D/tls/ca.crt" \
 		DRRUN_TEST_HTTP_LOG "$D/access.log" \
-		DRRUN_TEST_CLOSED_PORT "$cp" >"$D/env.tmp"
+		DRRUN_TEST_CLOSED_PORT "$cp" \
+		DRRUN_HEROKU_URL "http://127.0.0.1:$PORT_heroku" \
+		DRRUN_HEROKU_DATA_URL "http://127.0.0.1:$PORT_heroku" \
+		DRRUN_NETLIFY_URL "http://127.0.0.1:$PORT_netlify/api/v1" \
+		DRRUN_STATUSPAGE_URL "http://127.0.0.1:$PORT_statuspage/v1" \
+		DRRUN_PAGERDUTY_URL "http://127.0.0.1:$PORT_pagerduty" \
+		DRRUN_TEST_SLACK_WEBHOOK "http://127.0.0.1:$PORT_slack/services/T0000/B0000/XXXXXXXXXXXXXXXX" \
+		DRRUN_TEST_HEROKU_TOKEN test-heroku-token \
+		DRRUN_TEST_NETLIFY_TOKEN test-netlify-token \
+		DRRUN_TEST_STATUSPAGE_KEY test-statuspage-key \
+		DRRUN_TEST_PAGERDUTY_KEY d2a0e1f4c7b64a3e9f0d5c8b7a6e3f21 \
+		DRRUN_TEST_FAKES_CONTROL "$control" >"$D/env.tmp"
 	mv "$D/env.tmp" "$D/env"
 	trap - EXIT
 	echo "servers: nginx $pid on http $hp, https $sp, https (wrong name) $wp"
+	echo "servers: fakes heroku $PORT_heroku, netlify $PORT_netlify," \
+		"statuspage $PORT_statuspage, pagerduty $PORT_pagerduty, slack $PORT_slack"
 }
 
 case $CMD in
