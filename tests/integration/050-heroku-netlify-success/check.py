@@ -2,7 +2,7 @@
 """check.py CASE_DIR RUN_DIR STATE_DIR: runbooks/heroku-netlify.lua succeeded
 against the fakes.  Reads the inner run's journal (STATE_DIR/inner) and what
 each fake received and holds (RUN_DIR/fakes/SERVICE.{requests,state}.json,
-saved by runbook.lua); exits with a message at the first thing that is wrong.
+saved by the driver); exits with a message at the first thing that is wrong.
 """
 import glob
 import json

@@ -5,7 +5,7 @@ steps are rolled back in reverse order, the site is published back, the app
 leaves maintenance mode, nothing touches the releases, and the incident (still
 open) and Slack say the recovery was rolled back.  Reads the inner run's
 journal (STATE_DIR/inner) and the fakes' records (RUN_DIR/fakes/, saved by
-runbook.lua); exits with a message at the first thing that is wrong.
+the driver); exits with a message at the first thing that is wrong.
 """
 import glob
 import json

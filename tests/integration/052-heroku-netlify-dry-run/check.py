@@ -4,7 +4,7 @@
 inner journal has, for each change, the exact request it would send: method,
 URL, headers with the credentials as ***, and the JSON body.  Reads the inner
 run's journal (STATE_DIR/inner) and the fakes' records (RUN_DIR/fakes/, saved
-by runbook.lua); exits with a message at the first thing that is wrong.
+by the driver); exits with a message at the first thing that is wrong.
 """
 import glob
 import json

@@ -1,5 +1,5 @@
--- runbook.lua: the test driver of the heroku-netlify cases (050, 051, 052;
--- the same file in each).  The harness runs drrun with a minimal
+-- heroku_netlify_driver.lua: the test driver of the heroku-netlify cases
+-- (050, 051, 052 run it with `args run @CASE@/../lib/heroku_netlify_driver.lua`).  The harness runs drrun with a minimal
 -- environment and no servers, so this runbook
 --   1. starts tests/servers.sh (nginx and the SaaS fakes) under the run dir,
 --   2. configures the fakes (--param fail_restore=true: the next Heroku
