@@ -5,7 +5,7 @@
 #   make bench      benchmarks side by side with their peers
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 
-PKGS    := lua5.4 libuv jansson libcrypto libpcre2-8 libcurl
+PKGS    := lua5.4 libuv jansson libcrypto libpcre2-8 libcurl libssh2
 MODE    := $(if $(SAN),san,rel)
 BUILD   := build/$(MODE)
 CC      ?= cc

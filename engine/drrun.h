@@ -529,6 +529,7 @@ int luaopen_drrun_exec(lua_State *L);
 int luaopen_drrun_json(lua_State *L);
 int luaopen_drrun_re(lua_State *L);
 int luaopen_drrun_http(lua_State *L);
+int luaopen_drrun_ssh(lua_State *L);
 int luaopen_drrun_crypto(lua_State *L);
 
 /* Embedded stdlib (generated): NULL-terminated. */

@@ -13,6 +13,7 @@ static const luaL_Reg builtin[] = {
 	{ "drrun.json", luaopen_drrun_json },
 	{ "drrun.re", luaopen_drrun_re },
 	{ "drrun.http.core", luaopen_drrun_http },
+	{ "drrun.ssh.core", luaopen_drrun_ssh },
 	{ "drrun.crypto", luaopen_drrun_crypto },
 	{ NULL, NULL },
 };

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# sshd.sh - real OpenSSH sshd on loopback playing N hosts, for the drrun.ssh
+# spec and the SSH benchmark:
+#   tests/sshd.sh start DIR [N]   N hosts (default 4) on free 127.0.0.1 ports;
+#                                 files, logs and DIR/env under DIR (created)
+#   tests/sshd.sh stop DIR        stop the daemons by PID and wait for them
+#
+# One sshd listens on at most 16 addresses, so N ports take ceil(N/16)
+# daemons, all with the same ed25519 host key (DIR/hostkey).  As root the
+# logins go to a dedicated user, drrun-test (created with useradd when
+# missing: shell /bin/sh, which reads no start-up file, so a command costs
+# no ~/.bashrc), unlocked with `usermod -p '*'` because UsePAM is off.  Its
+# authorized_keys, and a directory it may write for SFTP tests, live in a
+# directory of its own under $TMPDIR (DIR may not be reachable by it),
+# removed at stop.  As another user, sshd runs as that user and accepts only
+# that user.  DIR/env exports
+#   DRRUN_TEST_SSH_PORTS        "p1 p2 ..." (the hosts: 127.0.0.1 on each)
+#   DRRUN_TEST_SSH_USER         the login user
+#   DRRUN_TEST_SSH_KEY          its ed25519 key (public half: KEY.pub)
+#   DRRUN_TEST_SSH_RSA_KEY      its RSA key
+#   DRRUN_TEST_SSH_WRONG_KEY    an ed25519 key that is not authorized
+#   DRRUN_TEST_SSH_KNOWN_HOSTS  known_hosts with [127.0.0.1]:PORT for every port
+#   DRRUN_TEST_SSH_DOWN_PORT    a loopback port nothing listens on
+#   DRRUN_TEST_SSH_SHA1_OFF_PORT  one more host (in known_hosts too) that keeps
+#                               OpenSSH's default of refusing ssh-rsa (SHA-1)
+#                               signatures; the N hosts accept them, because
+#                               libssh2 before 1.11 signs RSA keys no other way
+#   DRRUN_TEST_SSH_DIR          a directory the login user may write
+#   DRRUN_TEST_SSH_LOG          the daemons' log (LogLevel from
+#                               $SSHD_LOGLEVEL, default VERBOSE)
+#   DRRUN_TEST_SSH_HOSTKEY      the host key's public half
+# Readiness is a real `ssh ... true` login on every daemon.  Needs sshd and
+# ssh (openssh-server, openssh-client), ssh-keygen and python3; reads no
+# stdin.  A failed start leaves nothing running.
+set -euo pipefail
+
+usage() {
+	echo "usage: tests/sshd.sh start DIR [N] | stop DIR" >&2
+	exit 64
+}
+[ $# -ge 2 ] && [ $# -le 3 ] || usage
+CMD=$1
+mkdir -p "$2"
+D=$(cd "$2" && pwd)
+N=${3:-4}
+case $N in '' | *[!0-9]* | 0) usage ;; esac
+TEST_USER=drrun-test
+PER_DAEMON=16 # sshd's MAX_LISTEN_SOCKS
+
+# the PIDs in DIR/sshd.pids that are still our daemons
+our_pids() {
+	local pid
+	[ -e "$D/sshd.pids" ] || return 0
+	while read -r pid; do
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+		# a recycled PID belongs to someone else: it must be an sshd run with our config
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$D/sshd-" || continue
+		[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ] || continue
+		echo "$pid"
+	done <"$D/sshd.pids"
+}
+
+stop() {
+	local pids kids i
+	pids=$(our_pids | tr '\n' ' ')
+	if [ -n "${pids// /}" ]; then
+		# the per-connection sshd processes (and their commands) outlive the
+		# listener: take them too, by PID
+		kids=$(for p in $pids; do ps -o pid= --ppid "$p" 2>/dev/null || true; done | tr '\n' ' ')
+		# shellcheck disable=SC2086
+		kill -TERM $pids $kids 2>/dev/null || true
+		for i in $(seq 1 500); do # 5 s at most
+			[ -z "$(our_pids)" ] && break
+			sleep 0.01
+		done
+		pids=$(our_pids | tr '\n' ' ')
+		if [ -n "${pids// /}" ]; then
+			echo "sshd: $pids ignored SIGTERM; killing" >&2
+			# shellcheck disable=SC2086
+			kill -KILL $pids 2>/dev/null || true
+		fi
+		# our own children (a start that failed part-way): reap them
+		for p in $(cat "$D/sshd.pids"); do wait "$p" 2>/dev/null || true; done
+	fi
+	rm -f "$D/sshd.pids" "$D/env"
+	# the login user's directory (made by start, recorded in DIR/userdir)
+	if [ -e "$D/userdir" ]; then
+		local u
+		u=$(cat "$D/userdir")
+		case $u in */drrun-sshd.*) rm -rf -- "$u" ;; esac
+		rm -f "$D/userdir"
+	fi
+}
+
+# N free loopback TCP ports, all distinct (held open together while picked)
+free_ports() {
+	python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1" </dev/null
+}
+
+# the login user: drrun-test as root, else whoever runs this
+setup_user() {
+	if [ "$(id -u)" -ne 0 ]; then
+		LOGIN=$(id -un)
+		return
+	fi
+	LOGIN=$TEST_USER
+	if ! id -u "$LOGIN" >/dev/null 2>&1; then
+		useradd -r -m -d "/var/lib/$LOGIN" -s /bin/sh -c "drrun ssh tests" "$LOGIN" 2>/dev/null ||
+			id -u "$LOGIN" >/dev/null # another start made it meanwhile
+	fi
+	# with UsePAM no, sshd refuses a locked account ("!" in shadow)
+	case $(getent shadow "$LOGIN" | cut -d: -f2) in
+	'*') ;;
+	*) usermod -p '*' "$LOGIN" ;;
+	esac
+	mkdir -p /run/sshd && chmod 755 /run/sshd # privilege separation, root only
+}
+
+sshd_conf() { # K PORTS...
+	local k=$1 p
+	shift
+	echo "# generated by tests/sshd.sh (daemon $k)"
+	for p in "$@"; do echo "ListenAddress 127.0.0.1:$p"; done
+	cat <<EOF
+HostKey $D/hostkey
+PidFile $D/sshd-$k.pid
+AuthorizedKeysFile $U/authorized_keys
+AllowUsers $LOGIN
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitUserRC no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+MaxStartups 2000
+MaxSessions 64
+LogLevel ${SSHD_LOGLEVEL:-VERBOSE}
+Subsystem sftp internal-sftp
+PubkeyAcceptedAlgorithms +ssh-rsa
+Match LocalPort $SHA1_OFF
+	PubkeyAcceptedAlgorithms -ssh-rsa
+EOF
+}
+
+start() {
+	local ports down all i k pid n0 chunk
+	stop # a leftover from an earlier run in the same DIR
+	SSHD=/usr/sbin/sshd # sshd re-execs itself: it must be an absolute path
+	[ -x "$SSHD" ] || SSHD=$(command -v sshd || true)
+	[ -n "$SSHD" ] && [ -x "$SSHD" ] || { echo "sshd: sshd not found (openssh-server)" >&2; return 1; }
+	command -v ssh >/dev/null || { echo "sshd: ssh not found (openssh-client)" >&2; return 1; }
+	rm -rf "$D/keys" "$D"/sshd-*.conf "$D"/sshd-*.pid
+	rm -f "$D/sshd.log" "$D/known_hosts" "$D/hostkey" "$D/hostkey.pub"
+	mkdir -p "$D/keys"
+	setup_user
+	trap 'stop' EXIT # from here on, a failure must not leave anything behind
+	U=$(mktemp -d "${TMPDIR:-/tmp}/drrun-sshd.XXXXXX")
+	echo "$U" >"$D/userdir"
+	mkdir -p "$U/files"
+	free_ports $((N + 2)) >"$D/ports" &
+	(
+		cd "$D"
+		ssh-keygen -q -t ed25519 -N '' -C drrun-test-host -f hostkey
+		ssh-keygen -q -t ed25519 -N '' -C drrun-test -f keys/id_ed25519
+		ssh-keygen -q -t rsa -b 2048 -N '' -C drrun-test-rsa -f keys/id_rsa
+		ssh-keygen -q -t ed25519 -N '' -C drrun-test-wrong -f keys/wrong
+	) </dev/null
+	wait $!
+	all=$(cat "$D/ports")
+	read -r down SHA1_OFF ports <<<"$all"
+	cat "$D/keys/id_ed25519.pub" "$D/keys/id_rsa.pub" >"$U/authorized_keys"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R "$LOGIN:" "$U"
+		chmod 755 "$U"
+	fi
+	for p in $ports $SHA1_OFF; do
+		echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$D/hostkey.pub")"
+	done >"$D/known_hosts"
+
+	# ceil(N/16) daemons, 16 ports each
+	: >"$D/sshd.pids"
+	: >"$D/first-ports"
+	: >"$D/sshd.out"
+	# shellcheck disable=SC2086
+	set -- $ports $SHA1_OFF
+	k=0
+	while [ $# -gt 0 ]; do
+		chunk=("${@:1:$PER_DAEMON}")
+		shift "${#chunk[@]}"
+		sshd_conf "$k" "${chunk[@]}" >"$D/sshd-$k.conf"
+		"$SSHD" -D -f "$D/sshd-$k.conf" -E "$D/sshd.log" </dev/null >>"$D/sshd.out" 2>&1 &
+		echo $! >>"$D/sshd.pids"
+		echo "${chunk[0]}" >>"$D/first-ports"
+		k=$((k + 1))
+	done
+
+	# readiness: a real login on every daemon (in parallel)
+	local ssh=(ssh -F /dev/null -i "$D/keys/id_ed25519" -o IdentitiesOnly=yes
+		-o UserKnownHostsFile="$D/known_hosts" -o StrictHostKeyChecking=yes
+		-o BatchMode=yes -o ConnectTimeout=2 -l "$LOGIN")
+	local waits=()
+	for p in $(cat "$D/first-ports"); do
+		(
+			for i in $(seq 1 200); do # 20 s at most, in 0.1 s steps after a failed try
+				"${ssh[@]}" -p "$p" 127.0.0.1 true </dev/null >/dev/null 2>&1 && exit 0
+				sleep 0.1
+			done
+			exit 1
+		) &
+		waits+=($!)
+	done
+	rm -f "$D/first-ports"
+	local bad=0
+	for pid in "${waits[@]}"; do wait "$pid" || bad=1; done
+	if [ "$bad" -ne 0 ] || [ "$(our_pids | wc -l)" -ne "$k" ]; then
+		echo "sshd: no login within 20 s:" >&2
+		tail -n 20 "$D/sshd.out" "$D/sshd.log" >&2 2>/dev/null || true
+		return 1
+	fi
+	{
+		printf 'export DRRUN_TEST_SSH_PORTS=%q\n' "$ports"
+		printf 'export DRRUN_TEST_SSH_USER=%q\n' "$LOGIN"
+		printf 'export DRRUN_TEST_SSH_KEY=%q\n' "$D/keys/id_ed25519"
+		printf 'export DRRUN_TEST_SSH_RSA_KEY=%q\n' "$D/keys/id_rsa"
+		printf 'export DRRUN_TEST_SSH_WRONG_KEY=%q\n' "$D/keys/wrong"
+		printf 'export DRRUN_TEST_SSH_KNOWN_HOSTS=%q\n' "$D/known_hosts"
+		printf 'export DRRUN_TEST_SSH_DOWN_PORT=%q\n' "$down"
+		printf 'export DRRUN_TEST_SSH_SHA1_OFF_PORT=%q\n' "$SHA1_OFF"
+		printf 'export DRRUN_TEST_SSH_DIR=%q\n' "$U/files"
+		printf 'export DRRUN_TEST_SSH_LOG=%q\n' "$D/sshd.log"
+		printf 'export DRRUN_TEST_SSH_HOSTKEY=%q\n' "$D/hostkey.pub"
+	} >"$D/env.tmp"
+	mv "$D/env.tmp" "$D/env"
+	trap - EXIT
+	echo "sshd: $k daemon(s) ($(our_pids | tr '\n' ' ')) for $N hosts as $LOGIN; down port $down"
+}
+
+case $CMD in
+start) start ;;
+stop) [ $# -eq 2 ] || usage; stop ;;
+*) usage ;;
+esac
