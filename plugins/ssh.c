@@ -1215,23 +1215,6 @@ static int op_k(lua_State *L, int status, lua_KContext ctx)
 	return n;
 }
 
-static double opt_secs(lua_State *L, int idx, const char *field, double dflt)
-{
-	double d = dflt;
-	if (idx == 0)
-		return d;
-	int t = lua_getfield(L, idx, field);
-	if (t == LUA_TSTRING) {
-		if (drr_duration_parse(lua_tostring(L, -1), &d) < 0)
-			luaL_error(L, "ssh: invalid %s '%s'", field, lua_tostring(L, -1));
-	} else if (t == LUA_TNUMBER) {
-		d = lua_tonumber(L, -1);
-	} else if (t != LUA_TNIL) {
-		luaL_error(L, "ssh: %s must be a duration like \"30s\"", field);
-	}
-	lua_pop(L, 1);
-	return d;
-}
 
 /* t[field] as a string, or NULL when nil; it stays on the stack (so alive)
  * until the function returns.  [-0, +1, e] */
@@ -1277,7 +1260,7 @@ static int l_connect(lua_State *L)
 	const char *user = lua_isnil(L, -1) ? getenv("USER") : luaL_checkstring(L, -1);
 	if (!user)
 		user = "root";
-	double timeout = opt_secs(L, 1, "timeout", DEFAULT_TIMEOUT);
+	double timeout = drr_opt_duration(L, 1, "timeout", DEFAULT_TIMEOUT, "ssh.connect");
 	/* every check that can raise comes before the first malloc */
 	const char *key_s = opt_str(L, 1, "key"), *pass_s = opt_str(L, 1, "passphrase");
 	const char *kh_s = opt_str(L, 1, "known_hosts"), *mode_s = opt_str(L, 1, "host_key");
@@ -1386,7 +1369,7 @@ static int l_exec(lua_State *L)
 	struct sess *se = check_sess(L);
 	const char *cmd = luaL_checkstring(L, 2);
 	int opts = lua_istable(L, 3) ? 3 : 0;
-	double timeout = opt_secs(L, opts, "timeout", DEFAULT_EXEC_TIMEOUT);
+	double timeout = drr_opt_duration(L, opts, "timeout", DEFAULT_EXEC_TIMEOUT, "ssh");
 	size_t in_len = 0;
 	const char *in = NULL;
 	int pty = 0;
@@ -1424,7 +1407,7 @@ static int transfer(lua_State *L, int kind)
 	struct sess *se = check_sess(L);
 	const char *a = luaL_checkstring(L, 2), *b = luaL_checkstring(L, 3);
 	int opts = lua_istable(L, 4) ? 4 : 0;
-	double timeout = opt_secs(L, opts, "timeout", DEFAULT_EXEC_TIMEOUT);
+	double timeout = drr_opt_duration(L, opts, "timeout", DEFAULT_EXEC_TIMEOUT, "ssh");
 	lua_Integer mode = 0644;
 	if (opts) {
 		lua_getfield(L, 4, "mode");
