@@ -2,7 +2,7 @@
 #   make            build ./drrun
 #   make test       deps + build + every test; ends with "N passed, N failed"
 #   make demo       deps + build + the local failover example runbook
-#   make bench      benchmarks side by side with their peers
+#   make bench      benchmarks side by side with their peers (bench-ssh: the SSH one)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 
 PKGS    := lua5.4 libuv jansson libcrypto libpcre2-8 libcurl libssh2
@@ -29,7 +29,7 @@ Q = @
 say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all deps test demo bench clean help unit FORCE
+.PHONY: all deps test demo bench bench-ssh clean help unit FORCE
 all: drrun
 
 drrun: $(BUILD)/drrun FORCE
@@ -73,6 +73,12 @@ bench: deps
 	@$(MAKE) --no-print-directory drrun
 	@bench/engine.sh
 	@bench/http.sh
+
+# the SSH peers (pdsh, parallel-ssh, clush, ansible) are big: their own deps
+bench-ssh: deps
+	@$(MAKE) --no-print-directory drrun
+	@bench/deps.sh
+	@bench/ssh.sh
 
 clean:
 	rm -rf build drrun
