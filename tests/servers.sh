@@ -343,8 +343,9 @@ start() {
 		DRRUN_TEST_STATUSPAGE_KEY test-statuspage-key \
 		DRRUN_TEST_PAGERDUTY_KEY d2a0e1f4c7b64a3e9f0d5c8b7a6e3f21 \
 		DRRUN_TEST_FAKES_CONTROL "$control" >"$D/env.tmp"
-	# OpenSSH's sshd playing several hosts (tests/sshd.sh), for the ssh spec
-	"$(dirname "$0")/sshd.sh" start "$D/sshd" 4 >&2
+	# OpenSSH's sshd playing 50 hosts (tests/sshd.sh), for the ssh spec: one down
+	# among 50 up must not fail the others
+	"$(dirname "$0")/sshd.sh" start "$D/sshd" 50 >&2
 	cat "$D/sshd/env" >>"$D/env.tmp"
 	mv "$D/env.tmp" "$D/env"
 	trap - EXIT
