@@ -986,30 +986,50 @@ static int xfer_abandon(struct sshop *o)
 	return 1;
 }
 
+/* The start every transfer shares: give up when timed out or cancelled,
+ * wait for the session's SFTP channel, open the remote file.  Returns 1
+ * once o->fh is open; else 0, with *ret what the step returns (0: wait,
+ * 1: finished, failed or abandoned). */
+static int xfer_open(struct sshop *o, unsigned long flags, long mode, const char *verb,
+		     int *ret)
+{
+	struct sess *se = o->se;
+	if (o->timed_out || o->cancelled) {
+		*ret = xfer_abandon(o);
+		return 0;
+	}
+	if (o->phase == F_INIT) {
+		int r = sftp_ready(o);
+		if (r <= 0) {
+			*ret = r < 0;
+			return 0;
+		}
+		o->phase = F_OPEN;
+	}
+	if (o->phase == F_OPEN) {
+		o->fh = libssh2_sftp_open_ex(se->sftp, o->remote, (unsigned)strlen(o->remote),
+					     flags, mode, LIBSSH2_SFTP_OPENFILE);
+		if (!o->fh) {
+			if (libssh2_session_last_errno(se->s) == LIBSSH2_ERROR_EAGAIN)
+				*ret = 0;
+			else
+				*ret = fail(o, "sftp", "cannot %s %s on %s: SFTP error %lu", verb,
+					    o->remote, se->host, libssh2_sftp_last_error(se->sftp));
+			return 0;
+		}
+		o->phase = F_XFER;
+	}
+	return 1;
+}
+
 static int put_step(struct sshop *o)
 {
 	struct sess *se = o->se;
-	if (o->timed_out || o->cancelled)
-		return xfer_abandon(o);
-	int r;
+	int ret;
+	if (!xfer_open(o, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC, o->mode,
+		       "create", &ret))
+		return ret;
 	switch (o->phase) {
-	case F_INIT:
-		if ((r = sftp_ready(o)) <= 0)
-			return r < 0;
-		o->phase = F_OPEN;
-		/* fallthrough */
-	case F_OPEN:
-		o->fh = libssh2_sftp_open_ex(se->sftp, o->remote, (unsigned)strlen(o->remote),
-					     LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC,
-					     o->mode, LIBSSH2_SFTP_OPENFILE);
-		if (!o->fh) {
-			if (libssh2_session_last_errno(se->s) == LIBSSH2_ERROR_EAGAIN)
-				return 0;
-			return fail(o, "sftp", "cannot create %s on %s: SFTP error %lu", o->remote,
-				    se->host, libssh2_sftp_last_error(se->sftp));
-		}
-		o->phase = F_XFER;
-		/* fallthrough */
 	case F_XFER:
 		for (;;) {
 			if (o->boff == o->blen) {
@@ -1045,26 +1065,10 @@ static int put_step(struct sshop *o)
 static int get_step(struct sshop *o)
 {
 	struct sess *se = o->se;
-	if (o->timed_out || o->cancelled)
-		return xfer_abandon(o);
-	int r;
+	int ret;
+	if (!xfer_open(o, LIBSSH2_FXF_READ, 0, "open", &ret))
+		return ret;
 	switch (o->phase) {
-	case F_INIT:
-		if ((r = sftp_ready(o)) <= 0)
-			return r < 0;
-		o->phase = F_OPEN;
-		/* fallthrough */
-	case F_OPEN:
-		o->fh = libssh2_sftp_open_ex(se->sftp, o->remote, (unsigned)strlen(o->remote),
-					     LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
-		if (!o->fh) {
-			if (libssh2_session_last_errno(se->s) == LIBSSH2_ERROR_EAGAIN)
-				return 0;
-			return fail(o, "sftp", "cannot open %s on %s: SFTP error %lu", o->remote,
-				    se->host, libssh2_sftp_last_error(se->sftp));
-		}
-		o->phase = F_XFER;
-		/* fallthrough */
 	case F_XFER:
 		for (;;) {
 			ssize_t n = libssh2_sftp_read(o->fh, o->buf, CHUNK);
