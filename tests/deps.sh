@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what drrun needs to build, test and demo, from Debian's packages,
 # only when something is missing.  Safe to run again; needs root to install.
+#   tests/deps.sh            the packages below
+#   tests/deps.sh PKG...     those packages instead (bench/deps.sh)
 set -euo pipefail
 
 PKGS=(
@@ -10,6 +12,7 @@ PKGS=(
   python3 procps time coreutils util-linux curl openssh-server openssh-client
   nginx libnginx-mod-http-echo openssl
 )
+[ $# -gt 0 ] && PKGS=("$@")
 
 missing=()
 for p in "${PKGS[@]}"; do
