@@ -19,23 +19,9 @@ local LOG = os.getenv("DRRUN_TEST_HTTP_LOG")
 local CLOSED = os.getenv("DRRUN_TEST_CLOSED_PORT")
 local TOKEN = "spec-token-5f1e0c2a9b"
 
-local function eq(got, want, what)
-	if got ~= want then
-		error(("%s: got %s, want %s"):format(what or "value", tostring(got), tostring(want)), 2)
-	end
-end
-
-local function has(s, part, what)
-	if type(s) ~= "string" or not s:find(part, 1, true) then
-		error(("%s: %q does not contain %q"):format(what or "text", tostring(s), part), 2)
-	end
-end
-
-local function raises(fn, ...)
-	local good, err = pcall(fn, ...)
-	if good then error("expected an error", 2) end
-	return tostring(err)
-end
+-- the assertions and the journal reader every saas spec uses
+local T = require "saas_lib"
+local eq, has, raises, journal = T.eq, T.has, T.raises, T.journal
 
 -- a query string no other request has, to count this one in the access log
 local seq = 0
@@ -56,20 +42,6 @@ local function logged(p, want, patience)
 	end
 	drrun.sleep("50ms")
 	return tonumber(assert(exec.run { "grep", "-c", "-F", "--", p, LOG }).stdout) or -1
-end
-
--- This run's journal, as text (the state dir is on drrun's command line).
-local function journal(ctx)
-	local r = assert(exec.run { "bash", "-c", [[
-		sd=${DRRUN_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/drrun} prev=
-		while IFS= read -r -d '' a; do
-			[ "$prev" = --state-dir ] && sd=$a
-			case $a in --state-dir=*) sd=${a#--state-dir=} ;; esac
-			prev=$a
-		done < /proc/$PPID/cmdline
-		cd /proc/$PPID/cwd && cat -- "$sd/runs/$1/journal.jsonl"]], "journal", ctx.run_id })
-	eq(r.status, 0, "reading the journal: " .. r.stderr)
-	return r.stdout
 end
 
 -- a test service on nginx
