@@ -17,11 +17,11 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-
 LDFLAGS := $(if $(SAN),$(SANFLAGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
-ENGINE  := $(filter-out engine/tools/%,$(wildcard engine/*.c))
-PLUGINS := $(wildcard plugins/*.c)
+ENGINE  := $(sort $(filter-out engine/tools/%,$(wildcard engine/*/*.c)))
+PLUGINS := $(sort $(wildcard plugins/*.c plugins/*/*.c))
 STDLIB  := $(shell find stdlib -name '*.lua' | sort)
 OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE) $(PLUGINS)) $(BUILD)/stdlib_gen.o
-LIBOBJS := $(filter-out $(BUILD)/engine/main.o,$(OBJS))
+LIBOBJS := $(filter-out $(BUILD)/engine/cli/main.o,$(OBJS))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 ifeq ($(V),)
@@ -38,9 +38,10 @@ drrun: $(BUILD)/drrun FORCE
 $(BUILD)/drrun: $(OBJS)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c engine/drrun.h
+# -MMD -MP: each object depends on the headers it really includes
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/embed: engine/tools/embed.c
 	@mkdir -p $(dir $@)
@@ -54,7 +55,7 @@ $(BUILD)/stdlib_gen.o: $(BUILD)/stdlib_gen.c
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+	$(call say,CC,$<)$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT)
 
@@ -82,6 +83,8 @@ bench-ssh: deps
 
 clean:
 	rm -rf build drrun
+
+-include $(OBJS:.o=.d) $(UNIT:=.d)
 
 help:
 	@sed -n '1,8p' Makefile
