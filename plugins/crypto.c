@@ -28,7 +28,7 @@
  * OpenSSL is never touched at load time: EVP's first use loads provider
  * tables (~2 ms), paid only by runbooks that call this module.
  */
-#include "drrun.h"
+#include "drrun/plugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -872,7 +872,7 @@ static void work_after(uv_work_t *req, int status)
 	w->ref = LUA_NOREF;
 	if (w->op.task) /* NULL when the step was cancelled: nobody to wake */
 		drr_task_wake(w->op.task);
-	luaL_unref(drr_eng.L, LUA_REGISTRYINDEX, ref); /* w may be collected now */
+	luaL_unref(drr_lua_main(), LUA_REGISTRYINDEX, ref); /* w may be collected now */
 }
 
 /* The step is going away (timeout, failure elsewhere, interrupt).  A job not
@@ -940,7 +940,7 @@ static int work_start(lua_State *L, struct work *w)
 {
 	lua_pushvalue(L, -1);
 	w->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	int rc = uv_queue_work(drr_eng.loop, &w->req, work_run, work_after);
+	int rc = uv_queue_work(drr_loop(), &w->req, work_run, work_after);
 	if (rc < 0) {
 		luaL_unref(L, LUA_REGISTRYINDEX, w->ref);
 		w->ref = LUA_NOREF;
@@ -968,7 +968,7 @@ static int file_op(lua_State *L, int kind, const char *what)
 			      "chunk must be between 1024 and 67108864 bytes");
 	}
 	drr_task_check(L, what);
-	if (drr_eng.dry_run) {
+	if (drr_dry_run()) {
 		drr_task_log(L, "would %s '%s' to '%s'", kind == W_ENCRYPT ? "encrypt" : "decrypt",
 			     src, dst);
 		lua_createtable(L, 0, 3);

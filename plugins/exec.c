@@ -15,7 +15,7 @@
  * result { status = 0, stdout = "", stderr = "", duration = 0,
  * dry_run = true } comes back.
  */
-#include "drrun.h"
+#include "drrun/plugin.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -313,7 +313,7 @@ static int l_run(lua_State *L)
 	/* stack: 1 spec, 2 env, 3 cwd, 4 stdin */
 	drr_task_check(L, "exec.run");
 
-	if (lua_toboolean(L, lua_upvalueindex(1)) || drr_eng.dry_run) {
+	if (lua_toboolean(L, lua_upvalueindex(1)) || drr_dry_run()) {
 		struct drr_buf cmd = { 0 };
 		for (lua_Integer i = 1; i <= argc; i++) {
 			lua_rawgeti(L, 1, i);
@@ -356,7 +356,7 @@ static int l_run(lua_State *L)
 	e->max_output = (size_t)max_output;
 	e->timeout = timeout;
 	e->argv0 = drr_xstrdup(argv[0]);
-	uv_loop_t *loop = drr_eng.loop;
+	uv_loop_t *loop = drr_loop();
 	uv_pipe_init(loop, &e->pout, 0);
 	uv_pipe_init(loop, &e->perr, 0);
 	e->pout.data = e->perr.data = e;

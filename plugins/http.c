@@ -20,7 +20,7 @@
  *
  * An HTTP 500 is a result.  Exports luaopen_drrun_http.
  */
-#include "drrun.h"
+#include "drrun/plugin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +179,7 @@ static void ensure_ctx(void)
 		return;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	H = drr_xcalloc(1, sizeof *H);
-	H->loop = drr_eng.loop;
+	H->loop = drr_loop();
 	H->multi = curl_multi_init();
 	uv_timer_init(H->loop, &H->timer);
 	curl_multi_setopt(H->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
@@ -448,7 +448,7 @@ static int l_request(lua_State *L)
 		tidx = lua_gettop(L);
 	struct drr_task *t = drr_task_check(L, "http.request");
 	(void)t;
-	if (drr_eng.dry_run && !is_safe_method(method))
+	if (drr_dry_run() && !is_safe_method(method))
 		return dry_run_request(L, method, url, hidx, blen);
 
 	/* everything that can raise is done: from here on, C owns the request */

@@ -16,7 +16,7 @@
  * as a float.  Reals are written with the fewest significant digits (at most
  * 17) that read every real of the value back exactly.
  */
-#include "drrun.h"
+#include "drrun/plugin.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -24,7 +24,7 @@
  * pattern and flags.  Every match runs with match, depth and heap limits and
  * a bounded JIT stack, so no pattern can hang the event loop.
  */
-#include "drrun.h"
+#include "drrun/plugin.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>

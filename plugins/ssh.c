@@ -17,7 +17,7 @@
  * and a second channel kills that group.  Exports luaopen_drrun_ssh.
  * The public module (ssh.run, OpenSSH config) is stdlib/drrun/ssh.lua.
  */
-#include "drrun.h"
+#include "drrun/plugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,7 +162,7 @@ static void watch(struct sess *se, int fd, int events)
 {
 	se->fd = fd;
 	se->poll = drr_xcalloc(1, sizeof *se->poll);
-	uv_poll_init_socket(drr_eng.loop, se->poll, fd);
+	uv_poll_init_socket(drr_loop(), se->poll, fd);
 	se->poll->data = se;
 	se->events = events;
 	uv_poll_start(se->poll, events, on_poll);
@@ -343,7 +343,7 @@ static void start_timer(struct sshop *o, double secs)
 	if (secs <= 0)
 		return;
 	o->timer = drr_xcalloc(1, sizeof *o->timer);
-	uv_timer_init(drr_eng.loop, o->timer);
+	uv_timer_init(drr_loop(), o->timer);
 	o->timer->data = o;
 	uv_timer_start(o->timer, on_op_timeout, (uint64_t)(secs * 1000 + 0.5), 0);
 }
@@ -1327,7 +1327,7 @@ static int l_connect(lua_State *L)
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_family = AF_UNSPEC;
-	int rc = uv_getaddrinfo(drr_eng.loop, &o->gai, on_resolved, host, portstr, &hints);
+	int rc = uv_getaddrinfo(drr_loop(), &o->gai, on_resolved, host, portstr, &hints);
 	if (rc < 0) {
 		fail(o, "dns", "cannot resolve %s: %s", host, uv_strerror(rc));
 		se->state = S_DEAD;
@@ -1388,7 +1388,7 @@ static int l_exec(lua_State *L)
 		luaL_argcheck(L, max > 0, 3, "max_output must be positive");
 	}
 	drr_task_check(L, "session:exec");
-	if (drr_eng.dry_run)
+	if (drr_dry_run())
 		return dry(L, se, "run", cmd);
 	struct sshop *o = op_new(K_EXEC);
 	o->op.cancel = op_cancel;
@@ -1419,7 +1419,7 @@ static int transfer(lua_State *L, int kind)
 	}
 	drr_task_check(L, kind == K_PUT ? "session:put" : "session:get");
 	const char *local = kind == K_PUT ? a : b, *remote = kind == K_PUT ? b : a;
-	if (drr_eng.dry_run) {
+	if (drr_dry_run()) {
 		char *d = drr_xasprintf("%s %s %s %s", kind == K_PUT ? "send" : "fetch",
 					kind == K_PUT ? local : remote, kind == K_PUT ? "to" : "into",
 					kind == K_PUT ? remote : local);
@@ -1495,8 +1495,7 @@ static void ssh_shutdown(void *ud)
 			struct sshop *o = se->ops;
 			se->ops = o->next;
 			o->se = NULL;
-			if (o->op.task) /* cannot happen: no task outlives the run */
-				o->op.task->op = NULL;
+			o->op.task = NULL; /* no task outlives the run */
 			op_free(o);
 			se->refs--;
 		}

@@ -3,7 +3,7 @@
  * help texts, the state directory default, and "load, validate, bind, print
  * every error" in one call.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -5,7 +5,7 @@
  * chain rewritten from scratch by someone without the key fails as well.
  * Exit 0: intact; 1: not intact (first bad seq and why); 66: not found.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>

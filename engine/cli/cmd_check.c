@@ -2,7 +2,7 @@
  * cmd_check.c - `drrun check RUNBOOK.lua`: every validation the run does,
  * and nothing else.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 int cmd_check(int argc, char **argv)
 {

@@ -3,7 +3,7 @@
  * would run together, with what each step carries (phase, gate, timeout,
  * retries, rollback).  Nothing runs.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 

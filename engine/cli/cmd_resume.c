@@ -3,11 +3,11 @@
  * with a run from its journal.  Completed steps are not run again (their
  * outputs come back from the journal); steps in flight when it stopped run
  * again, after a question for steps marked once; a run that failed finishes
- * its rollbacks.  `rollback` runs the rollbacks of the completed steps.
+ * its rollbacks.  `rollback` (cmd_rollback.c) shares the machinery.
  * Both refuse when the runbook file changed since the run started, unless
  * --force, listing the steps added, removed and changed.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +49,7 @@ static int check_changes(struct drr_past *p, struct drr_runbook *rb, int force)
 	return DRR_EXIT_INVALID;
 }
 
-static int resume_or_rollback(int argc, char **argv, const char *verb, int mode)
+int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode)
 {
 	struct drr_opts o;
 	const char *id = NULL;
@@ -128,10 +128,5 @@ out:
 
 int cmd_resume(int argc, char **argv)
 {
-	return resume_or_rollback(argc, argv, "resume", DRR_MODE_RESUME);
-}
-
-int cmd_rollback(int argc, char **argv)
-{
-	return resume_or_rollback(argc, argv, "rollback", DRR_MODE_ROLLBACK);
+	return drr_cli_resume_or_rollback(argc, argv, "resume", DRR_MODE_RESUME);
 }

@@ -2,7 +2,7 @@
  * cmd_run.c - `drrun run RUNBOOK.lua`: validate, bind, and hand the runbook
  * to the scheduler.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 int cmd_run(int argc, char **argv)
 {

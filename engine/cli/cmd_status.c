@@ -1,9 +1,8 @@
 /*
  * cmd_status.c - `drrun status` lists the runs in the state directory;
- * `drrun status RUN_ID` shows each step of one run; `drrun log RUN_ID`
- * prints its journal for a human (or as it is, with --json).
+ * `drrun status RUN_ID` shows each step of one run.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -162,78 +161,6 @@ int cmd_status(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = id ? show_run(&o, id) : list_runs(&o);
-	drr_redact_clear();
-	drr_cli_free_opts(&o);
-	return rc;
-}
-
-/* One journal record as a line for a human. */
-static void print_record(json_t *r)
-{
-	const char *type = str(r, "type"), *step = str(r, "step");
-	struct drr_buf b = { 0 };
-	const char *k;
-	json_t *v;
-	json_object_foreach(r, k, v) {
-		if (!strcmp(k, "seq") || !strcmp(k, "ts") || !strcmp(k, "run") ||
-		    !strcmp(k, "type") || !strcmp(k, "step") || !strcmp(k, "prev") ||
-		    !strcmp(k, "hash") || !strcmp(k, "mac") || !strcmp(k, "plan"))
-			continue;
-		char *val = json_is_string(v) ? drr_xstrdup(json_string_value(v))
-					      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-		drr_buf_addf(&b, " %s=%s", k, val ? val : "?");
-		free(val);
-	}
-	printf("%5lld %s %-14s %-20s%s\n", (long long)json_integer_value(json_object_get(r, "seq")),
-	       str(r, "ts"), type, step, b.data ? b.data : "");
-	drr_buf_free(&b);
-}
-
-int cmd_log(int argc, char **argv)
-{
-	struct drr_opts o;
-	const char *id = NULL;
-	int rc = drr_cli_parse(argc, argv, "log", &o, &id, 0);
-	if (rc)
-		return rc < 0 ? 0 : rc;
-	char dir[4096], err[512];
-	if (drr_run_find(o.state_dir, id, dir, sizeof dir, err, sizeof err) < 0) {
-		fprintf(stderr, "drrun log: %s\n", err);
-		rc = 66;
-		goto out;
-	}
-	char *path = drr_xasprintf("%s/journal.jsonl", dir);
-	size_t good, torn;
-	json_t *recs = drr_journal_load(path, &good, &torn, err, sizeof err);
-	free(path);
-	if (!recs) {
-		fprintf(stderr, "drrun log: %s\n", err);
-		rc = 66;
-		goto out;
-	}
-	if (o.json) {
-		/* the records exactly as written, so a reader can check the hashes */
-		char *p2 = drr_xasprintf("%s/journal.jsonl", dir);
-		FILE *f = fopen(p2, "rb");
-		free(p2);
-		char buf[65536];
-		size_t left = good, n;
-		while (f && left && (n = fread(buf, 1, left < sizeof buf ? left : sizeof buf, f)) > 0) {
-			fwrite(buf, 1, n, stdout);
-			left -= n;
-		}
-		if (f)
-			fclose(f);
-	} else {
-		size_t i;
-		json_t *r;
-		json_array_foreach(recs, i, r)
-			print_record(r);
-	}
-	if (torn)
-		fprintf(stderr, "drrun log: the journal ends in a torn record (%zu bytes)\n", torn);
-	json_decref(recs);
-out:
 	drr_redact_clear();
 	drr_cli_free_opts(&o);
 	return rc;

@@ -2,7 +2,7 @@
  * main.c - the command line: a dispatch table of verbs.  Each verb lives in
  * engine/cmd_<verb>.c; `drrun RUNBOOK.lua` is `drrun run RUNBOOK.lua`.
  */
-#include "drrun.h"
+#include "cli/cli.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * Longest secrets are replaced first so that a secret containing another
  * is hidden whole.
  */
-#include "drrun.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * util.c - allocation that never returns NULL, byte buffers, durations,
  * clocks, SHA-256/HMAC via OpenSSL, and collected diagnostics.
  */
-#include "drrun.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
  * journal for appending after repairing such a tail, and drr_journal_verify
  * checks the chain record by record.
  */
-#include "drrun.h"
+#include "journal/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
  * holder ("<run-id> <pid>") for the error message and for `drrun status`.
  * The descriptor is close-on-exec: services a step starts never inherit it.
  */
-#include "drrun.h"
+#include "journal/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * table is built on: sleep (a timer op), parallel (child tasks with a
  * concurrency limit, results in order), duration parsing and the version.
  */
-#include "drrun.h"
+#include "lua/task.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  * included) becomes "<too deep>".  The strict mode of json.encode turns each
  * of those into an error that names the offending value's path.
  */
-#include "drrun.h"
+#include "lua/task.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
  * <close> variables run.  A count hook bounds the CPU a task may spend
  * between yields, so a busy loop cannot freeze the run past its deadline.
  */
-#include "drrun.h"
+#include "lua/task.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,21 @@
 #define HOOK_COUNT 10000
 
 struct drr_engine drr_eng;
+
+uv_loop_t *drr_loop(void)
+{
+	return drr_eng.loop;
+}
+
+lua_State *drr_lua_main(void)
+{
+	return drr_eng.L;
+}
+
+int drr_dry_run(void)
+{
+	return drr_eng.dry_run;
+}
 
 static void on_idle(uv_idle_t *h);
 

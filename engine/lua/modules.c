@@ -3,7 +3,7 @@
  * embedded Lua stdlib are registered in package.preload, so a runbook's
  * `require "drrun.exec"` finds them without touching the file system.
  */
-#include "drrun.h"
+#include "lua/task.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * result, attempts and duration; each phase's wall time; the total against
  * the runbook's RTO; the result and where the journal is.
  */
-#include "drrun.h"
+#include "report/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>

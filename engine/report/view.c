@@ -5,7 +5,7 @@
  * Every string shown has already been redacted by the caller or is redacted
  * here.
  */
-#include "drrun.h"
+#include "report/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * outputs), which were in flight when it stopped, which were rolled back,
  * and how the run ended.  `status`, `resume` and `rollback` all start here.
  */
-#include "drrun.h"
+#include "run/run.h"
 
 #include <dirent.h>
 #include <errno.h>

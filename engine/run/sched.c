@@ -8,7 +8,8 @@
  * order.  Every transition is journalled; a step starts only once its
  * step_start record is on disk (records of one pass share one fdatasync).
  */
-#include "drrun.h"
+#include "run/run.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <math.h>

@@ -3,7 +3,7 @@
  * unknown-dependency checks, cycle reporting, and topological levels.
  * Pure C over struct drr_gnode; no Lua, so it is unit-tested directly.
  */
-#include "drrun.h"
+#include "runbook/runbook.h"
 
 #include <stdlib.h>
 #include <string.h>

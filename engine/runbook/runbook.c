@@ -9,7 +9,8 @@
  * drrun modules, and nothing that could block the loop.  Reading or assigning
  * an undeclared global raises an error naming file and line.
  */
-#include "drrun.h"
+#include "runbook/runbook.h"
+#include "lua/task.h"
 
 #include <ctype.h>
 #include <errno.h>

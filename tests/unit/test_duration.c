@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "drrun.h"
+#include "core/core.h"
 
 static void expect_ok(const char *s, double want)
 {

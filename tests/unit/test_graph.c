@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drrun.h"
+#include "runbook/runbook.h"
 
 /* A small graph builder: node(g, "b", 7, "a", "c", NULL). */
 struct g {

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "drrun.h"
+#include "journal/journal.h"
 
 #define RUN_ID "20261122T051022.123Z-unit-test-3f9a"
 #define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drrun.h"
+#include "core/core.h"
 
 static int clear(void **state)
 {

@@ -1,0 +1,33 @@
+/*
+ * report/report.h - what the terminal shows: the live view and the
+ * end-of-run summary.
+ */
+#ifndef DRR_REPORT_H
+#define DRR_REPORT_H
+
+#include "runbook/runbook.h"
+
+/* ---- view.c: what the terminal shows ----------------------------------- */
+
+struct drr_view;
+/* live: redraw one line per step in place (a terminal); else plain lines. */
+struct drr_view *drr_view_new(struct drr_runbook *rb, FILE *out, int live, int color);
+/* Something happened to step s (NULL for run-level messages). */
+void drr_view_event(struct drr_view *v, const struct drr_step *s, const char *what,
+		    const char *detail);
+void drr_view_redraw(struct drr_view *v);
+/* Stop drawing in place (before a prompt or the summary). */
+void drr_view_suspend(struct drr_view *v);
+void drr_view_resume(struct drr_view *v);
+void drr_view_free(struct drr_view *v);
+
+/* ---- report.c: the end-of-run summary ---------------------------------- */
+
+struct drr_summary {
+	const char *run_id, *status, *journal, *reason;
+	int exit_code, color;
+	double total;
+};
+void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_summary *s);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * run/run.h - running a runbook (the scheduler) and reading a past run
+ * back from its journal.
+ */
+#ifndef DRR_RUN_H
+#define DRR_RUN_H
+
+#include "journal/journal.h"
+#include "lua/task.h"
+#include "runbook/runbook.h"
+
+/* ---- past.c: a run as its journal tells it ------------------------------- */
+
+struct drr_past_step {
+	const char *name;
+	int started, ended, skipped, approved;
+	const char *status; /* of step_end: completed, failed, aborted, cancelled */
+	int attempts;
+	double duration;
+	json_t *output;     /* borrowed from the records */
+	const char *error;
+	int done_order;     /* 1-based completion order; 0 if not completed */
+	int rb_started, rb_ended;
+	const char *rb_status;
+	const char *rb_error;
+};
+
+struct drr_past {
+	json_t *recs;
+	json_t *start, *end; /* run_start; the run_end of the last session, or NULL */
+	const char *run_id, *runbook, *file, *path, *sha256, *env;
+	json_t *params, *plan;
+	struct drr_past_step *steps;
+	int nsteps;
+	int in_rollback, failed, sessions;
+	size_t torn;
+	char dir[4096];
+};
+/* Find a run directory under state_dir by id or unique id prefix. */
+int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
+		 size_t errlen);
+int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t errlen);
+struct drr_past_step *drr_past_step(struct drr_past *p, const char *name);
+/* running, completed, failed, rolled-back, interrupted, aborted */
+const char *drr_past_state(const struct drr_past *p, const char *state_dir);
+void drr_past_free(struct drr_past *p);
+
+/* ---- sched.c: running a runbook ------------------------------------------ */
+
+enum { DRR_MODE_RUN, DRR_MODE_RESUME, DRR_MODE_ROLLBACK };
+
+/* Where a resumed or rolled-back run stands. */
+struct drr_resume {
+	int mode;
+	struct drr_past *past;
+	struct drr_journal *j; /* reopened for appending (after taking the lock) */
+	int lock_fd;           /* the runbook's lock, already held */
+	size_t repaired;       /* bytes of torn tail cut off */
+};
+
+/* Run a loaded, bound runbook; returns the exit code.  A fresh run (res
+ * NULL) creates its journal under o->state_dir; either way the runbook's
+ * lock is taken first (exit 75 when held or when nothing can be written). */
+int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o,
+		  const struct drr_resume *res);
+/* A new run id: 20261122T051022.123Z-<name>-<4 hex>. */
+void drr_run_id(const char *name, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * runbook/runbook.h - a runbook loaded into immutable C structs: its
+ * declarations, its steps and their dependency graph, and the options that
+ * bind it to one run.
+ */
+#ifndef DRR_RUNBOOK_H
+#define DRR_RUNBOOK_H
+
+#include "core/core.h"
+
+/* ---- graph.c: the step dependency graph -------------------------------- */
+
+struct drr_gnode {
+	const char *name;
+	const char **after; /* names this node waits for */
+	int nafter;
+	int line;
+	int *deps; /* resolved indices, filled by drr_graph_resolve */
+	int ndeps;
+};
+/* Resolve names to indices; report duplicate names, unknown dependencies and
+ * every cycle ("a -> b -> a") into d.  Returns the number of errors. */
+int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file,
+		      struct drr_diag *d);
+/* Topological levels (wave numbers) for plan output; level[i] >= 0. */
+void drr_graph_levels(const struct drr_gnode *nodes, int n, int *level);
+
+/* ---- runbook.c: loading and validation -------------------------------- */
+
+struct drr_param {
+	char *name;
+	char *doc;
+	int required;
+	int has_default;
+	int type; /* LUA_TSTRING, LUA_TNUMBER or LUA_TBOOLEAN */
+};
+
+struct drr_retry {
+	int attempts;     /* total attempts, >= 1 */
+	double delay;     /* seconds before attempt 2 */
+	double backoff;   /* multiplier per further attempt */
+	double max_delay; /* cap; 0 = none */
+};
+
+enum drr_step_state {
+	DRR_PENDING,
+	DRR_WAIT_APPROVAL,
+	DRR_RUNNING,
+	DRR_RETRY_WAIT,
+	DRR_COMPLETED,
+	DRR_FAILED,
+	DRR_SKIPPED,
+	DRR_NOT_RUN,
+	DRR_ROLLING_BACK,
+	DRR_ROLLED_BACK,
+	DRR_ROLLBACK_FAILED,
+};
+
+struct drr_step {
+	char *name;
+	char *phase;
+	char *doc;
+	char *approve; /* question, or NULL */
+	int once;
+	double timeout; /* seconds; 0 = none */
+	struct drr_retry retry;
+	int line;
+	int run_ref, rollback_ref, when_ref; /* LUA_NOREF when absent */
+	struct drr_gnode *g;                 /* this step's graph node */
+
+	/* runtime, owned by the scheduler */
+	enum drr_step_state state;
+	int attempt;
+	int waiting; /* dependencies not yet done */
+	double t_start, t_end; /* monotonic */
+	int64_t ts_start_us;
+	int output_ref;
+	char *error;
+	char *last_log;
+	int done_order; /* completion order, for rollback */
+	int approved;
+	double t_attempt;
+	double prior; /* seconds spent in earlier sessions (resume) */
+	int attempt_base; /* attempts made in earlier sessions */
+	int rerun;        /* was in flight when an earlier session stopped */
+	int cancelled;    /* stopped by an interrupt or a dead journal */
+	char fp[65];  /* SHA-256 of the step's source text */
+	struct drr_task *task;
+	uv_timer_t *timer; /* retry delay or attempt timeout */
+};
+
+struct drr_runbook {
+	lua_State *L;
+	char *path; /* as given on the command line */
+	char *dir;  /* directory of the runbook, for local require */
+	char *name, *description;
+	int line; /* of runbook{} */
+	double rto, rpo; /* seconds; 0 = not declared */
+	char sha256[65];
+	struct drr_param *params;
+	int nparams;
+	char **secrets;
+	int nsecrets;
+	char **envs; /* declared environment names */
+	int nenvs;
+	struct drr_step *steps;
+	int nsteps;
+	struct drr_gnode *graph;
+	int env_ref;    /* runbook.env table */
+	int params_ref; /* resolved params table, after drr_runbook_bind */
+	int ctxenv_ref; /* selected env table */
+};
+
+/* Options that shape loading and running. */
+struct drr_opts {
+	const char **param_kv; /* "k=v" strings from --param */
+	int nparam_kv;
+	const char *env_name;
+	int yes, dry_run, json, max_parallel, color, drill, no_rollback, force;
+	const char *state_dir;
+	const char *key_file;
+	char *key; /* audit key: DRRUN_AUDIT_KEY or the contents of --key-file */
+	size_t klen;
+};
+
+/* Load and validate a runbook, adding every error found to d.  Returns NULL
+ * only when the file could not be read or its top-level code failed; else
+ * the runbook, which is usable only if d gained no errors.  Nothing has run
+ * except the runbook's top-level code. */
+struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d);
+/* Resolve params, env and secrets against opts/environment; errors to d.
+ * Returns the number of errors. */
+int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o,
+		     struct drr_diag *d);
+void drr_runbook_free(struct drr_runbook *rb);
+/* The line, at or after `from`, where field `name = ` is written, or `from`. */
+int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *name);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * drrun/plugin.h - the only engine header a plugin includes.
+ *
+ * A plugin is mechanism in C behind `require "drrun.<name>"`: it starts I/O
+ * on the engine's libuv loop, yields the calling step's coroutine, and is
+ * woken by its completion callback.  The scheduler alone resumes
+ * coroutines (NSE's rule): a callback only records its result and calls
+ * drr_task_wake().
+ *
+ * Everything here is stable for plugins; the rest of the engine is private.
+ */
+#ifndef DRRUN_PLUGIN_H
+#define DRRUN_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <uv.h>
+
+#define DRRUN_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define DRR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DRR_PRINTF(a, b)
+#endif
+
+/* ---- error tokens -------------------------------------------------------
+ * A failure to reach the world returns `nil, "token: detail", token`.  The
+ * tokens a runbook may compare are these, and only these (RUNBOOKS.md,
+ * "Error tokens", lists them with their meaning):
+ *
+ *   timeout    the operation's deadline passed
+ *   refused    the peer refused the connection
+ *   dns        a name did not resolve
+ *   tls        TLS handshake or certificate failure
+ *   auth       credentials or host key rejected
+ *   closed     the peer closed the connection mid-operation
+ *   spawn      a program could not be started
+ *   io         a local read, write or sync failed
+ *   invalid    the peer rejected the request as malformed (4xx), or its
+ *              answer could not be parsed
+ *   not_found  the thing asked for does not exist
+ *   conflict   it exists already, or a precondition failed
+ *   throttled  rate limited (429, SlowDown...)
+ *   unavailable the service answered 5xx or is down
+ *   cancelled  the step was cancelled while the call was in flight
+ *   too_large  an answer or output went past its cap
+ *   format     bytes that are not in the expected format (a sealed blob)
+ *   crypto     the crypto library failed
+ *   failed     the service ran the job and reports it failed (a restore)
+ */
+#define DRR_ERROR_TOKENS                                                                       \
+	"timeout", "refused", "dns", "tls", "auth", "closed", "spawn", "io", "invalid",        \
+		"not_found", "conflict", "throttled", "unavailable", "cancelled", "too_large", \
+		"format", "crypto", "failed"
+
+/* ---- memory and buffers: abort on out-of-memory ------------------------- */
+
+void *drr_xmalloc(size_t n);
+void *drr_xcalloc(size_t n, size_t sz);
+void *drr_xrealloc(void *p, size_t n);
+char *drr_xstrdup(const char *s);
+char *drr_xasprintf(const char *fmt, ...) DRR_PRINTF(1, 2);
+char *drr_xvasprintf(const char *fmt, va_list ap);
+
+/* Growable byte buffer; always NUL-terminated. */
+struct drr_buf {
+	char *data;
+	size_t len, cap;
+};
+void drr_buf_add(struct drr_buf *b, const void *p, size_t n);
+void drr_buf_adds(struct drr_buf *b, const char *s);
+void drr_buf_addf(struct drr_buf *b, const char *fmt, ...) DRR_PRINTF(2, 3);
+void drr_buf_free(struct drr_buf *b);
+
+/* ---- durations and clocks ----------------------------------------------- */
+
+/* Parse "250ms", "5s", "10m", "1h", "1h30m" into seconds.  Returns 0 and sets
+ * *out, or -1 for anything else (empty, no unit, unknown unit, overflow). */
+int drr_duration_parse(const char *s, double *out);
+/* Format seconds compactly ("1.2s", "3m05s", "250ms") into buf. */
+char *drr_duration_fmt(double secs, char *buf, size_t n);
+/* Monotonic seconds. */
+double drr_mono(void);
+
+/* ---- the loop and the calling task -------------------------------------- */
+
+struct drr_task;
+
+/* A pending operation a task is waiting for.  The plugin embeds this at the
+ * start of its own struct.  cancel() must stop the work, release or schedule
+ * release of its handles, and never wake the task; after cancel the plugin
+ * owns the memory and frees it when its handles are closed.  cancel() is
+ * also called for an op that already completed and woke its task, when the
+ * task is cancelled before its continuation ran: it must free the result. */
+struct drr_op {
+	void (*cancel)(struct drr_op *op);
+	struct drr_task *task; /* NULL once cancelled */
+};
+
+/* The engine's loop, for uv_*_init. */
+uv_loop_t *drr_loop(void);
+/* The main Lua state, for registry references that outlive a coroutine. */
+lua_State *drr_lua_main(void);
+/* True when the run is a --dry-run: side effects are described, not made. */
+int drr_dry_run(void);
+
+/* Raise a Lua error unless L is a task that may yield. */
+struct drr_task *drr_task_check(lua_State *L, const char *what);
+/* Suspend the running task until drr_task_wake(); on resume k is called. */
+int drr_task_yield(lua_State *L, struct drr_op *op, lua_KContext ctx, lua_KFunction k);
+/* Mark the task runnable (called from completion callbacks). */
+void drr_task_wake(struct drr_task *t);
+/* Journal a line (a "would ..." in dry-run, or a plugin's note) for the
+ * calling task.  Never raises, even when the journal cannot be written:
+ * the scheduler stops the run at its next pass. */
+void drr_task_log(lua_State *L, const char *fmt, ...) DRR_PRINTF(2, 3);
+/* Register fn to run once when the run ends, before the loop's handles are
+ * closed: for plugins that keep loop-wide state (connection caches). */
+void drr_engine_at_shutdown(void (*fn)(void *ud), void *ud);
+
+/* ---- results and options ------------------------------------------------ */
+
+/* Standard "nil, 'token: detail', token" return; token is one of
+ * DRR_ERROR_TOKENS.  [-0, +3, m] */
+int drr_push_fail(lua_State *L, const char *token, const char *fmt, ...) DRR_PRINTF(3, 4);
+/* The duration option `field` of the table at idx ("5s", or seconds as a
+ * number), or dflt when absent (or idx is 0); raises naming who on a bad
+ * value (NaN, infinite, negative or zero).  [-0, +0, e] */
+double drr_opt_duration(lua_State *L, int idx, const char *field, double dflt, const char *who);
+
+/* ---- Lua <-> JSON ------------------------------------------------------- */
+
+/* json.null is a light userdata NULL; json.empty_array is a light userdata
+ * with the address of drr_json_empty_array.  Tables whose metatable is the
+ * registry's DRR_JSON_ARRAY_MT are arrays even when empty. */
+#define DRR_JSON_NULL NULL
+extern char drr_json_empty_array;
+#define DRR_JSON_EMPTY_ARRAY ((void *)&drr_json_empty_array)
+#define DRR_JSON_ARRAY_MT "drrun.json.array"
+
+/* Convert the Lua value at idx to JSON (new reference), for the journal.
+ * json.null is null; NaN and infinities are null; functions and userdata
+ * become "<function>"-style strings; depth > 64 (cycles included) becomes
+ * "<too deep>"; invalid UTF-8 gets U+FFFD.  Never raises. */
+json_t *drr_lua_to_json(lua_State *L, int idx);
+/* The same for json.encode, strictly: returns NULL and a message in err
+ * ("cannot encode a function (at .a[2])") for anything the lenient variant
+ * would paper over: functions, userdata, NaN/inf, non-string keys of
+ * objects, sparse arrays, invalid UTF-8, cycles, depth > 2048.  The new
+ * reference belongs to the caller.  Never raises. */
+json_t *drr_lua_to_json_strict(lua_State *L, int idx, char *err, size_t errlen);
+/* Push a Lua value for j: null is nil.  [-0, +1, e] */
+void drr_json_to_lua(lua_State *L, const json_t *j);
+/* The same with options: null as json.null, arrays with DRR_JSON_ARRAY_MT
+ * as their metatable (json.decode).  [-0, +1, e] */
+enum {
+	DRR_JSON_NULL_SENTINEL = 1,
+	DRR_JSON_ARRAY_META = 2
+};
+void drr_json_to_lua_ex(lua_State *L, const json_t *j, int flags);
+
+#endif
