@@ -29,7 +29,7 @@ Q = @
 say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all deps test demo bench bench-ssh clean help unit FORCE
+.PHONY: all deps test demo bench bench-ssh clean help unit format FORCE
 all: drrun
 
 drrun: $(BUILD)/drrun FORCE
@@ -80,6 +80,10 @@ bench-ssh: deps
 	@$(MAKE) --no-print-directory drrun
 	@bench/deps.sh
 	@bench/ssh.sh
+
+# the house style is .clang-format's
+format:
+	clang-format -i $(shell find engine plugins include tests/unit -name '*.[ch]')
 
 clean:
 	rm -rf build drrun

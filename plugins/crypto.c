@@ -112,9 +112,11 @@ static const unsigned char *check_key(lua_State *L, int arg)
 	size_t n;
 	const char *k = luaL_checklstring(L, arg, &n);
 	if (n != KEY_LEN)
-		luaL_argerror(L, arg, lua_pushfstring(L, "key must be %d bytes, got %I "
-						      "(use crypto.key() or crypto.derive_key())",
-						      KEY_LEN, (lua_Integer)n));
+		luaL_argerror(L, arg,
+			      lua_pushfstring(L,
+					      "key must be %d bytes, got %I "
+					      "(use crypto.key() or crypto.derive_key())",
+					      KEY_LEN, (lua_Integer)n));
 	return (const unsigned char *)k;
 }
 
@@ -455,8 +457,8 @@ static int l_encrypt(lua_State *L)
 	/* no Lua call from here to the free: nothing can raise */
 	EVP_CIPHER_CTX *cx = gcm_new(1, key);
 	struct piece ad[2] = { { p, 1 }, { aad, aadlen } };
-	int ok = cx && gcm_run(cx, 1, p + 1, ad, 2, p + 1 + NONCE_LEN, pt, n,
-			       p + 1 + NONCE_LEN + n);
+	int ok =
+		cx && gcm_run(cx, 1, p + 1, ad, 2, p + 1 + NONCE_LEN, pt, n, p + 1 + NONCE_LEN + n);
 	EVP_CIPHER_CTX_free(cx);
 	if (!ok)
 		return fail_ossl(L, "AES-256-GCM encryption");
@@ -497,7 +499,11 @@ static int l_decrypt(lua_State *L)
 
 /* ---- work in the thread pool ------------------------------------------------ */
 
-enum { W_ENCRYPT, W_DECRYPT, W_DERIVE };
+enum {
+	W_ENCRYPT,
+	W_DECRYPT,
+	W_DERIVE
+};
 
 /* One pool job.  A full userdata: the stack of the suspended step holds it,
  * and so does a registry reference from uv_queue_work until work_after has
@@ -522,8 +528,7 @@ struct work {
 	unsigned char out[32]; /* the derived key, or the plaintext's SHA-256 */
 };
 
-static void set_err(struct work *w, const char *token, const char *fmt, ...)
-	DRR_PRINTF(3, 4);
+static void set_err(struct work *w, const char *token, const char *fmt, ...) DRR_PRINTF(3, 4);
 static void set_err(struct work *w, const char *token, const char *fmt, ...)
 {
 	if (w->token)
@@ -616,8 +621,7 @@ static int commit(struct work *w, int *out, char **tmp)
 		return -1;
 	}
 	if (rename(*tmp, w->dst) < 0) {
-		set_err(w, "io", "cannot rename '%s' to '%s': %s", *tmp, w->dst,
-			strerror(errno));
+		set_err(w, "io", "cannot rename '%s' to '%s': %s", *tmp, w->dst, strerror(errno));
 		return -1;
 	}
 	free(*tmp);
@@ -636,8 +640,8 @@ static int commit(struct work *w, int *out, char **tmp)
 }
 
 /* Encrypt or decrypt chunk idx of a file in place (tag after the data). */
-static int file_chunk(EVP_CIPHER_CTX *cx, int enc, const unsigned char hdr[HDR_LEN],
-		      uint32_t idx, int last, struct work *w, unsigned char *buf, size_t n)
+static int file_chunk(EVP_CIPHER_CTX *cx, int enc, const unsigned char hdr[HDR_LEN], uint32_t idx,
+		      int last, struct work *w, unsigned char *buf, size_t n)
 {
 	unsigned char nonce[NONCE_LEN], pos[5];
 	memcpy(nonce, hdr + HDR_LEN - PREFIX_LEN, PREFIX_LEN);
@@ -654,9 +658,8 @@ static int file_chunk(EVP_CIPHER_CTX *cx, int enc, const unsigned char hdr[HDR_L
  * look-ahead, so the final record is known before it is processed: it is
  * the short one, or a full one followed by end of file.
  */
-static void file_loop(struct work *w, int enc, int in, int out, EVP_CIPHER_CTX *cx,
-		      EVP_MD_CTX *md, const unsigned char hdr[HDR_LEN], unsigned char *buf,
-		      size_t rec)
+static void file_loop(struct work *w, int enc, int in, int out, EVP_CIPHER_CTX *cx, EVP_MD_CTX *md,
+		      const unsigned char hdr[HDR_LEN], unsigned char *buf, size_t rec)
 {
 	size_t have = 0;
 	unsigned char next = 0;
@@ -676,8 +679,10 @@ static void file_loop(struct work *w, int enc, int in, int out, EVP_CIPHER_CTX *
 		size_t n = have;
 		if (!enc) {
 			if (have < TAG_LEN) {
-				set_err(w, "auth", "authentication failed: '%s' is truncated "
-					"(chunk %u is incomplete)", w->src, (unsigned)idx);
+				set_err(w, "auth",
+					"authentication failed: '%s' is truncated "
+					"(chunk %u is incomplete)",
+					w->src, (unsigned)idx);
 				return;
 			}
 			n -= TAG_LEN;
@@ -693,9 +698,11 @@ static void file_loop(struct work *w, int enc, int in, int out, EVP_CIPHER_CTX *
 			if (enc)
 				set_ossl_err(w, "AES-256-GCM encryption");
 			else
-				set_err(w, "auth", "authentication failed at chunk %u of '%s' "
+				set_err(w, "auth",
+					"authentication failed at chunk %u of '%s' "
 					"(wrong key or aad, or the file was modified, truncated "
-					"or reordered)", (unsigned)idx, w->src);
+					"or reordered)",
+					(unsigned)idx, w->src);
 			return;
 		}
 		if (!enc)

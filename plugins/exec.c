@@ -33,7 +33,7 @@ struct exec_op {
 	uv_pipe_t pin, pout, perr;
 	uv_timer_t timer;
 	uv_write_t wreq;
-	int open;                 /* handles initialised and not yet closed */
+	int open; /* handles initialised and not yet closed */
 	int exited, out_eof, err_eof, timed_out, finished, consumed, cancelled;
 	int64_t status;
 	int term_signal;
@@ -194,8 +194,8 @@ static int exec_k(lua_State *L, int status, lua_KContext ctx)
 	int nret;
 	if (e->timed_out) {
 		char d[32];
-		nret = drr_push_fail(L, "timeout", "'%s' still running after %s (killed)",
-				     e->argv0, drr_duration_fmt(e->timeout, d, sizeof d));
+		nret = drr_push_fail(L, "timeout", "'%s' still running after %s (killed)", e->argv0,
+				     drr_duration_fmt(e->timeout, d, sizeof d));
 	} else {
 		lua_createtable(L, 0, 6);
 		if (e->term_signal) {
@@ -265,7 +265,6 @@ static char **build_env(lua_State *L, int idx, int clear)
 	v[n] = NULL;
 	return v;
 }
-
 
 static void quote_arg(struct drr_buf *b, const char *s)
 {

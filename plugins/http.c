@@ -302,10 +302,11 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
 	if (q->result != CURLE_OK) {
 		const char *tok = q->too_large ? "too_large" : token_of(q->result);
 		if (q->too_large)
-			n = drr_push_fail(L, tok, "response body larger than %zu bytes", q->max_body);
+			n = drr_push_fail(L, tok, "response body larger than %zu bytes",
+					  q->max_body);
 		else
-			n = drr_push_fail(L, tok, "%s", q->errbuf[0] ? q->errbuf
-								  : curl_easy_strerror(q->result));
+			n = drr_push_fail(L, tok, "%s",
+					  q->errbuf[0] ? q->errbuf : curl_easy_strerror(q->result));
 	} else if (q->connect_only) {
 		lua_pushboolean(L, 1);
 		n = 1;
@@ -340,7 +341,6 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
 	req_free(q);
 	return n;
 }
-
 
 static const char *opt_str(lua_State *L, int idx, const char *field)
 {
@@ -428,7 +428,8 @@ static int l_request(lua_State *L)
 	if (!method)
 		method = "GET";
 	double timeout = drr_opt_duration(L, 1, "timeout", DEFAULT_TIMEOUT, "http");
-	double ctimeout = drr_opt_duration(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, "http");
+	double ctimeout =
+		drr_opt_duration(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, "http");
 	lua_getfield(L, 1, "max_body");
 	lua_Integer max_body = luaL_optinteger(L, -1, DEFAULT_MAX_BODY);
 	lua_pop(L, 1);
@@ -493,8 +494,10 @@ static int l_request(lua_State *L)
 				if (strpbrk(hk, "\r\n:") || strpbrk(hv, "\r\n")) {
 					/* no header injection: C owns q, so free it first */
 					req_free(q);
-					return luaL_error(L, "http: header '%s' has a line break or "
-							  "a bad name", hk);
+					return luaL_error(L,
+							  "http: header '%s' has a line break or "
+							  "a bad name",
+							  hk);
 				}
 				char *line = drr_xasprintf("%s: %s", hk, hv);
 				q->headers = curl_slist_append(q->headers, line);
@@ -511,8 +514,10 @@ static int l_request(lua_State *L)
 		if (!verify) {
 			curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 			curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-			drr_task_log(L, "WARNING: TLS verification is OFF for %s: the peer is not "
-					"authenticated", url);
+			drr_task_log(L,
+				     "WARNING: TLS verification is OFF for %s: the peer is not "
+				     "authenticated",
+				     url);
 		}
 		static const struct {
 			const char *field;

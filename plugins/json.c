@@ -132,15 +132,17 @@ static size_t encode_flags(lua_State *L, int idx)
 				flags |= JSON_SORT_KEYS;
 		} else if (strcmp(k, "indent") == 0) {
 			int isint = 0;
-			lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+			lua_Integer n =
+				lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
 			luaL_argcheck(L, isint && n >= 0 && n <= MAX_INDENT, idx,
 				      "indent must be an integer from 0 to 31");
 			indent = (int)n;
 		} else {
 			lua_pushvalue(L, -2);
-			return luaL_argerror(L, idx,
-					     lua_pushfstring(L, "unknown option '%s'; use sort_keys or indent",
-							     luaL_tolstring(L, -1, NULL)));
+			return luaL_argerror(
+				L, idx,
+				lua_pushfstring(L, "unknown option '%s'; use sort_keys or indent",
+						luaL_tolstring(L, -1, NULL)));
 		}
 		lua_pop(L, 1);
 	}
@@ -207,7 +209,8 @@ static int push_big_as_real(lua_State *L, const char *s, size_t len)
 		while (i < len && isdigit((unsigned char)s[i]))
 			i++;
 		if (i < len && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) {
-			while (i < len && (isdigit((unsigned char)s[i]) || (s[i] && strchr(".eE+-", s[i]))))
+			while (i < len &&
+			       (isdigit((unsigned char)s[i]) || (s[i] && strchr(".eE+-", s[i]))))
 				i++;
 			continue; /* a real already */
 		}
@@ -255,12 +258,8 @@ static int l_decode(lua_State *L)
 int luaopen_drrun_json(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
-		{ "encode", l_encode },
-		{ "decode", l_decode },
-		{ "null", NULL },
-		{ "empty_array", NULL },
-		{ "array_mt", NULL },
-		{ NULL, NULL },
+		{ "encode", l_encode },	 { "decode", l_decode }, { "null", NULL },
+		{ "empty_array", NULL }, { "array_mt", NULL },	 { NULL, NULL },
 	};
 	static const luaL_Reg box_meta[] = {
 		{ "__gc", box_close },

@@ -47,8 +47,8 @@ static const struct {
 	char c;
 	uint32_t opts;
 } FLAGS[] = {
-	{ 'i', PCRE2_CASELESS },  { 'm', PCRE2_MULTILINE }, { 's', PCRE2_DOTALL },
-	{ 'x', PCRE2_EXTENDED },  { 'u', PCRE2_UTF | PCRE2_UCP },
+	{ 'i', PCRE2_CASELESS }, { 'm', PCRE2_MULTILINE },	 { 's', PCRE2_DOTALL },
+	{ 'x', PCRE2_EXTENDED }, { 'u', PCRE2_UTF | PCRE2_UCP },
 };
 
 /* A compiled pattern (userdata).  Cached ones are also on the LRU list and
@@ -171,7 +171,9 @@ static uint32_t check_flags(lua_State *L, int arg, unsigned *bits)
 		while (i < sizeof FLAGS / sizeof FLAGS[0] && FLAGS[i].c != *f)
 			i++;
 		if (i == sizeof FLAGS / sizeof FLAGS[0])
-			luaL_argerror(L, arg, lua_pushfstring(L, "unknown flag '%c'; use i, m, s, x or u", *f));
+			luaL_argerror(
+				L, arg,
+				lua_pushfstring(L, "unknown flag '%c'; use i, m, s, x or u", *f));
 		opts |= FLAGS[i].opts;
 		*bits |= 1u << i;
 	}
@@ -222,10 +224,10 @@ static struct re_pat *get_pattern(lua_State *L, int pidx, int fidx)
 	luaL_addlstring(&kb, pat, plen);
 	luaL_addchar(&kb, '\0');
 	luaL_addchar(&kb, (char)('@' + bits));
-	luaL_pushresult(&kb);                                /* key */
-	lua_getiuservalue(L, lua_upvalueindex(1), 1);        /* key, table */
+	luaL_pushresult(&kb);			      /* key */
+	lua_getiuservalue(L, lua_upvalueindex(1), 1); /* key, table */
 	lua_pushvalue(L, -2);
-	if (lua_rawget(L, -2) == LUA_TUSERDATA) {            /* key, table, pat */
+	if (lua_rawget(L, -2) == LUA_TUSERDATA) { /* key, table, pat */
 		struct re_pat *p = lua_touserdata(L, -1);
 		lua_replace(L, -3);
 		lua_pop(L, 1);
@@ -246,7 +248,7 @@ static struct re_pat *get_pattern(lua_State *L, int pidx, int fidx)
 		return NULL;
 	lua_pushvalue(L, -3);
 	lua_pushvalue(L, -2);
-	lua_rawset(L, -4);                                   /* key, table, pat */
+	lua_rawset(L, -4); /* key, table, pat */
 	lru_push(c, p);
 	if (++c->count > CACHE_MAX) {
 		struct re_pat *old = c->tail;
@@ -279,11 +281,11 @@ static int exec(lua_State *L, struct re_pat *p, const char *s, size_t len, size_
 		return 0;
 	if (rc == PCRE2_ERROR_NOMEMORY)
 		return luaL_error(L, "re: out of memory");
-	const char *limit = rc == PCRE2_ERROR_MATCHLIMIT ? "match"
-		: rc == PCRE2_ERROR_DEPTHLIMIT		  ? "depth"
-		: rc == PCRE2_ERROR_HEAPLIMIT		  ? "heap"
-		: rc == PCRE2_ERROR_JIT_STACKLIMIT	  ? "JIT stack"
-							  : NULL;
+	const char *limit = rc == PCRE2_ERROR_MATCHLIMIT       ? "match"
+			    : rc == PCRE2_ERROR_DEPTHLIMIT     ? "depth"
+			    : rc == PCRE2_ERROR_HEAPLIMIT      ? "heap"
+			    : rc == PCRE2_ERROR_JIT_STACKLIMIT ? "JIT stack"
+							       : NULL;
 	lua_pushnil(L);
 	if (limit) {
 		lua_pushfstring(L, "re: %s limit exceeded", limit);
@@ -315,8 +317,7 @@ static void push_group(lua_State *L, const char *s, const PCRE2_SIZE *ov, uint32
 }
 
 /* Push the captures as string.match does; returns how many.  [-0, +n, m] */
-static int push_captures(lua_State *L, const struct re_pat *p, const char *s,
-			 const PCRE2_SIZE *ov)
+static int push_captures(lua_State *L, const struct re_pat *p, const char *s, const PCRE2_SIZE *ov)
 {
 	if (p->ncap == 0) {
 		push_group(L, s, ov, 0);
@@ -330,8 +331,7 @@ static int push_captures(lua_State *L, const struct re_pat *p, const char *s,
 
 /* The group called name[0..n): the first of that name that took part in
  * the match (ov may be NULL: the first of that name), or -1. */
-static int group_by_name(const struct re_pat *p, const char *name, size_t n,
-			 const PCRE2_SIZE *ov)
+static int group_by_name(const struct re_pat *p, const char *name, size_t n, const PCRE2_SIZE *ov)
 {
 	int found = -1;
 	for (uint32_t e = 0; e < p->namecount; e++) {
@@ -450,7 +450,7 @@ static int l_gmatch(lua_State *L)
 	struct re_pat *p = get_pattern(L, 2, 3); /* 4 */
 	if (!p)
 		return luaL_error(L, "%s", lua_tostring(L, -2));
-	md_new(L, p);                             /* 5 */
+	md_new(L, p); /* 5 */
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_pushvalue(L, 1);
 	lua_pushvalue(L, 4);
@@ -472,7 +472,8 @@ static void check_repl(lua_State *L, const struct re_pat *p, const char *r, size
 		if (r[i] >= '0' && r[i] <= '9') {
 			uint32_t d = (uint32_t)(r[i] - '0');
 			if (d > p->ncap && !(d == 1 && p->ncap == 0))
-				luaL_error(L, "invalid capture index %%%d in replacement string", (int)d);
+				luaL_error(L, "invalid capture index %%%d in replacement string",
+					   (int)d);
 		} else if (r[i] == '{') {
 			const char *end = memchr(r + i, '}', n - i);
 			if (!end)
@@ -548,8 +549,9 @@ static int l_gsub(lua_State *L)
 	const char *s = luaL_checklstring(L, 1, &len);
 	luaL_checkstring(L, 2);
 	int tr = lua_type(L, 3);
-	luaL_argexpected(L, tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION ||
-				    tr == LUA_TTABLE,
+	luaL_argexpected(L,
+			 tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION ||
+				 tr == LUA_TTABLE,
 			 3, "string/function/table");
 	lua_Integer max = luaL_optinteger(L, 4, (lua_Integer)len + 1);
 	lua_settop(L, 5);
@@ -632,16 +634,14 @@ static void new_cache(lua_State *L)
 int luaopen_drrun_re(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
-		{ "match", l_match },
-		{ "find", l_find },
-		{ "gmatch", l_gmatch },
-		{ "gsub", l_gsub },
-		{ "stats", l_stats },
-		{ NULL, NULL },
+		{ "match", l_match }, { "find", l_find },   { "gmatch", l_gmatch },
+		{ "gsub", l_gsub },   { "stats", l_stats }, { NULL, NULL },
 	};
 	static const luaL_Reg cache_meta[] = { { "__gc", cache_gc }, { NULL, NULL } };
 	static const luaL_Reg pat_meta[] = { { "__gc", pat_gc }, { NULL, NULL } };
-	static const luaL_Reg md_meta[] = { { "__gc", md_gc }, { "__close", md_gc }, { NULL, NULL } };
+	static const luaL_Reg md_meta[] = { { "__gc", md_gc },
+					    { "__close", md_gc },
+					    { NULL, NULL } };
 	luaL_newmetatable(L, CACHE_MT);
 	luaL_setfuncs(L, cache_meta, 0);
 	luaL_newmetatable(L, PAT_MT);

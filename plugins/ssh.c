@@ -43,7 +43,11 @@
 #define CHUNK (256 * 1024)
 #define PID_TAG "drrun-pid:"
 
-enum { S_CONNECTING, S_READY, S_DEAD };
+enum {
+	S_CONNECTING,
+	S_READY,
+	S_DEAD
+};
 
 struct sshop;
 
@@ -67,7 +71,12 @@ struct sess {
 	struct sess *next; /* every live session */
 };
 
-enum { K_CONNECT, K_EXEC, K_PUT, K_GET };
+enum {
+	K_CONNECT,
+	K_EXEC,
+	K_PUT,
+	K_GET
+};
 
 struct sshop {
 	struct drr_op op;
@@ -95,7 +104,7 @@ struct sshop {
 	int pty, exit_status, has_exit;
 	char signame[32];
 	long remote_pgid; /* 0: not reported yet; -1: never will be */
-	char tag[64];     /* the start of the pid report */
+	char tag[64];	  /* the start of the pid report */
 	size_t tag_len;
 	int tag_skip, tag_lines; /* inside, and count of, lines before it */
 	char *kill_cmd;
@@ -398,7 +407,13 @@ static struct sshop *op_new(int kind)
 
 /* ---- connect ------------------------------------------------------------------------- */
 
-enum { C_RESOLVE, C_TCP, C_HANDSHAKE, C_AUTH, C_DONE };
+enum {
+	C_RESOLVE,
+	C_TCP,
+	C_HANDSHAKE,
+	C_AUTH,
+	C_DONE
+};
 
 /* Append a line (with its newline) to path, as ssh(1) does with a new
  * host: the rest of the file is left as it is.  0 or -1 (errno). */
@@ -436,13 +451,26 @@ static int hostkey_check(struct sshop *o)
 		return fail_ssh(o, "hostkey", "no host key from");
 	int kt;
 	switch (type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA: kt = LIBSSH2_KNOWNHOST_KEY_SSHRSA; break;
-	case LIBSSH2_HOSTKEY_TYPE_DSS: kt = LIBSSH2_KNOWNHOST_KEY_SSHDSS; break;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: kt = LIBSSH2_KNOWNHOST_KEY_ECDSA_256; break;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: kt = LIBSSH2_KNOWNHOST_KEY_ECDSA_384; break;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: kt = LIBSSH2_KNOWNHOST_KEY_ECDSA_521; break;
-	case LIBSSH2_HOSTKEY_TYPE_ED25519: kt = LIBSSH2_KNOWNHOST_KEY_ED25519; break;
-	default: return fail(o, "hostkey", "%s: unsupported host key type", se->host);
+	case LIBSSH2_HOSTKEY_TYPE_RSA:
+		kt = LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+		break;
+	case LIBSSH2_HOSTKEY_TYPE_DSS:
+		kt = LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+		break;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+		kt = LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+		break;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+		kt = LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+		break;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+		kt = LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+		break;
+	case LIBSSH2_HOSTKEY_TYPE_ED25519:
+		kt = LIBSSH2_KNOWNHOST_KEY_ED25519;
+		break;
+	default:
+		return fail(o, "hostkey", "%s: unsupported host key type", se->host);
 	}
 	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(se->s);
 	struct stat st;
@@ -575,7 +603,8 @@ static int auth_step(struct sshop *o)
 		if (rc == 0)
 			return 1;
 		if (!o->try_agent)
-			return fail(o, "auth", "public key authentication of %s@%s:%d with %s failed: %s%s",
+			return fail(o, "auth",
+				    "public key authentication of %s@%s:%d with %s failed: %s%s",
 				    se->user, se->host, se->port, o->key_path, last_error(se),
 				    rsa_hint(o->key_path));
 		free(o->key_path);
@@ -714,8 +743,20 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- exec ----------------------------------------------------------------------------- */
 
-enum { E_OPEN, E_PTY, E_EXEC, E_STDIN, E_EOF, E_READ, E_KILL_OPEN, E_KILL_EXEC, E_KILL_WAIT,
-       E_CLOSE, E_WAIT, E_FREE };
+enum {
+	E_OPEN,
+	E_PTY,
+	E_EXEC,
+	E_STDIN,
+	E_EOF,
+	E_READ,
+	E_KILL_OPEN,
+	E_KILL_EXEC,
+	E_KILL_WAIT,
+	E_CLOSE,
+	E_WAIT,
+	E_FREE
+};
 
 static void keep_out(struct sshop *o, int stream, const char *p, size_t n)
 {
@@ -794,9 +835,10 @@ static int exec_step(struct sshop *o)
 	if ((o->timed_out || o->cancelled) && o->phase < E_KILL_OPEN) {
 		if (o->remote_pgid > 0) {
 			/* dash (Debian's /bin/sh) takes no "--" in kill */
-			o->kill_cmd = drr_xasprintf("kill -KILL -%ld 2>/dev/null || "
-						    "kill -KILL -- -%ld 2>/dev/null || kill -KILL %ld",
-						    o->remote_pgid, o->remote_pgid, o->remote_pgid);
+			o->kill_cmd =
+				drr_xasprintf("kill -KILL -%ld 2>/dev/null || "
+					      "kill -KILL -- -%ld 2>/dev/null || kill -KILL %ld",
+					      o->remote_pgid, o->remote_pgid, o->remote_pgid);
 			o->phase = E_KILL_OPEN;
 		} else if (o->ch && o->phase >= E_EXEC) {
 			/* running, and no process group to kill: closing the channel
@@ -808,7 +850,8 @@ static int exec_step(struct sshop *o)
 			return fail(o, "timeout",
 				    "'%s' on %s ran past %s (not killed: it reported no process "
 				    "id; the connection was closed)",
-				    o->user_cmd, se->host, drr_duration_fmt(o->timeout, d, sizeof d));
+				    o->user_cmd, se->host,
+				    drr_duration_fmt(o->timeout, d, sizeof d));
 		} else {
 			o->phase = o->ch ? E_CLOSE : E_FREE;
 		}
@@ -842,7 +885,8 @@ static int exec_step(struct sshop *o)
 			break;
 		case E_STDIN:
 			while (o->in_off < o->in_len) {
-				n = libssh2_channel_write(o->ch, o->in + o->in_off, o->in_len - o->in_off);
+				n = libssh2_channel_write(o->ch, o->in + o->in_off,
+							  o->in_len - o->in_off);
 				/* 0: the remote window is full; its adjustment comes
 				 * in with the output */
 				if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
@@ -862,7 +906,8 @@ static int exec_step(struct sshop *o)
 		case E_READ:
 		read_some:
 			for (int stream = 0; stream < 2; stream++) {
-				while ((n = libssh2_channel_read_ex(o->ch, stream, buf, sizeof buf)) > 0)
+				while ((n = libssh2_channel_read_ex(o->ch, stream, buf,
+								    sizeof buf)) > 0)
 					keep(o, stream, buf, (size_t)n);
 				if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
 					return fail_ssh(o, "closed", "reading from");
@@ -907,7 +952,8 @@ static int exec_step(struct sshop *o)
 		case E_CLOSE:
 			/* drain what is left so the close is not held up by the window */
 			for (int stream = 0; stream < 2; stream++)
-				while ((n = libssh2_channel_read_ex(o->ch, stream, buf, sizeof buf)) > 0)
+				while ((n = libssh2_channel_read_ex(o->ch, stream, buf,
+								    sizeof buf)) > 0)
 					if (!o->timed_out && !o->cancelled)
 						keep(o, stream, buf, (size_t)n);
 			rc = libssh2_channel_close(o->ch);
@@ -940,8 +986,9 @@ static int exec_step(struct sshop *o)
 			}
 			if (o->timed_out) {
 				char d[32];
-				return fail(o, "timeout", "'%s' on %s ran past %s (killed)", o->user_cmd,
-					    se->host, drr_duration_fmt(o->timeout, d, sizeof d));
+				return fail(o, "timeout", "'%s' on %s ran past %s (killed)",
+					    o->user_cmd, se->host,
+					    drr_duration_fmt(o->timeout, d, sizeof d));
 			}
 			return 1;
 		}
@@ -950,7 +997,12 @@ static int exec_step(struct sshop *o)
 
 /* ---- sftp ------------------------------------------------------------------------------- */
 
-enum { F_INIT, F_OPEN, F_XFER, F_CLOSE };
+enum {
+	F_INIT,
+	F_OPEN,
+	F_XFER,
+	F_CLOSE
+};
 
 static int sftp_ready(struct sshop *o)
 {
@@ -990,8 +1042,7 @@ static int xfer_abandon(struct sshop *o)
  * wait for the session's SFTP channel, open the remote file.  Returns 1
  * once o->fh is open; else 0, with *ret what the step returns (0: wait,
  * 1: finished, failed or abandoned). */
-static int xfer_open(struct sshop *o, unsigned long flags, long mode, const char *verb,
-		     int *ret)
+static int xfer_open(struct sshop *o, unsigned long flags, long mode, const char *verb, int *ret)
 {
 	struct sess *se = o->se;
 	if (o->timed_out || o->cancelled) {
@@ -1035,7 +1086,8 @@ static int put_step(struct sshop *o)
 			if (o->boff == o->blen) {
 				ssize_t n = read(o->lfd, o->buf, CHUNK);
 				if (n < 0)
-					return fail(o, "io", "cannot read %s: %s", o->local, strerror(errno));
+					return fail(o, "io", "cannot read %s: %s", o->local,
+						    strerror(errno));
 				if (n == 0)
 					break;
 				SHA256_Update(&o->sha, o->buf, (size_t)n);
@@ -1046,8 +1098,8 @@ static int put_step(struct sshop *o)
 			if (w == LIBSSH2_ERROR_EAGAIN)
 				return 0;
 			if (w < 0)
-				return fail(o, "sftp", "writing %s on %s: SFTP error %lu", o->remote,
-					    se->host, libssh2_sftp_last_error(se->sftp));
+				return fail(o, "sftp", "writing %s on %s: SFTP error %lu",
+					    o->remote, se->host, libssh2_sftp_last_error(se->sftp));
 			o->boff += (size_t)w;
 			o->bytes += (uint64_t)w;
 		}
@@ -1075,15 +1127,16 @@ static int get_step(struct sshop *o)
 			if (n == LIBSSH2_ERROR_EAGAIN)
 				return 0;
 			if (n < 0)
-				return fail(o, "sftp", "reading %s on %s: SFTP error %lu", o->remote,
-					    se->host, libssh2_sftp_last_error(se->sftp));
+				return fail(o, "sftp", "reading %s on %s: SFTP error %lu",
+					    o->remote, se->host, libssh2_sftp_last_error(se->sftp));
 			if (n == 0)
 				break;
 			SHA256_Update(&o->sha, o->buf, (size_t)n);
 			for (ssize_t off = 0; off < n;) {
 				ssize_t w = write(o->lfd, o->buf + off, (size_t)(n - off));
 				if (w < 0)
-					return fail(o, "io", "cannot write %s: %s", o->tmp, strerror(errno));
+					return fail(o, "io", "cannot write %s: %s", o->tmp,
+						    strerror(errno));
 				off += w;
 			}
 			o->bytes += (uint64_t)n;
@@ -1100,7 +1153,8 @@ static int get_step(struct sshop *o)
 		}
 		o->lfd = -1;
 		if (rename(o->tmp, o->local) < 0)
-			return fail(o, "io", "cannot rename into %s: %s", o->local, strerror(errno));
+			return fail(o, "io", "cannot rename into %s: %s", o->local,
+				    strerror(errno));
 		free(o->tmp);
 		o->tmp = NULL;
 		return 1;
@@ -1218,7 +1272,6 @@ static int op_k(lua_State *L, int status, lua_KContext ctx)
 	op_free(o);
 	return n;
 }
-
 
 /* t[field] as a string, or NULL when nil; it stays on the stack (so alive)
  * until the function returns.  [-0, +1, e] */
@@ -1420,9 +1473,10 @@ static int transfer(lua_State *L, int kind)
 	drr_task_check(L, kind == K_PUT ? "session:put" : "session:get");
 	const char *local = kind == K_PUT ? a : b, *remote = kind == K_PUT ? b : a;
 	if (drr_dry_run()) {
-		char *d = drr_xasprintf("%s %s %s %s", kind == K_PUT ? "send" : "fetch",
-					kind == K_PUT ? local : remote, kind == K_PUT ? "to" : "into",
-					kind == K_PUT ? remote : local);
+		char *d =
+			drr_xasprintf("%s %s %s %s", kind == K_PUT ? "send" : "fetch",
+				      kind == K_PUT ? local : remote, kind == K_PUT ? "to" : "into",
+				      kind == K_PUT ? remote : local);
 		dry(L, se, "transfer", d);
 		free(d);
 		return 1;

@@ -156,11 +156,23 @@ static int load_key(struct drr_opts *o, const char *verb)
 	return 0;
 }
 
-int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
-		  const char **file, int flags)
+int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, const char **file,
+		  int flags)
 {
-	enum { O_PARAM = 256, O_ENV, O_YES, O_DRY, O_STATE, O_JSON, O_MAXP, O_NOCOLOR, O_HELP,
-	       O_NORB, O_FORCE, O_KEYFILE };
+	enum {
+		O_PARAM = 256,
+		O_ENV,
+		O_YES,
+		O_DRY,
+		O_STATE,
+		O_JSON,
+		O_MAXP,
+		O_NOCOLOR,
+		O_HELP,
+		O_NORB,
+		O_FORCE,
+		O_KEYFILE
+	};
 	static const struct option lo[] = {
 		{ "param", required_argument, NULL, O_PARAM },
 		{ "env", required_argument, NULL, O_ENV },
@@ -194,23 +206,46 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
 			break;
 		}
 		switch (c) {
-		case O_PARAM: o->param_kv[o->nparam_kv++] = optarg; break;
-		case O_ENV: o->env_name = optarg; break;
+		case O_PARAM:
+			o->param_kv[o->nparam_kv++] = optarg;
+			break;
+		case O_ENV:
+			o->env_name = optarg;
+			break;
 		case 'y':
-		case O_YES: o->yes = 1; break;
-		case O_DRY: o->dry_run = 1; break;
-		case O_STATE: free(state); state = drr_xstrdup(optarg); break;
-		case O_JSON: o->json = 1; break;
-		case O_NOCOLOR: o->color = 0; break;
-		case O_NORB: o->no_rollback = 1; break;
-		case O_FORCE: o->force = 1; break;
-		case O_KEYFILE: o->key_file = optarg; break;
+		case O_YES:
+			o->yes = 1;
+			break;
+		case O_DRY:
+			o->dry_run = 1;
+			break;
+		case O_STATE:
+			free(state);
+			state = drr_xstrdup(optarg);
+			break;
+		case O_JSON:
+			o->json = 1;
+			break;
+		case O_NOCOLOR:
+			o->color = 0;
+			break;
+		case O_NORB:
+			o->no_rollback = 1;
+			break;
+		case O_FORCE:
+			o->force = 1;
+			break;
+		case O_KEYFILE:
+			o->key_file = optarg;
+			break;
 		case O_MAXP: {
 			char *end;
 			long n = strtol(optarg, &end, 10);
 			if (*end || n < 1 || n > 100000) {
-				fprintf(stderr, "drrun %s: --max-parallel wants a number from 1 to "
-					"100000, not '%s'\n", verb, optarg);
+				fprintf(stderr,
+					"drrun %s: --max-parallel wants a number from 1 to "
+					"100000, not '%s'\n",
+					verb, optarg);
 				goto usage;
 			}
 			o->max_parallel = (int)n;
@@ -263,7 +298,7 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 	int st_rc = stat(file, &st);
 	if (st_rc < 0 || !S_ISREG(st.st_mode)) {
 		fprintf(stderr, "drrun: %s: %s\n", file,
-			st_rc < 0	     ? strerror(errno)
+			st_rc < 0	      ? strerror(errno)
 			: S_ISDIR(st.st_mode) ? "is a directory, not a runbook"
 					      : "not a regular file");
 		*rc = 66;
@@ -298,8 +333,8 @@ struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, in
 	}
 	const char *k;
 	json_t *v;
-	o->param_kv = drr_xrealloc(o->param_kv, (json_object_size(p->params) + 1) *
-							sizeof *o->param_kv);
+	o->param_kv =
+		drr_xrealloc(o->param_kv, (json_object_size(p->params) + 1) * sizeof *o->param_kv);
 	json_object_foreach(p->params, k, v) {
 		char *kv;
 		if (json_is_string(v))

@@ -10,9 +10,11 @@
 
 /* Parse the run-family flags after the verb; the runbook path goes to *file.
  * Returns 0, or an exit code (64 usage, 0 for --help) to return at once. */
-enum { DRR_CLI_ARG_OPTIONAL = 1 };
-int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o,
-		  const char **file, int flags);
+enum {
+	DRR_CLI_ARG_OPTIONAL = 1
+};
+int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, const char **file,
+		  int flags);
 /* Load, validate and bind; prints every error and returns NULL with *rc set
  * to 65 (or 66 when the file is missing). */
 struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int *rc);

@@ -27,7 +27,8 @@ static void print_record(json_t *r)
 		    !strcmp(k, "hash") || !strcmp(k, "mac") || !strcmp(k, "plan"))
 			continue;
 		char *val = json_is_string(v) ? drr_xstrdup(json_string_value(v))
-					      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+					      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+								      JSON_REAL_PRECISION(15));
 		drr_buf_addf(&b, " %s=%s", k, val ? val : "?");
 		free(val);
 	}
@@ -65,7 +66,8 @@ int cmd_log(int argc, char **argv)
 		free(p2);
 		char buf[65536];
 		size_t left = good, n;
-		while (f && left && (n = fread(buf, 1, left < sizeof buf ? left : sizeof buf, f)) > 0) {
+		while (f && left &&
+		       (n = fread(buf, 1, left < sizeof buf ? left : sizeof buf, f)) > 0) {
 			fwrite(buf, 1, n, stdout);
 			left -= n;
 		}

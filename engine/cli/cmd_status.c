@@ -91,7 +91,7 @@ static const char *step_state(const struct drr_past_step *s)
 {
 	if (s->rb_ended)
 		return s->rb_status && !strcmp(s->rb_status, "completed") ? "rolled back"
-									   : "rollback failed";
+									  : "rollback failed";
 	if (s->rb_started)
 		return "rolling back (stopped)";
 	if (s->skipped)
@@ -146,7 +146,10 @@ static int show_run(const struct drr_opts *o, const char *id)
 			if (s->ended)
 				drr_duration_fmt(s->duration, d, sizeof d);
 			printf("  %-28s %-24s %8d %10s  %.200s\n", s->name, step_state(s),
-			       s->attempts, d, s->rb_error ? s->rb_error : s->error ? s->error : "");
+			       s->attempts, d,
+			       s->rb_error ? s->rb_error
+			       : s->error  ? s->error
+					   : "");
 		}
 	}
 	drr_past_free(&p);

@@ -12,14 +12,9 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } verbs[] = {
-	{ "run", cmd_run },
-	{ "plan", cmd_plan },
-	{ "check", cmd_check },
-	{ "resume", cmd_resume },
-	{ "rollback", cmd_rollback },
-	{ "status", cmd_status },
-	{ "log", cmd_log },
-	{ "audit", cmd_audit },
+	{ "run", cmd_run },	  { "plan", cmd_plan },		{ "check", cmd_check },
+	{ "resume", cmd_resume }, { "rollback", cmd_rollback }, { "status", cmd_status },
+	{ "log", cmd_log },	  { "audit", cmd_audit },
 };
 
 static int ends_with(const char *s, const char *suffix)
@@ -45,7 +40,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(v, "--version") || !strcmp(v, "version")) {
-		printf("drrun %s (%s, libuv %s)\n", DRRUN_VERSION, LUA_RELEASE, uv_version_string());
+		printf("drrun %s (%s, libuv %s)\n", DRRUN_VERSION, LUA_RELEASE,
+		       uv_version_string());
 		return 0;
 	}
 	if (!strcmp(v, "help")) {

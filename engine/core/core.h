@@ -10,12 +10,12 @@
 
 /* Exit codes, documented in README.md. */
 enum {
-	DRR_EXIT_OK = 0,         /* completed */
-	DRR_EXIT_FAILED = 1,     /* failed, fully rolled back */
-	DRR_EXIT_ROLLBACK = 2,   /* failed and a rollback failed too */
-	DRR_EXIT_STOPPED = 3,    /* abort, approval declined, interrupted */
-	DRR_EXIT_USAGE = 64,     /* bad command line */
-	DRR_EXIT_INVALID = 65,   /* invalid runbook or params; nothing ran */
+	DRR_EXIT_OK = 0,	 /* completed */
+	DRR_EXIT_FAILED = 1,	 /* failed, fully rolled back */
+	DRR_EXIT_ROLLBACK = 2,	 /* failed and a rollback failed too */
+	DRR_EXIT_STOPPED = 3,	 /* abort, approval declined, interrupted */
+	DRR_EXIT_USAGE = 64,	 /* bad command line */
+	DRR_EXIT_INVALID = 65,	 /* invalid runbook or params; nothing ran */
 	DRR_EXIT_CANTSTART = 75, /* state dir unwritable, lock held */
 };
 
@@ -29,8 +29,7 @@ char *drr_rfc3339(int64_t us, char *buf, size_t n);
 /* SHA-256 helpers (OpenSSL EVP); hex output is 64 chars + NUL. */
 void drr_sha256_hex(const void *p, size_t n, char hex[65]);
 int drr_sha256_file_hex(const char *path, char hex[65]);
-void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n,
-			 char hex[65]);
+void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char hex[65]);
 
 /* mkdir -p; 0 or -1 with errno. */
 int drr_mkdir_p(const char *path, unsigned mode);
@@ -44,8 +43,8 @@ struct drr_diag {
 	char **msgs;
 	int n, cap;
 };
-void drr_diag_add(struct drr_diag *d, const char *file, int line, const char *fmt,
-		  ...) DRR_PRINTF(4, 5);
+void drr_diag_add(struct drr_diag *d, const char *file, int line, const char *fmt, ...)
+	DRR_PRINTF(4, 5);
 void drr_diag_free(struct drr_diag *d);
 
 /* ---- redact.c: the secret registry ------------------------------------ */

@@ -186,9 +186,8 @@ char *drr_rfc3339(int64_t us, char *buf, size_t n)
 	time_t t = (time_t)(us / 1000000);
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)(us % 1000000));
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
 	return buf;
 }
 
@@ -244,11 +243,9 @@ int drr_sha256_file_hex(const char *path, char hex[65])
 
 /* HMAC-SHA256 (RFC 2104) over the direct SHA-256 functions, for the same
  * reason. */
-void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n,
-			 char hex[65])
+void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char hex[65])
 {
-	unsigned char k[64] = { 0 }, pad[64], inner[SHA256_DIGEST_LENGTH],
-		      md[SHA256_DIGEST_LENGTH];
+	unsigned char k[64] = { 0 }, pad[64], inner[SHA256_DIGEST_LENGTH], md[SHA256_DIGEST_LENGTH];
 	SHA256_CTX c;
 	if (klen > sizeof k) {
 		SHA256_Init(&c);

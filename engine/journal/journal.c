@@ -58,8 +58,8 @@ static void fsync_dir(const char *dir)
 	}
 }
 
-struct drr_journal *drr_journal_create(const char *state_dir, const char *run_id,
-				       char *err, size_t errlen)
+struct drr_journal *drr_journal_create(const char *state_dir, const char *run_id, char *err,
+				       size_t errlen)
 {
 	char *runs = drr_xasprintf("%s/runs", state_dir);
 	char *dir = drr_xasprintf("%s/%s", runs, run_id);
@@ -178,8 +178,7 @@ int drr_journal_append(struct drr_journal *j, json_t *rec, int sync)
 	free(body);
 
 	if (write_all(j->fd, line.data, line.len) < 0) {
-		snprintf(j->err, sizeof j->err, "cannot write %s: %s", j->path,
-			 strerror(errno));
+		snprintf(j->err, sizeof j->err, "cannot write %s: %s", j->path, strerror(errno));
 		/* never leave half a record behind */
 		if (ftruncate(j->fd, j->size) < 0) {
 			/* nothing more we can do; the reader drops a torn tail */
@@ -206,8 +205,7 @@ int drr_journal_sync(struct drr_journal *j)
 	if (!j->dirty)
 		return 0;
 	if (fdatasync(j->fd) < 0) {
-		snprintf(j->err, sizeof j->err, "cannot sync %s: %s", j->path,
-			 strerror(errno));
+		snprintf(j->err, sizeof j->err, "cannot sync %s: %s", j->path, strerror(errno));
 		j->dead = 1;
 		return -1;
 	}
@@ -354,8 +352,7 @@ json_t *drr_journal_load(const char *path, size_t *good_bytes, size_t *torn_byte
 	return recs;
 }
 
-struct drr_journal *drr_journal_open(const char *path, size_t *repaired, char *err,
-				     size_t errlen)
+struct drr_journal *drr_journal_open(const char *path, size_t *repaired, char *err, size_t errlen)
 {
 	size_t good, torn;
 	json_t *recs = drr_journal_load(path, &good, &torn, err, errlen);
@@ -446,7 +443,8 @@ int drr_journal_verify(const char *path, const void *key, size_t klen, struct dr
 		v->bad_seq = want;
 		if (torn && i == n - 1) {
 			snprintf(v->reason, sizeof v->reason,
-				 "truncated mid-line: %zu bytes after the last whole record", lens[i]);
+				 "truncated mid-line: %zu bytes after the last whole record",
+				 lens[i]);
 			rc = 1;
 			break;
 		}
@@ -454,8 +452,10 @@ int drr_journal_verify(const char *path, const void *key, size_t klen, struct dr
 		struct drr_jline jl;
 		if (!o || !json_is_object(o) ||
 		    drr_journal_parse_line(starts[i], lens[i], key, klen, &jl) < 0) {
-			snprintf(v->reason, sizeof v->reason, "line %d is not a journal record "
-				 "(edited)", i + 1);
+			snprintf(v->reason, sizeof v->reason,
+				 "line %d is not a journal record "
+				 "(edited)",
+				 i + 1);
 			rc = 1;
 			break;
 		}
@@ -463,9 +463,10 @@ int drr_journal_verify(const char *path, const void *key, size_t klen, struct dr
 		if (seq != want) {
 			int at = find_seq(lines, i + 1, n - torn, want);
 			if (at >= 0)
-				snprintf(v->reason, sizeof v->reason,
-					 "reordered: line %d holds seq %lld, seq %lld is at line %d",
-					 i + 1, (long long)seq, (long long)want, at + 1);
+				snprintf(
+					v->reason, sizeof v->reason,
+					"reordered: line %d holds seq %lld, seq %lld is at line %d",
+					i + 1, (long long)seq, (long long)want, at + 1);
 			else
 				snprintf(v->reason, sizeof v->reason,
 					 "removed: line %d holds seq %lld where seq %lld should be",
@@ -482,7 +483,8 @@ int drr_journal_verify(const char *path, const void *key, size_t klen, struct dr
 		const char *p = json_string_value(json_object_get(o, "prev"));
 		if (!p || strcmp(p, prev) != 0) {
 			snprintf(v->reason, sizeof v->reason,
-				 "chain broken: prev does not match the hash of seq %lld", (long long)want - 1);
+				 "chain broken: prev does not match the hash of seq %lld",
+				 (long long)want - 1);
 			rc = 1;
 			break;
 		}
@@ -491,7 +493,8 @@ int drr_journal_verify(const char *path, const void *key, size_t klen, struct dr
 			snprintf(v->run, sizeof v->run, "%s", run ? run : "?");
 			const char *type = json_string_value(json_object_get(o, "type"));
 			if (!type || strcmp(type, "run_start") != 0) {
-				snprintf(v->reason, sizeof v->reason, "the first record is not run_start");
+				snprintf(v->reason, sizeof v->reason,
+					 "the first record is not run_start");
 				rc = 1;
 				break;
 			}
@@ -503,13 +506,15 @@ int drr_journal_verify(const char *path, const void *key, size_t klen, struct dr
 		}
 		if (key && klen) {
 			if (!jl.has_mac) {
-				snprintf(v->reason, sizeof v->reason, "no mac, but an audit key was given");
+				snprintf(v->reason, sizeof v->reason,
+					 "no mac, but an audit key was given");
 				rc = 1;
 				break;
 			}
 			if (CRYPTO_memcmp(jl.mac, jl.want_mac, 64) != 0) {
-				snprintf(v->reason, sizeof v->reason,
-					 "mac mismatch: written without the audit key (rewritten?)");
+				snprintf(
+					v->reason, sizeof v->reason,
+					"mac mismatch: written without the audit key (rewritten?)");
 				rc = 1;
 				break;
 			}

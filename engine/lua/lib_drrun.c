@@ -52,8 +52,11 @@ static double check_duration(lua_State *L, int arg)
 	const char *s = luaL_checkstring(L, arg);
 	double d;
 	if (drr_duration_parse(s, &d) < 0)
-		luaL_argerror(L, arg, lua_pushfstring(L, "invalid duration '%s' (use e.g. "
-						      "\"250ms\", \"5s\", \"1h30m\")", s));
+		luaL_argerror(L, arg,
+			      lua_pushfstring(L,
+					      "invalid duration '%s' (use e.g. "
+					      "\"250ms\", \"5s\", \"1h30m\")",
+					      s));
 	return d;
 }
 
@@ -266,15 +269,9 @@ static int l_now(lua_State *L)
 int luaopen_drrun_core(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
-		{ "sleep", l_sleep },
-		{ "parallel", l_parallel },
-		{ "duration", l_duration },
-		{ "now", l_now },
-		{ "log", l_log },
-		{ "secret", l_secret },
-		{ "dry_run", l_dry_run },
-		{ "redact", l_redact },
-		{ NULL, NULL },
+		{ "sleep", l_sleep },	  { "parallel", l_parallel }, { "duration", l_duration },
+		{ "now", l_now },	  { "log", l_log },	      { "secret", l_secret },
+		{ "dry_run", l_dry_run }, { "redact", l_redact },     { NULL, NULL },
 	};
 	luaL_newlib(L, fns);
 	lua_pushliteral(L, DRRUN_VERSION);

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_DEPTH 64                        /* lenient */
+#define MAX_DEPTH 64			       /* lenient */
 #define MAX_STRICT_DEPTH JSON_PARSER_MAX_DEPTH /* what json.decode accepts */
 
 char drr_json_empty_array;
@@ -29,8 +29,8 @@ char drr_json_empty_array;
 struct conv {
 	lua_State *L;
 	int strict;
-	int array_mt;   /* stack index of the array metatable, or 0 */
-	char *err;      /* strict: what went wrong, then where */
+	int array_mt; /* stack index of the array metatable, or 0 */
+	char *err;    /* strict: what went wrong, then where */
 	size_t errlen;
 	char path[256]; /* strict: built from the failing value outwards */
 };
@@ -51,7 +51,11 @@ static json_t *lstring(const char *s, size_t n)
 	size_t i = 0;
 	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		size_t len = c < 0x80	      ? 1
+			     : (c >> 5) == 6  ? 2
+			     : (c >> 4) == 14 ? 3
+			     : (c >> 3) == 30 ? 4
+					      : 0;
 		int ok = len > 0 && i + len <= n;
 		for (size_t k = 1; ok && k < len; k++)
 			ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
@@ -154,8 +158,7 @@ static json_t *conv_number(struct conv *c, int idx)
 	return json_null();
 }
 
-static json_t *conv_array(struct conv *c, int idx, lua_Integer n, int depth,
-			  const struct frame *fr)
+static json_t *conv_array(struct conv *c, int idx, lua_Integer n, int depth, const struct frame *fr)
 {
 	json_t *a = json_array();
 	for (lua_Integer i = 1; i <= n; i++) {
@@ -190,8 +193,10 @@ static json_t *conv_object(struct conv *c, int idx, int depth, const struct fram
 			key = tmp;
 			klen = strlen(tmp);
 		} else if (c->strict) {
-			fail(c, "table key of type %s (object keys must be strings, arrays "
-				"sequences 1..n)", luaL_typename(L, -2));
+			fail(c,
+			     "table key of type %s (object keys must be strings, arrays "
+			     "sequences 1..n)",
+			     luaL_typename(L, -2));
 			lua_pop(L, 2);
 			json_decref(o);
 			return NULL;
@@ -327,7 +332,8 @@ static void to_lua(lua_State *L, const json_t *j, int flags, int mt)
 		size_t klen;
 		json_t *v;
 		lua_createtable(L, 0, (int)json_object_size(j));
-		json_object_keylen_foreach((json_t *)j, k, klen, v) {
+		json_object_keylen_foreach((json_t *)j, k, klen, v)
+		{
 			lua_pushlstring(L, k, klen);
 			to_lua(L, v, flags, mt);
 			lua_rawset(L, -3);

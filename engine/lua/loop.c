@@ -94,8 +94,10 @@ struct drr_task *drr_task_check(lua_State *L, const char *what)
 		luaL_error(L, "%s can only be called inside a step's run or rollback function",
 			   what);
 	if (!lua_isyieldable(L))
-		luaL_error(L, "%s cannot be called here (inside a metamethod, iterator or "
-			   "<close> handler)", what);
+		luaL_error(L,
+			   "%s cannot be called here (inside a metamethod, iterator or "
+			   "<close> handler)",
+			   what);
 	return t;
 }
 
@@ -319,7 +321,8 @@ double drr_opt_duration(lua_State *L, int idx, const char *field, double dflt, c
 	int t = lua_getfield(L, idx, field);
 	if (t == LUA_TSTRING) {
 		if (drr_duration_parse(lua_tostring(L, -1), &d) < 0)
-			luaL_error(L, "%s: invalid %s '%s' (use e.g. \"250ms\", \"30s\", \"1h30m\")",
+			luaL_error(L,
+				   "%s: invalid %s '%s' (use e.g. \"250ms\", \"30s\", \"1h30m\")",
 				   who, field, lua_tostring(L, -1));
 	} else if (t == LUA_TNUMBER) {
 		d = lua_tonumber(L, -1);

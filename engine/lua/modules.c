@@ -8,14 +8,10 @@
 #include <string.h>
 
 static const luaL_Reg builtin[] = {
-	{ "drrun.core", luaopen_drrun_core },
-	{ "drrun.exec", luaopen_drrun_exec },
-	{ "drrun.json", luaopen_drrun_json },
-	{ "drrun.re", luaopen_drrun_re },
-	{ "drrun.http.core", luaopen_drrun_http },
-	{ "drrun.ssh.core", luaopen_drrun_ssh },
-	{ "drrun.crypto", luaopen_drrun_crypto },
-	{ NULL, NULL },
+	{ "drrun.core", luaopen_drrun_core },	   { "drrun.exec", luaopen_drrun_exec },
+	{ "drrun.json", luaopen_drrun_json },	   { "drrun.re", luaopen_drrun_re },
+	{ "drrun.http.core", luaopen_drrun_http }, { "drrun.ssh.core", luaopen_drrun_ssh },
+	{ "drrun.crypto", luaopen_drrun_crypto },  { NULL, NULL },
 };
 
 /* package.preload loader for an embedded stdlib module: upvalue 1 is the

@@ -11,7 +11,12 @@
 
 typedef void (*drr_task_done_fn)(struct drr_task *t, int status, void *ud);
 
-enum { DRR_TASK_OK = 0, DRR_TASK_ERROR, DRR_TASK_ABORT, DRR_TASK_CANCELLED };
+enum {
+	DRR_TASK_OK = 0,
+	DRR_TASK_ERROR,
+	DRR_TASK_ABORT,
+	DRR_TASK_CANCELLED
+};
 
 struct drr_task {
 	lua_State *co;
@@ -22,7 +27,7 @@ struct drr_task {
 	int ready, nargs, finished;
 	double resumed_at, deadline; /* monotonic; deadline 0 = none */
 	double cpu_budget;
-	char *error;   /* message when status is ERROR/ABORT */
+	char *error;	/* message when status is ERROR/ABORT */
 	int result_ref; /* first return value when OK */
 	drr_task_done_fn done;
 	void *ud;
@@ -40,7 +45,7 @@ struct drr_engine {
 	void *after_ud;
 	int dry_run;
 	void (*log)(struct drr_task *t, const char *msg); /* step_log sink */
-	int string_format_ref; /* string.format, for ctx.log */
+	int string_format_ref;				  /* string.format, for ctx.log */
 	/* The value of a secret the runbook declared, or NULL (not declared or
 	 * not set): for modules that take tokens from conventional names. */
 	const char *(*secret)(const char *name);

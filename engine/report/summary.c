@@ -12,13 +12,22 @@
 static const char *result_word(enum drr_step_state st)
 {
 	switch (st) {
-	case DRR_COMPLETED: return "completed";
-	case DRR_FAILED: return "failed";
-	case DRR_SKIPPED: return "skipped";
-	case DRR_ROLLED_BACK: return "rolled back";
-	case DRR_ROLLBACK_FAILED: return "ROLLBACK FAILED";
-	case DRR_RUNNING: case DRR_RETRY_WAIT: case DRR_ROLLING_BACK: return "interrupted";
-	default: return "not run";
+	case DRR_COMPLETED:
+		return "completed";
+	case DRR_FAILED:
+		return "failed";
+	case DRR_SKIPPED:
+		return "skipped";
+	case DRR_ROLLED_BACK:
+		return "rolled back";
+	case DRR_ROLLBACK_FAILED:
+		return "ROLLBACK FAILED";
+	case DRR_RUNNING:
+	case DRR_RETRY_WAIT:
+	case DRR_ROLLING_BACK:
+		return "interrupted";
+	default:
+		return "not run";
 	}
 }
 

@@ -41,17 +41,28 @@ void drr_view_free(struct drr_view *v)
 static const char *state_word(enum drr_step_state st)
 {
 	switch (st) {
-	case DRR_PENDING: return "waiting";
-	case DRR_WAIT_APPROVAL: return "approval?";
-	case DRR_RUNNING: return "running";
-	case DRR_RETRY_WAIT: return "retrying";
-	case DRR_COMPLETED: return "done";
-	case DRR_FAILED: return "FAILED";
-	case DRR_SKIPPED: return "skipped";
-	case DRR_NOT_RUN: return "not run";
-	case DRR_ROLLING_BACK: return "rollback";
-	case DRR_ROLLED_BACK: return "rolled back";
-	case DRR_ROLLBACK_FAILED: return "RB FAILED";
+	case DRR_PENDING:
+		return "waiting";
+	case DRR_WAIT_APPROVAL:
+		return "approval?";
+	case DRR_RUNNING:
+		return "running";
+	case DRR_RETRY_WAIT:
+		return "retrying";
+	case DRR_COMPLETED:
+		return "done";
+	case DRR_FAILED:
+		return "FAILED";
+	case DRR_SKIPPED:
+		return "skipped";
+	case DRR_NOT_RUN:
+		return "not run";
+	case DRR_ROLLING_BACK:
+		return "rollback";
+	case DRR_ROLLED_BACK:
+		return "rolled back";
+	case DRR_ROLLBACK_FAILED:
+		return "RB FAILED";
 	}
 	return "?";
 }
@@ -59,11 +70,20 @@ static const char *state_word(enum drr_step_state st)
 static const char *state_color(enum drr_step_state st)
 {
 	switch (st) {
-	case DRR_RUNNING: case DRR_ROLLING_BACK: return "36";
-	case DRR_COMPLETED: case DRR_ROLLED_BACK: return "32";
-	case DRR_FAILED: case DRR_ROLLBACK_FAILED: return "1;31";
-	case DRR_RETRY_WAIT: case DRR_WAIT_APPROVAL: return "33";
-	default: return "2";
+	case DRR_RUNNING:
+	case DRR_ROLLING_BACK:
+		return "36";
+	case DRR_COMPLETED:
+	case DRR_ROLLED_BACK:
+		return "32";
+	case DRR_FAILED:
+	case DRR_ROLLBACK_FAILED:
+		return "1;31";
+	case DRR_RETRY_WAIT:
+	case DRR_WAIT_APPROVAL:
+		return "33";
+	default:
+		return "2";
 	}
 }
 
@@ -153,11 +173,11 @@ void drr_view_redraw(struct drr_view *v)
 			drr_duration_fmt(el, d, sizeof d);
 		struct drr_buf line = { 0 };
 		drr_buf_addf(&line, "%-24.24s %-11s %8s  ", s->name, state_word(s->state), d);
-		const char *tail = s->error && (s->state == DRR_FAILED ||
-						 s->state == DRR_ROLLBACK_FAILED ||
-						 s->state == DRR_RETRY_WAIT)
-					   ? s->error
-					   : s->last_log;
+		const char *tail =
+			s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED ||
+				     s->state == DRR_RETRY_WAIT)
+				? s->error
+				: s->last_log;
 		drr_buf_adds(&b, "\033[2K");
 		if (v->color)
 			drr_buf_addf(&b, "\033[%sm", state_color(s->state));

@@ -48,9 +48,9 @@ int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, cha
 	free(runs);
 	if (found == 1)
 		return 0;
-	snprintf(err, errlen, found ? "run id '%s' is ambiguous: give more of it"
-				    : "no run '%s' in %s",
-		 id, state_dir);
+	snprintf(err, errlen,
+		 found ? "run id '%s' is ambiguous: give more of it" : "no run '%s' in %s", id,
+		 state_dir);
 	return -1;
 }
 

@@ -17,9 +17,9 @@ struct drr_past_step {
 	const char *status; /* of step_end: completed, failed, aborted, cancelled */
 	int attempts;
 	double duration;
-	json_t *output;     /* borrowed from the records */
+	json_t *output; /* borrowed from the records */
 	const char *error;
-	int done_order;     /* 1-based completion order; 0 if not completed */
+	int done_order; /* 1-based completion order; 0 if not completed */
 	int rb_started, rb_ended;
 	const char *rb_status;
 	const char *rb_error;
@@ -47,22 +47,25 @@ void drr_past_free(struct drr_past *p);
 
 /* ---- sched.c: running a runbook ------------------------------------------ */
 
-enum { DRR_MODE_RUN, DRR_MODE_RESUME, DRR_MODE_ROLLBACK };
+enum {
+	DRR_MODE_RUN,
+	DRR_MODE_RESUME,
+	DRR_MODE_ROLLBACK
+};
 
 /* Where a resumed or rolled-back run stands. */
 struct drr_resume {
 	int mode;
 	struct drr_past *past;
 	struct drr_journal *j; /* reopened for appending (after taking the lock) */
-	int lock_fd;           /* the runbook's lock, already held */
+	int lock_fd;	       /* the runbook's lock, already held */
 	size_t repaired;       /* bytes of torn tail cut off */
 };
 
 /* Run a loaded, bound runbook; returns the exit code.  A fresh run (res
  * NULL) creates its journal under o->state_dir; either way the runbook's
  * lock is taken first (exit 75 when held or when nothing can be written). */
-int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o,
-		  const struct drr_resume *res);
+int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct drr_resume *res);
 /* A new run id: 20261122T051022.123Z-<name>-<4 hex>. */
 void drr_run_id(const char *name, char *buf, size_t n);
 

@@ -20,8 +20,18 @@
 #include <limits.h>
 #include <unistd.h>
 
-enum { P_STEPS, P_ROLLBACK, P_DONE };
-enum { STOP_NONE, STOP_FAILED, STOP_ABORTED, STOP_INTERRUPTED, STOP_JOURNAL };
+enum {
+	P_STEPS,
+	P_ROLLBACK,
+	P_DONE
+};
+enum {
+	STOP_NONE,
+	STOP_FAILED,
+	STOP_ABORTED,
+	STOP_INTERRUPTED,
+	STOP_JOURNAL
+};
 
 struct run {
 	struct drr_runbook *rb;
@@ -183,8 +193,7 @@ static int l_ctx_secret(lua_State *L)
 			lua_pushstring(L, getenv(name));
 			return 1;
 		}
-	return luaL_error(L, "secret '%s' is not declared in runbook { secrets = { ... } }",
-			  name);
+	return luaL_error(L, "secret '%s' is not declared in runbook { secrets = { ... } }", name);
 }
 
 /* Push a fresh ctx for step s.  [-0, +1, m] */
@@ -441,10 +450,9 @@ static void step_done(struct drr_task *t, int status, void *ud)
 			json_object_set_new(rec, "retry_in", jsecs(delay));
 			jrec(r, rec, 1);
 			s->state = DRR_RETRY_WAIT;
-			char d[32], *msg = drr_xasprintf("attempt %d failed, retrying in %s: %s",
-							 s->attempt,
-							 drr_duration_fmt(delay, d, sizeof d),
-							 s->error);
+			char d[32], *msg = drr_xasprintf(
+					    "attempt %d failed, retrying in %s: %s", s->attempt,
+					    drr_duration_fmt(delay, d, sizeof d), s->error);
 			drr_view_event(r->view, s, "retry", msg);
 			free(msg);
 			uv_timer_start(step_timer(r, s), on_retry_timer,
@@ -476,8 +484,10 @@ static void when_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
 	if (drr_mono() > when_deadline)
-		luaL_error(L, "when ran for more than %ds: keep it quick and move slow checks "
-			   "into a step", (int)WHEN_BUDGET);
+		luaL_error(L,
+			   "when ran for more than %ds: keep it quick and move slow checks "
+			   "into a step",
+			   (int)WHEN_BUDGET);
 }
 
 /* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails).
@@ -733,7 +743,8 @@ static void schedule_steps(struct run *r)
 			if (go == 0) {
 				s->state = DRR_SKIPPED;
 				json_t *rec = rec_step("step_skipped", s);
-				json_object_set_new(rec, "reason", json_string("when returned false"));
+				json_object_set_new(rec, "reason",
+						    json_string("when returned false"));
 				jrec(r, rec, 0);
 				dependents_done(r, s);
 				drr_view_event(r->view, s, "skipped", NULL);
@@ -812,9 +823,10 @@ static void on_signal(uv_signal_t *h, int sig)
 		r->hard = 1;
 		fprintf(stderr, "\ndrrun: second %s: stopping now\n", strsignal(sig));
 	} else {
-		fprintf(stderr, "\ndrrun: %s: stopping; cancelling running steps%s "
-			"(again to stop at once)\n", strsignal(sig),
-			r->o->no_rollback ? "" : ", then rolling back");
+		fprintf(stderr,
+			"\ndrrun: %s: stopping; cancelling running steps%s "
+			"(again to stop at once)\n",
+			strsignal(sig), r->o->no_rollback ? "" : ", then rolling back");
 		set_stop(r, STOP_INTERRUPTED, "interrupted");
 		r->stop = STOP_INTERRUPTED; /* even over a failure: the operator said stop */
 		free(r->reason);
@@ -1023,7 +1035,7 @@ static void apply_past(struct run *r)
 			s->state = DRR_SKIPPED;
 		} else if (ps->ended && ps->status && strcmp(ps->status, "cancelled") != 0) {
 			s->state = ps->status && !strcmp(ps->status, "aborted") ? DRR_NOT_RUN
-										 : DRR_FAILED;
+										: DRR_FAILED;
 			free(s->error);
 			s->error = drr_xstrdup(ps->error ? ps->error : "failed");
 		} else if (ps->started) {
@@ -1032,9 +1044,10 @@ static void apply_past(struct run *r)
 			json_array_append_new(rerun, json_string(s->name));
 			if (s->once) {
 				free(s->approve);
-				s->approve = drr_xasprintf("step '%s' was in flight when the run "
-							   "stopped and is marked once: run it again?",
-							   s->name);
+				s->approve =
+					drr_xasprintf("step '%s' was in flight when the run "
+						      "stopped and is marked once: run it again?",
+						      s->name);
 				s->approved = 0;
 			}
 		}
@@ -1084,8 +1097,7 @@ static void apply_past(struct run *r)
 	}
 }
 
-int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o,
-		  const struct drr_resume *res)
+int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct drr_resume *res)
 {
 	struct run run, *r = &run;
 	memset(r, 0, sizeof *r);

@@ -17,10 +17,13 @@ static int find(const struct drr_gnode *nodes, int n, const char *name)
 }
 
 /* Iterative DFS colouring; on a back edge, print the cycle from the stack. */
-static int report_cycles(struct drr_gnode *nodes, int n, const char *file,
-			 struct drr_diag *d)
+static int report_cycles(struct drr_gnode *nodes, int n, const char *file, struct drr_diag *d)
 {
-	enum { WHITE, GREY, BLACK };
+	enum {
+		WHITE,
+		GREY,
+		BLACK
+	};
 	int *color = drr_xcalloc((size_t)n, sizeof *color);
 	int *stack = drr_xmalloc((size_t)n * sizeof *stack);
 	int *edge = drr_xmalloc((size_t)n * sizeof *edge);
@@ -53,8 +56,8 @@ static int report_cycles(struct drr_gnode *nodes, int n, const char *file,
 						drr_buf_adds(&b, " -> ");
 						drr_buf_adds(&b, nodes[stack[i]].name);
 					}
-					drr_diag_add(d, file, nodes[w].line,
-						     "dependency cycle: %s", b.data);
+					drr_diag_add(d, file, nodes[w].line, "dependency cycle: %s",
+						     b.data);
 					drr_buf_free(&b);
 					errors++;
 				}
@@ -70,8 +73,7 @@ static int report_cycles(struct drr_gnode *nodes, int n, const char *file,
 	return errors;
 }
 
-int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file,
-		      struct drr_diag *d)
+int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct drr_diag *d)
 {
 	int errors = 0;
 
@@ -114,8 +116,8 @@ int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file,
 				continue;
 			}
 			if (j == i) {
-				drr_diag_add(d, file, nodes[i].line,
-					     "dependency cycle: %s -> %s", want, want);
+				drr_diag_add(d, file, nodes[i].line, "dependency cycle: %s -> %s",
+					     want, want);
 				errors++;
 				continue;
 			}

@@ -28,13 +28,12 @@ static const char K_ENV[] = "drrun.sandbox";
 static const char K_DIR[] = "drrun.dir";
 static const char K_LOADED[] = "drrun.local_loaded";
 
-static const char *const STEP_FIELDS[] = { "phase", "after", "run", "rollback", "retry",
-					   "timeout", "approve", "when", "once", "doc",
-					   NULL };
-static const char *const RB_FIELDS[] = { "name", "description", "rto", "rpo", "params",
-					 "secrets", "env", NULL };
-static const char *const RETRY_FIELDS[] = { "attempts", "delay", "backoff", "max_delay",
-					    NULL };
+static const char *const STEP_FIELDS[] = { "phase", "after",   "run",	  "rollback",
+					   "retry", "timeout", "approve", "when",
+					   "once",  "doc",     NULL };
+static const char *const RB_FIELDS[] = { "name",   "description", "rto", "rpo",
+					 "params", "secrets",	  "env", NULL };
+static const char *const RETRY_FIELDS[] = { "attempts", "delay", "backoff", "max_delay", NULL };
 static const char *const PARAM_FIELDS[] = { "default", "required", "doc", NULL };
 
 /* ---- source text helpers -------------------------------------------------- */
@@ -64,7 +63,7 @@ struct src {
 };
 
 static struct src *g_src; /* the runbook being loaded (one at a time) */
-static int g_rb_limit;    /* the line where runbook{}'s fields end */
+static int g_rb_limit;	  /* the line where runbook{}'s fields end */
 
 static void src_index(struct src *s)
 {
@@ -253,12 +252,14 @@ static int l_step(lua_State *L);
 static void build_sandbox(lua_State *L, const char *dir)
 {
 	static const char *const base_names[] = {
-		"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
-		"rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber",
-		"tostring", "type", "xpcall", "_VERSION", NULL
+		"assert", "error",	  "ipairs",	  "next",     "pairs",
+		"pcall",  "rawequal",	  "rawget",	  "rawlen",   "rawset",
+		"select", "setmetatable", "getmetatable", "tonumber", "tostring",
+		"type",	  "xpcall",	  "_VERSION",	  NULL
 	};
-	static const char *const os_names[] = { "time", "date", "clock", "difftime",
-						"getenv", NULL };
+	static const char *const os_names[] = {
+		"time", "date", "clock", "difftime", "getenv", NULL
+	};
 	lua_newtable(L); /* base */
 	int base = lua_gettop(L);
 	for (const char *const *n = base_names; *n; n++) {
@@ -393,8 +394,8 @@ static const char *suggest(const char *key, const char *const *known)
 }
 
 /* Report keys of the table at idx that are not in `known`. */
-static void check_fields(struct ld *ld, int idx, const char *const *known, int line,
-			 int limit, const char *what)
+static void check_fields(struct ld *ld, int idx, const char *const *known, int line, int limit,
+			 const char *what)
 {
 	lua_State *L = ld->L;
 	idx = lua_absindex(L, idx);
@@ -402,7 +403,8 @@ static void check_fields(struct ld *ld, int idx, const char *const *known, int l
 	while (lua_next(L, idx)) {
 		lua_pop(L, 1);
 		if (lua_type(L, -1) != LUA_TSTRING) {
-			drr_diag_add(ld->d, ld->file, line, "%s: unexpected positional value", what);
+			drr_diag_add(ld->d, ld->file, line, "%s: unexpected positional value",
+				     what);
 			continue;
 		}
 		const char *k = lua_tostring(L, -1);
@@ -414,8 +416,8 @@ static void check_fields(struct ld *ld, int idx, const char *const *known, int l
 		const char *s = suggest(k, known);
 		int at = find_field(g_src, line, limit, k);
 		if (s)
-			drr_diag_add(ld->d, ld->file, at, "%s: unknown field '%s' (did you mean '%s'?)",
-				     what, k, s);
+			drr_diag_add(ld->d, ld->file, at,
+				     "%s: unknown field '%s' (did you mean '%s'?)", what, k, s);
 		else
 			drr_diag_add(ld->d, ld->file, at, "%s: unknown field '%s'", what, k);
 	}
@@ -503,7 +505,8 @@ static void parse_params(struct ld *ld, int idx, int line)
 		}
 		const char *name = lua_tostring(L, -2);
 		int pline = find_field(g_src, line, g_rb_limit, name);
-		rb->params = drr_xrealloc(rb->params, (size_t)(rb->nparams + 1) * sizeof *rb->params);
+		rb->params =
+			drr_xrealloc(rb->params, (size_t)(rb->nparams + 1) * sizeof *rb->params);
 		struct drr_param *p = &rb->params[rb->nparams++];
 		memset(p, 0, sizeof *p);
 		p->name = drr_xstrdup(name);
@@ -523,9 +526,10 @@ static void parse_params(struct ld *ld, int idx, int line)
 				if (t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN)
 					p->type = t;
 				else
-					drr_diag_add(ld->d, ld->file, pline,
-						     "%s: default must be a string, number or boolean",
-						     what);
+					drr_diag_add(
+						ld->d, ld->file, pline,
+						"%s: default must be a string, number or boolean",
+						what);
 			}
 			lua_pop(L, 1);
 		} else {
@@ -534,9 +538,10 @@ static void parse_params(struct ld *ld, int idx, int line)
 			if (t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN)
 				p->type = t;
 			else
-				drr_diag_add(ld->d, ld->file, pline,
-					     "%s: expected { default = ..., required = ..., doc = ... }",
-					     what);
+				drr_diag_add(
+					ld->d, ld->file, pline,
+					"%s: expected { default = ..., required = ..., doc = ... }",
+					what);
 		}
 		lua_pop(L, 1);
 	}
@@ -601,7 +606,8 @@ static void parse_runbook(struct ld *ld)
 										sizeof(char *));
 				rb->secrets[rb->nsecrets++] = drr_xstrdup(lua_tostring(L, -1));
 			} else {
-				drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "secrets"),
+				drr_diag_add(ld->d, ld->file,
+					     find_field(g_src, line, limit, "secrets"),
 					     "runbook: secrets must be a list of environment "
 					     "variable names");
 			}
@@ -638,8 +644,7 @@ static void parse_runbook(struct ld *ld)
 
 /* ---- step "name" {} ------------------------------------------------------------ */
 
-static void parse_after(struct ld *ld, int idx, struct drr_step *s, int limit,
-			const char *what)
+static void parse_after(struct ld *ld, int idx, struct drr_step *s, int limit, const char *what)
 {
 	lua_State *L = ld->L;
 	struct drr_gnode *g = s->g;
@@ -666,8 +671,7 @@ static void parse_after(struct ld *ld, int idx, struct drr_step *s, int limit,
 	lua_pop(L, 1);
 }
 
-static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit,
-			const char *what)
+static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit, const char *what)
 {
 	lua_State *L = ld->L;
 	struct drr_retry *r = &s->retry;
@@ -712,7 +716,8 @@ static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit,
 		lua_pop(L, 1);
 	} else if (t != LUA_TNIL) {
 		drr_diag_add(ld->d, ld->file, at,
-			     "%s: retry must be { attempts = n, delay = \"1s\", backoff = 2 }", what);
+			     "%s: retry must be { attempts = n, delay = \"1s\", backoff = 2 }",
+			     what);
 	}
 	lua_pop(L, 1);
 }
@@ -788,10 +793,11 @@ static void parse_steps(struct ld *ld)
 			drr_sha256_hex(g_src->text + a, b > a ? b - a : 0, s->fp);
 		}
 		if (lua_getfield(L, -1, "body") != LUA_TTABLE)
-			drr_diag_add(ld->d, ld->file, s->line,
-				     "step '%s' has no body: write step \"%s\" { run = function(ctx) "
-				     "... end }",
-				     s->name, s->name);
+			drr_diag_add(
+				ld->d, ld->file, s->line,
+				"step '%s' has no body: write step \"%s\" { run = function(ctx) "
+				"... end }",
+				s->name, s->name);
 		else
 			parse_step(ld, lua_gettop(L), s, limit);
 		lua_pop(L, 2);
@@ -884,7 +890,8 @@ static int param_value(lua_State *L, const struct drr_param *p, const char *v, c
 		else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
 			lua_pushboolean(L, 0);
 		else {
-			snprintf(err, errlen, "param '%s' must be true or false, got '%s'", p->name, v);
+			snprintf(err, errlen, "param '%s' must be true or false, got '%s'", p->name,
+				 v);
 			return -1;
 		}
 	} else {
@@ -942,7 +949,8 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 		} else {
 			char err[256];
 			if (param_value(L, p, eq + 1, err, sizeof err) < 0)
-				drr_diag_add(d, file, find_field(g_src, pline, g_rb_limit, p->name), "%s", err);
+				drr_diag_add(d, file, find_field(g_src, pline, g_rb_limit, p->name),
+					     "%s", err);
 			else
 				lua_setfield(L, pt, k);
 		}
@@ -978,10 +986,11 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 		for (int i = 0; i < rb->nenvs; i++)
 			has_default |= !strcmp(rb->envs[i], "default");
 		if (!has_default)
-			drr_diag_add(d, file, eline,
-				     "the runbook declares environments (%s): choose one with --env "
-				     "NAME",
-				     names.data);
+			drr_diag_add(
+				d, file, eline,
+				"the runbook declares environments (%s): choose one with --env "
+				"NAME",
+				names.data);
 	}
 	drr_buf_free(&names);
 	const char *sel = o->env_name ? o->env_name : "default";

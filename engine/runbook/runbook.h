@@ -20,8 +20,7 @@ struct drr_gnode {
 };
 /* Resolve names to indices; report duplicate names, unknown dependencies and
  * every cycle ("a -> b -> a") into d.  Returns the number of errors. */
-int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file,
-		      struct drr_diag *d);
+int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct drr_diag *d);
 /* Topological levels (wave numbers) for plan output; level[i] >= 0. */
 void drr_graph_levels(const struct drr_gnode *nodes, int n, int *level);
 
@@ -36,9 +35,9 @@ struct drr_param {
 };
 
 struct drr_retry {
-	int attempts;     /* total attempts, >= 1 */
-	double delay;     /* seconds before attempt 2 */
-	double backoff;   /* multiplier per further attempt */
+	int attempts;	  /* total attempts, >= 1 */
+	double delay;	  /* seconds before attempt 2 */
+	double backoff;	  /* multiplier per further attempt */
 	double max_delay; /* cap; 0 = none */
 };
 
@@ -66,12 +65,12 @@ struct drr_step {
 	struct drr_retry retry;
 	int line;
 	int run_ref, rollback_ref, when_ref; /* LUA_NOREF when absent */
-	struct drr_gnode *g;                 /* this step's graph node */
+	struct drr_gnode *g;		     /* this step's graph node */
 
 	/* runtime, owned by the scheduler */
 	enum drr_step_state state;
 	int attempt;
-	int waiting; /* dependencies not yet done */
+	int waiting;	       /* dependencies not yet done */
 	double t_start, t_end; /* monotonic */
 	int64_t ts_start_us;
 	int output_ref;
@@ -80,11 +79,11 @@ struct drr_step {
 	int done_order; /* completion order, for rollback */
 	int approved;
 	double t_attempt;
-	double prior; /* seconds spent in earlier sessions (resume) */
+	double prior;	  /* seconds spent in earlier sessions (resume) */
 	int attempt_base; /* attempts made in earlier sessions */
-	int rerun;        /* was in flight when an earlier session stopped */
-	int cancelled;    /* stopped by an interrupt or a dead journal */
-	char fp[65];  /* SHA-256 of the step's source text */
+	int rerun;	  /* was in flight when an earlier session stopped */
+	int cancelled;	  /* stopped by an interrupt or a dead journal */
+	char fp[65];	  /* SHA-256 of the step's source text */
 	struct drr_task *task;
 	uv_timer_t *timer; /* retry delay or attempt timeout */
 };
@@ -94,7 +93,7 @@ struct drr_runbook {
 	char *path; /* as given on the command line */
 	char *dir;  /* directory of the runbook, for local require */
 	char *name, *description;
-	int line; /* of runbook{} */
+	int line;	 /* of runbook{} */
 	double rto, rpo; /* seconds; 0 = not declared */
 	char sha256[65];
 	struct drr_param *params;
@@ -106,7 +105,7 @@ struct drr_runbook {
 	struct drr_step *steps;
 	int nsteps;
 	struct drr_gnode *graph;
-	int env_ref;    /* runbook.env table */
+	int env_ref;	/* runbook.env table */
 	int params_ref; /* resolved params table, after drr_runbook_bind */
 	int ctxenv_ref; /* selected env table */
 };
@@ -130,8 +129,7 @@ struct drr_opts {
 struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d);
 /* Resolve params, env and secrets against opts/environment; errors to d.
  * Returns the number of errors. */
-int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o,
-		     struct drr_diag *d);
+int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d);
 void drr_runbook_free(struct drr_runbook *rb);
 /* The line, at or after `from`, where field `name = ` is written, or `from`. */
 int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *name);

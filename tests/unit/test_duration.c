@@ -64,7 +64,7 @@ static void test_parse_empty_and_unitless(void **state)
 	expect_bad(NULL);
 	expect_bad("");
 	expect_bad("5");
-	expect_bad("2m5");  /* trailing digits without a unit */
+	expect_bad("2m5"); /* trailing digits without a unit */
 	expect_bad("s");
 	expect_bad("ms");
 	expect_bad("h1");
@@ -95,7 +95,7 @@ static void test_parse_unit_order(void **state)
 	expect_bad("30m1h"); /* wrong order */
 	expect_bad("5s1m");
 	expect_bad("5ms1s");
-	expect_bad("1h1h");  /* repeated unit */
+	expect_bad("1h1h"); /* repeated unit */
 	expect_bad("1s1s");
 	expect_bad("1m30m");
 }

@@ -255,7 +255,7 @@ static void test_long_chain(void **state)
 	(void)state;
 	/* declared in reverse: node i waits for node i+1; the last one is the root */
 	struct drr_gnode *n = calloc(CHAIN, sizeof *n);
-	char (*names)[16] = calloc(CHAIN, sizeof *names);
+	char(*names)[16] = calloc(CHAIN, sizeof *names);
 	const char **after = calloc(CHAIN, sizeof *after);
 	struct drr_diag d = { 0 };
 	for (int i = 0; i < CHAIN; i++) {

@@ -118,7 +118,8 @@ static void append_sample(struct drr_journal *j)
 	append(j, json_pack("{s:s, s:s, s:s, s:i, s:f, s:{s:[i,i]}}", "type", "step_end", "step",
 			    "a", "status", "completed", "attempts", 1, "duration", 0.25, "output",
 			    "list", 1, 2));
-	append(j, json_pack("{s:s, s:s, s:i}", "type", "run_end", "status", "completed", "exit", 0));
+	append(j,
+	       json_pack("{s:s, s:s, s:i}", "type", "run_end", "status", "completed", "exit", 0));
 }
 
 /* Check every line of a journal; returns the number of lines. */
@@ -329,9 +330,10 @@ static void test_secrets_never_reach_disk(void **state)
 	drr_journal_set_tee(j, collect_line, fx);
 	append(j, json_pack("{s:s, s:s, s:s}", "type", "step_log", "step", "a", "msg",
 			    "token=hunter2-very-secret and s3cr3ts3cr3t"));
-	append(j, json_pack("{s:s, s:s, s:s, s:s, s:{s:[s,{s:s}], s:i}}", "type", "step_end",
-			    "step", "a", "status", "completed", "error", "bad s3cr3t", "output",
-			    "nested", "x-hunter2-very-secret-y", "s3cr3t", "in a key", "s3cr3t", 1));
+	append(j,
+	       json_pack("{s:s, s:s, s:s, s:s, s:{s:[s,{s:s}], s:i}}", "type", "step_end", "step",
+			 "a", "status", "completed", "error", "bad s3cr3t", "output", "nested",
+			 "x-hunter2-very-secret-y", "s3cr3t", "in a key", "s3cr3t", 1));
 	char *path = drr_xstrdup(drr_journal_path(j));
 	drr_journal_close(j);
 

@@ -161,11 +161,9 @@ static void test_json_nested(void **state)
 {
 	(void)state;
 	drr_redact_add("tok-XYZ");
-	json_t *j = json_pack("{s:s, s:[s, i, b, n, {s:s}], s:{s:{s:s}}, s:f}",
-			      "plain", "Bearer tok-XYZ",
-			      "list", "tok-XYZtok-XYZ", 42, 1, "inner", "x tok-XYZ",
-			      "deep", "deeper", "deepest", "tok-XYZ",
-			      "num", 1.5);
+	json_t *j = json_pack("{s:s, s:[s, i, b, n, {s:s}], s:{s:{s:s}}, s:f}", "plain",
+			      "Bearer tok-XYZ", "list", "tok-XYZtok-XYZ", 42, 1, "inner",
+			      "x tok-XYZ", "deep", "deeper", "deepest", "tok-XYZ", "num", 1.5);
 	drr_redact_json(j);
 	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_null(strstr(s, "tok-XYZ"));
