@@ -5,15 +5,17 @@
 #ifndef DRR_REPORT_H
 #define DRR_REPORT_H
 
-#include "runbook/runbook.h"
+#include "run/state.h"
 
 /* ---- view.c: what the terminal shows ----------------------------------- */
 
 struct drr_view;
 /* live: redraw one line per step in place (a terminal); else plain lines. */
-struct drr_view *drr_view_new(struct drr_runbook *rb, FILE *out, int live, int color);
+/* st: the run's step states, indexed like rb->steps (read, never written). */
+struct drr_view *drr_view_new(const struct drr_runbook *rb, const struct drr_stepstate *st,
+			      FILE *out, int live, int color);
 /* Something happened to step s (NULL for run-level messages). */
-void drr_view_event(struct drr_view *v, const struct drr_step *s, const char *what,
+void drr_view_event(struct drr_view *v, const struct drr_stepstate *s, const char *what,
 		    const char *detail);
 void drr_view_redraw(struct drr_view *v);
 /* Stop drawing in place (before a prompt or the summary). */
@@ -28,6 +30,7 @@ struct drr_summary {
 	int exit_code, color;
 	double total;
 };
-void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_summary *s);
+void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_stepstate *st,
+			const struct drr_summary *s);
 
 #endif

@@ -31,7 +31,8 @@ static const char *result_word(enum drr_step_state st)
 	}
 }
 
-void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_summary *sm)
+void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_stepstate *st,
+			const struct drr_summary *sm)
 {
 	char d[32];
 	int w = 4;
@@ -45,14 +46,15 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 	fprintf(out, "  %-*s  %-12s %-16s %8s  %s\n", w, "step", "phase", "result", "attempts",
 		"duration");
 	for (int i = 0; i < rb->nsteps; i++) {
-		const struct drr_step *s = &rb->steps[i];
+		const struct drr_stepstate *s = &st[i];
 		const char *dur = "-";
 		if (s->t_start > 0 && s->t_end > 0)
 			dur = drr_duration_fmt(s->t_end - s->t_start, d, sizeof d);
 		else if (s->prior > 0) /* done in an earlier session of a resumed run */
 			dur = drr_duration_fmt(s->prior, d, sizeof d);
-		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, s->name, s->phase,
-			s->cancelled ? "cancelled" : result_word(s->state), s->attempt, dur);
+		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, s->def->name,
+			s->def->phase, s->cancelled ? "cancelled" : result_word(s->state),
+			s->attempt, dur);
 		if (s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED)) {
 			char *e = drr_redact(s->error);
 			fprintf(out, "  %-*s  error: %.300s\n", w, "", e);
@@ -72,8 +74,8 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 			continue;
 		double lo = 0, hi = 0;
 		for (int k = i; k < rb->nsteps; k++) {
-			const struct drr_step *s = &rb->steps[k];
-			if (strcmp(s->phase, ph) || s->t_start <= 0 || s->t_end <= 0)
+			const struct drr_stepstate *s = &st[k];
+			if (strcmp(s->def->phase, ph) || s->t_start <= 0 || s->t_end <= 0)
 				continue;
 			if (lo == 0 || s->t_start < lo)
 				lo = s->t_start;

@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 struct drr_view {
-	struct drr_runbook *rb;
+	const struct drr_runbook *rb;
+	const struct drr_stepstate *st;
 	FILE *out;
 	int live, color, drawn, suspended;
 	double t0;
@@ -22,10 +23,12 @@ struct drr_view {
 
 #define C(v, code) ((v)->color ? "\033[" code "m" : "")
 
-struct drr_view *drr_view_new(struct drr_runbook *rb, FILE *out, int live, int color)
+struct drr_view *drr_view_new(const struct drr_runbook *rb, const struct drr_stepstate *st,
+			      FILE *out, int live, int color)
 {
 	struct drr_view *v = drr_xcalloc(1, sizeof *v);
 	v->rb = rb;
+	v->st = st;
 	v->out = out;
 	v->live = live;
 	v->color = color;
@@ -87,7 +90,7 @@ static const char *state_color(enum drr_step_state st)
 	}
 }
 
-void drr_view_event(struct drr_view *v, const struct drr_step *s, const char *what,
+void drr_view_event(struct drr_view *v, const struct drr_stepstate *s, const char *what,
 		    const char *detail)
 {
 	if (!v || v->live)
@@ -98,7 +101,8 @@ void drr_view_event(struct drr_view *v, const struct drr_step *s, const char *wh
 	ts[24] = '\0'; /* milliseconds are enough on screen */
 	char *d = detail ? drr_redact(detail) : NULL;
 	if (s)
-		fprintf(v->out, "%s %-20s %s%s%s\n", ts, s->name, what, d ? ": " : "", d ? d : "");
+		fprintf(v->out, "%s %-20s %s%s%s\n", ts, s->def->name, what, d ? ": " : "",
+			d ? d : "");
 	else
 		fprintf(v->out, "%s %s%s%s\n", ts, what, d ? " " : "", d ? d : "");
 	fflush(v->out);
@@ -147,7 +151,7 @@ void drr_view_redraw(struct drr_view *v)
 		return;
 	int rows, cols;
 	term_size(&rows, &cols);
-	struct drr_runbook *rb = v->rb;
+	const struct drr_runbook *rb = v->rb;
 	int max_lines = rows - 2 > 3 ? rows - 2 : 3;
 	double now = drr_mono();
 	struct drr_buf b = { 0 };
@@ -157,7 +161,7 @@ void drr_view_redraw(struct drr_view *v)
 	/* with more steps than rows, show the active ones and the failures */
 	int crowded = rb->nsteps > max_lines - 1;
 	for (int i = 0; i < rb->nsteps; i++) {
-		const struct drr_step *s = &rb->steps[i];
+		const struct drr_stepstate *s = &v->st[i];
 		int active = s->state == DRR_RUNNING || s->state == DRR_RETRY_WAIT ||
 			     s->state == DRR_ROLLING_BACK || s->state == DRR_FAILED ||
 			     s->state == DRR_WAIT_APPROVAL || s->state == DRR_ROLLBACK_FAILED;
@@ -172,7 +176,7 @@ void drr_view_redraw(struct drr_view *v)
 		if (s->t_start > 0)
 			drr_duration_fmt(el, d, sizeof d);
 		struct drr_buf line = { 0 };
-		drr_buf_addf(&line, "%-24.24s %-11s %8s  ", s->name, state_word(s->state), d);
+		drr_buf_addf(&line, "%-24.24s %-11s %8s  ", s->def->name, state_word(s->state), d);
 		const char *tail =
 			s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED ||
 				     s->state == DRR_RETRY_WAIT)
@@ -191,7 +195,7 @@ void drr_view_redraw(struct drr_view *v)
 	}
 	int done = 0;
 	for (int i = 0; i < rb->nsteps; i++)
-		done += rb->steps[i].state == DRR_COMPLETED || rb->steps[i].state == DRR_SKIPPED;
+		done += v->st[i].state == DRR_COMPLETED || v->st[i].state == DRR_SKIPPED;
 	char d[32];
 	drr_buf_adds(&b, "\033[2K");
 	drr_buf_addf(&b, "%s%d/%d steps done, %s elapsed%s", C(v, "1"), done, rb->nsteps,

@@ -35,6 +35,7 @@ enum {
 
 struct run {
 	struct drr_runbook *rb;
+	struct drr_stepstate *st; /* indexed like rb->steps */
 	const struct drr_opts *o;
 	struct drr_journal *j;
 	lua_State *L;
@@ -44,7 +45,7 @@ struct run {
 	char *reason;
 	int running;
 	int *done_list, ndone, rb_pos;
-	struct drr_step *rb_step;
+	struct drr_stepstate *rb_step;
 	struct drr_task *rb_task;
 	double t0;
 	int exit_code;
@@ -54,7 +55,7 @@ struct run {
 	uv_timer_t tick;
 	uv_tty_t tty;
 	int tty_open, prompting;
-	struct drr_step *prompt_step;
+	struct drr_stepstate *prompt_step;
 	struct drr_buf answer;
 	const struct drr_resume *res;
 	int lock_fd, resumable, explicit_rollback;
@@ -81,13 +82,19 @@ static void jrec(struct run *r, json_t *rec, int sync)
 		journal_failed(r);
 }
 
-static json_t *rec_step(const char *type, const struct drr_step *s)
+static json_t *rec_step(const char *type, const struct drr_stepstate *s)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "type", json_string(type));
 	if (s)
-		json_object_set_new(o, "step", json_string(s->name));
+		json_object_set_new(o, "step", json_string(s->def->name));
 	return o;
+}
+
+/* The approval question: the runbook's, or the one a resume asks instead. */
+static const char *question(const struct drr_stepstate *s)
+{
+	return s->question ? s->question : s->def->approve;
 }
 
 /* ---- timers owned by steps --------------------------------------------------- */
@@ -97,7 +104,7 @@ static void timer_closed(uv_handle_t *h)
 	free(h);
 }
 
-static uv_timer_t *step_timer(struct run *r, struct drr_step *s)
+static uv_timer_t *step_timer(struct run *r, struct drr_stepstate *s)
 {
 	if (!s->timer) {
 		s->timer = drr_xcalloc(1, sizeof *s->timer);
@@ -107,7 +114,7 @@ static uv_timer_t *step_timer(struct run *r, struct drr_step *s)
 	return s->timer;
 }
 
-static void step_timer_stop(struct drr_step *s)
+static void step_timer_stop(struct drr_stepstate *s)
 {
 	if (s->timer)
 		uv_timer_stop(s->timer);
@@ -115,7 +122,7 @@ static void step_timer_stop(struct drr_step *s)
 
 /* ---- ctx ------------------------------------------------------------------- */
 
-static struct drr_step *upstep(lua_State *L)
+static struct drr_stepstate *upstep(lua_State *L)
 {
 	return lua_touserdata(L, lua_upvalueindex(1));
 }
@@ -125,7 +132,7 @@ static json_t *jsecs(double secs)
 	return json_real(round(secs * 1e6) / 1e6);
 }
 
-static void step_log(struct drr_step *s, const char *msg)
+static void step_log(struct drr_stepstate *s, const char *msg)
 {
 	struct run *r = R;
 	char *red = drr_redact(msg);
@@ -153,7 +160,7 @@ static void task_log(struct drr_task *t, const char *msg)
 
 static int l_ctx_log(lua_State *L)
 {
-	struct drr_step *s = upstep(L);
+	struct drr_stepstate *s = upstep(L);
 	int n = lua_gettop(L);
 	if (n == 0)
 		return 0;
@@ -197,7 +204,7 @@ static int l_ctx_secret(lua_State *L)
 }
 
 /* Push a fresh ctx for step s.  [-0, +1, m] */
-static void push_ctx(struct run *r, struct drr_step *s)
+static void push_ctx(struct run *r, struct drr_stepstate *s)
 {
 	lua_State *L = r->L;
 	lua_createtable(L, 0, 14);
@@ -215,9 +222,9 @@ static void push_ctx(struct run *r, struct drr_step *s)
 	lua_setfield(L, -2, "dry_run");
 	lua_pushboolean(L, r->o->drill);
 	lua_setfield(L, -2, "drill");
-	lua_pushstring(L, s->name);
+	lua_pushstring(L, s->def->name);
 	lua_setfield(L, -2, "step");
-	lua_pushstring(L, s->phase);
+	lua_pushstring(L, s->def->phase);
 	lua_setfield(L, -2, "phase");
 	lua_pushinteger(L, s->attempt);
 	lua_setfield(L, -2, "attempt");
@@ -258,7 +265,7 @@ static void journal_failed(struct run *r)
 	r->hard = 1;
 	fprintf(stderr, "drrun: %s; stopping (nothing more can be recorded)\n", r->reason);
 	for (int i = 0; i < r->rb->nsteps; i++) {
-		struct drr_step *s = &r->rb->steps[i];
+		struct drr_stepstate *s = &r->st[i];
 		if (s->task)
 			drr_task_cancel(s->task, "stopped: the journal cannot be written");
 	}
@@ -270,55 +277,55 @@ static void journal_failed(struct run *r)
 /* ---- step lifecycle -------------------------------------------------------------- */
 
 static void step_done(struct drr_task *t, int status, void *ud);
-static void step_fail(struct run *r, struct drr_step *s, const char *status, const char *err);
+static void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err);
 
-static void dependents_done(struct run *r, struct drr_step *s)
+static void dependents_done(struct run *r, struct drr_stepstate *s)
 {
-	int idx = (int)(s - r->rb->steps);
+	int idx = (int)(s - r->st);
 	for (int i = 0; i < r->rb->nsteps; i++) {
 		struct drr_gnode *g = r->rb->steps[i].g;
 		for (int k = 0; k < g->ndeps; k++)
 			if (g->deps[k] == idx)
-				r->rb->steps[i].waiting--;
+				r->st[i].waiting--;
 	}
 }
 
 static void on_attempt_timeout(uv_timer_t *h)
 {
-	struct drr_step *s = h->data;
+	struct drr_stepstate *s = h->data;
 	if (!s->task)
 		return;
 	char d[32], *msg = drr_xasprintf("timeout: step exceeded %s",
-					 drr_duration_fmt(s->timeout, d, sizeof d));
+					 drr_duration_fmt(s->def->timeout, d, sizeof d));
 	drr_task_cancel(s->task, msg);
 	free(msg);
 	kick();
 }
 
-static void launch_attempt(struct run *r, struct drr_step *s)
+static void launch_attempt(struct run *r, struct drr_stepstate *s)
 {
 	lua_State *L = r->L;
 	s->state = DRR_RUNNING;
 	s->t_attempt = drr_mono();
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->run_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->run_ref);
 	push_ctx(r, s);
 	struct drr_task *t = drr_task_spawn(L, 1, step_done, r);
 	t->owner = s;
 	s->task = t;
-	if (s->timeout > 0) {
-		t->deadline = s->t_attempt + s->timeout;
+	if (s->def->timeout > 0) {
+		t->deadline = s->t_attempt + s->def->timeout;
 		uv_timer_start(step_timer(r, s), on_attempt_timeout,
-			       (uint64_t)(s->timeout * 1000 + 0.5), 0);
+			       (uint64_t)(s->def->timeout * 1000 + 0.5), 0);
 	}
 	drr_view_event(r->view, s, "start", NULL);
 }
 
 /* Journal step_start for the step's next attempt; not yet synced. */
-static void record_start(struct run *r, struct drr_step *s)
+static void record_start(struct run *r, struct drr_stepstate *s)
 {
 	s->attempt++;
 	json_t *rec = rec_step("step_start", s);
-	json_object_set_new(rec, "phase", json_string(s->phase));
+	json_object_set_new(rec, "phase", json_string(s->def->phase));
 	json_object_set_new(rec, "attempt", json_integer(s->attempt));
 	if (s->rerun)
 		json_object_set_new(rec, "rerun", json_true());
@@ -327,7 +334,7 @@ static void record_start(struct run *r, struct drr_step *s)
 
 static void on_retry_timer(uv_timer_t *h)
 {
-	struct drr_step *s = h->data;
+	struct drr_stepstate *s = h->data;
 	struct run *r = R;
 	if (r->stop) {
 		abandon_retries(r);
@@ -345,7 +352,7 @@ static void on_retry_timer(uv_timer_t *h)
 	launch_attempt(r, s);
 }
 
-static void step_fail(struct run *r, struct drr_step *s, const char *status, const char *err)
+static void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err)
 {
 	s->state = DRR_FAILED;
 	s->cancelled = !strcmp(status, "cancelled");
@@ -365,7 +372,7 @@ static void step_fail(struct run *r, struct drr_step *s, const char *status, con
 static void abandon_retries(struct run *r)
 {
 	for (int i = 0; i < r->rb->nsteps; i++) {
-		struct drr_step *s = &r->rb->steps[i];
+		struct drr_stepstate *s = &r->st[i];
 		if (s->state != DRR_RETRY_WAIT)
 			continue;
 		step_timer_stop(s);
@@ -392,7 +399,7 @@ static double retry_delay(const struct drr_retry *rt, int failed_attempt)
 static void step_done(struct drr_task *t, int status, void *ud)
 {
 	struct run *r = ud;
-	struct drr_step *s = t->owner;
+	struct drr_stepstate *s = t->owner;
 	lua_State *L = r->L;
 	step_timer_stop(s);
 	s->task = NULL;
@@ -411,13 +418,13 @@ static void step_done(struct drr_task *t, int status, void *ud)
 			json_object_set_new(rec, "output", drr_lua_to_json(L, -1));
 			lua_rawgeti(L, LUA_REGISTRYINDEX, r->outputs_ref);
 			lua_insert(L, -2);
-			lua_setfield(L, -2, s->name);
+			lua_setfield(L, -2, s->def->name);
 			lua_pop(L, 1);
 		} else {
 			json_object_set_new(rec, "output", json_null());
 		}
 		jrec(r, rec, 0);
-		r->done_list[r->ndone++] = (int)(s - r->rb->steps);
+		r->done_list[r->ndone++] = (int)(s - r->st);
 		r->running--;
 		dependents_done(r, s);
 		drr_view_event(r->view, s, "completed", NULL);
@@ -439,8 +446,8 @@ static void step_done(struct drr_task *t, int status, void *ud)
 	} else {
 		const char *err = t->error ? t->error : "failed";
 		int interrupted = r->stop == STOP_INTERRUPTED || r->stop == STOP_JOURNAL;
-		if (!r->stop && s->attempt - s->attempt_base < s->retry.attempts) {
-			double delay = retry_delay(&s->retry, s->attempt - s->attempt_base);
+		if (!r->stop && s->attempt - s->attempt_base < s->def->retry.attempts) {
+			double delay = retry_delay(&s->def->retry, s->attempt - s->attempt_base);
 			free(s->error);
 			s->error = drr_redact(err);
 			json_t *rec = rec_step("step_attempt", s);
@@ -465,7 +472,7 @@ static void step_done(struct drr_task *t, int status, void *ud)
 				set_stop(r, STOP_FAILED, NULL);
 				if (first) { /* a failure outranks an abort: say so */
 					free(r->reason);
-					r->reason = drr_xasprintf("step '%s' failed", s->name);
+					r->reason = drr_xasprintf("step '%s' failed", s->def->name);
 				}
 				abandon_retries(r);
 			}
@@ -493,12 +500,12 @@ static void when_hook(lua_State *L, lua_Debug *ar)
 /* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails).
  * `when` runs on the main thread, so it cannot wait on I/O; a count hook
  * bounds its CPU. */
-static int eval_when(struct run *r, struct drr_step *s)
+static int eval_when(struct run *r, struct drr_stepstate *s)
 {
-	if (s->when_ref == LUA_NOREF)
+	if (s->def->when_ref == LUA_NOREF)
 		return 1;
 	lua_State *L = r->L;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->when_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->when_ref);
 	push_ctx(r, s);
 	when_deadline = drr_mono() + WHEN_BUDGET;
 	lua_sethook(L, when_hook, LUA_MASKCOUNT, 10000);
@@ -517,7 +524,7 @@ static int eval_when(struct run *r, struct drr_step *s)
 		set_stop(r, STOP_FAILED, NULL);
 		if (first) {
 			free(r->reason);
-			r->reason = drr_xasprintf("step '%s' failed", s->name);
+			r->reason = drr_xasprintf("step '%s' failed", s->def->name);
 		}
 		abandon_retries(r);
 		return -1;
@@ -527,10 +534,10 @@ static int eval_when(struct run *r, struct drr_step *s)
 	return go;
 }
 
-static void approval_rec(struct run *r, struct drr_step *s, const char *status, const char *by)
+static void approval_rec(struct run *r, struct drr_stepstate *s, const char *status, const char *by)
 {
 	json_t *rec = rec_step("approval", s);
-	json_object_set_new(rec, "question", json_string(s->approve));
+	json_object_set_new(rec, "question", json_string(question(s)));
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "by", by ? json_string(by) : json_null());
 	jrec(r, rec, 1);
@@ -538,7 +545,7 @@ static void approval_rec(struct run *r, struct drr_step *s, const char *status, 
 
 static void prompt_answer(struct run *r, int yes)
 {
-	struct drr_step *s = r->prompt_step;
+	struct drr_stepstate *s = r->prompt_step;
 	r->prompting = 0;
 	r->prompt_step = NULL;
 	uv_read_stop((uv_stream_t *)&r->tty);
@@ -551,7 +558,7 @@ static void prompt_answer(struct run *r, int yes)
 	} else {
 		approval_rec(r, s, "declined", "terminal");
 		s->state = DRR_NOT_RUN;
-		char *why = drr_xasprintf("approval declined for step '%s'", s->name);
+		char *why = drr_xasprintf("approval declined for step '%s'", s->def->name);
 		set_stop(r, STOP_ABORTED, why);
 		free(why);
 		drr_view_event(r->view, s, "declined", NULL);
@@ -590,7 +597,7 @@ static void tty_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 }
 
 /* Returns 1 when the step may start now. */
-static int approve(struct run *r, struct drr_step *s)
+static int approve(struct run *r, struct drr_stepstate *s)
 {
 	if (s->approved)
 		return 1;
@@ -613,8 +620,8 @@ static int approve(struct run *r, struct drr_step *s)
 		r->prompt_step = s;
 		s->state = DRR_WAIT_APPROVAL;
 		drr_view_suspend(r->view);
-		char *q = drr_redact(s->approve);
-		fprintf(stderr, "\n? step '%s': %s [y/N] ", s->name, q);
+		char *q = drr_redact(question(s));
+		fprintf(stderr, "\n? step '%s': %s [y/N] ", s->def->name, q);
 		fflush(stderr);
 		free(q);
 		uv_read_start((uv_stream_t *)&r->tty, tty_alloc, tty_read);
@@ -624,14 +631,14 @@ no_terminal:
 	approval_rec(r, s, "needed", NULL);
 	s->state = DRR_NOT_RUN;
 	{
-		char *q = drr_redact(s->approve);
+		char *q = drr_redact(question(s));
 		fprintf(stderr,
 			"drrun: step '%s' needs approval (\"%s\") and there is no terminal to "
 			"ask on: re-run with --yes to approve every gate\n",
-			s->name, q);
+			s->def->name, q);
 		free(q);
 	}
-	char *why = drr_xasprintf("step '%s' needs approval", s->name);
+	char *why = drr_xasprintf("step '%s' needs approval", s->def->name);
 	r->resumable = 1;
 	set_stop(r, STOP_ABORTED, why);
 	free(why);
@@ -649,7 +656,7 @@ static void begin_rollbacks(struct run *r)
 static void rollback_done(struct drr_task *t, int status, void *ud)
 {
 	struct run *r = ud;
-	struct drr_step *s = t->owner;
+	struct drr_stepstate *s = t->owner;
 	step_timer_stop(s);
 	double dur = drr_mono() - s->t_attempt;
 	json_t *rec = rec_step("rollback_end", s);
@@ -678,10 +685,10 @@ static void rollback_done(struct drr_task *t, int status, void *ud)
 
 static void on_rollback_timeout(uv_timer_t *h)
 {
-	struct drr_step *s = h->data;
+	struct drr_stepstate *s = h->data;
 	if (R->rb_task && R->rb_step == s) {
 		char d[32], *msg = drr_xasprintf("timeout: rollback exceeded %s",
-						 drr_duration_fmt(s->timeout, d, sizeof d));
+						 drr_duration_fmt(s->def->timeout, d, sizeof d));
 		drr_task_cancel(R->rb_task, msg);
 		free(msg);
 	}
@@ -693,15 +700,15 @@ static void schedule_rollback(struct run *r)
 		return;
 	lua_State *L = r->L;
 	while (r->rb_pos >= 0) {
-		struct drr_step *s = &r->rb->steps[r->done_list[r->rb_pos--]];
-		if (s->rollback_ref == LUA_NOREF)
+		struct drr_stepstate *s = &r->st[r->done_list[r->rb_pos--]];
+		if (s->def->rollback_ref == LUA_NOREF)
 			continue;
 		jrec(r, rec_step("rollback_start", s), 1);
 		if (r->stop == STOP_JOURNAL)
 			return;
 		s->state = DRR_ROLLING_BACK;
 		s->t_attempt = drr_mono();
-		lua_rawgeti(L, LUA_REGISTRYINDEX, s->rollback_ref);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->rollback_ref);
 		push_ctx(r, s);
 		if (s->output_ref != LUA_NOREF)
 			lua_rawgeti(L, LUA_REGISTRYINDEX, s->output_ref);
@@ -711,10 +718,10 @@ static void schedule_rollback(struct run *r)
 		t->owner = s;
 		r->rb_task = t;
 		r->rb_step = s;
-		if (s->timeout > 0) {
-			t->deadline = s->t_attempt + s->timeout;
+		if (s->def->timeout > 0) {
+			t->deadline = s->t_attempt + s->def->timeout;
 			uv_timer_start(step_timer(r, s), on_rollback_timeout,
-				       (uint64_t)(s->timeout * 1000 + 0.5), 0);
+				       (uint64_t)(s->def->timeout * 1000 + 0.5), 0);
 		}
 		drr_view_event(r->view, s, "rolling back", NULL);
 		return;
@@ -726,13 +733,13 @@ static void schedule_steps(struct run *r)
 {
 	struct drr_runbook *rb = r->rb;
 	int max = r->o->max_parallel > 0 ? r->o->max_parallel : 32;
-	struct drr_step **start = drr_xmalloc((size_t)rb->nsteps * sizeof *start);
+	struct drr_stepstate **start = drr_xmalloc((size_t)rb->nsteps * sizeof *start);
 	int nstart = 0, changed = 1;
 
 	while (!r->stop && changed) {
 		changed = 0;
 		for (int i = 0; i < rb->nsteps && !r->stop; i++) {
-			struct drr_step *s = &rb->steps[i];
+			struct drr_stepstate *s = &r->st[i];
 			if (s->state != DRR_PENDING || s->waiting > 0)
 				continue;
 			if (r->running + nstart >= max)
@@ -751,7 +758,7 @@ static void schedule_steps(struct run *r)
 				changed = 1;
 				continue;
 			}
-			if (s->approve && !approve(r, s))
+			if (question(s) && !approve(r, s))
 				continue;
 			s->t_start = drr_mono();
 			s->ts_start_us = drr_now_us();
@@ -785,7 +792,7 @@ static void schedule_steps(struct run *r)
 		return;
 	}
 	for (int i = 0; i < rb->nsteps; i++)
-		if (rb->steps[i].state == DRR_PENDING)
+		if (r->st[i].state == DRR_PENDING)
 			return; /* more to come on the next pass */
 	r->phase = P_DONE;
 }
@@ -836,7 +843,7 @@ static void on_signal(uv_signal_t *h, int sig)
 		prompt_answer(r, 0);
 	abandon_retries(r);
 	for (int i = 0; i < r->rb->nsteps; i++) {
-		struct drr_step *s = &r->rb->steps[i];
+		struct drr_stepstate *s = &r->st[i];
 		if (s->task)
 			drr_task_cancel(s->task, "interrupted");
 	}
@@ -908,7 +915,7 @@ static void finish_run(struct run *r)
 	}
 	uv_close((uv_handle_t *)&drr_eng.idle, close_cb_noop);
 	for (int i = 0; i < r->rb->nsteps; i++) {
-		struct drr_step *s = &r->rb->steps[i];
+		struct drr_stepstate *s = &r->st[i];
 		if (s->task)
 			drr_task_cancel(s->task, "stopped");
 		if (s->timer) {
@@ -931,7 +938,7 @@ static void finish_run(struct run *r)
 		.color = r->o->color,
 		.total = total,
 	};
-	drr_report_summary(r->o->json ? stderr : stdout, r->rb, &sum);
+	drr_report_summary(r->o->json ? stderr : stdout, r->rb, r->st, &sum);
 }
 
 static void close_leftover(uv_handle_t *h, void *arg)
@@ -1006,8 +1013,8 @@ static void apply_past(struct run *r)
 	int rollback = res->mode == DRR_MODE_ROLLBACK || p->failed;
 
 	for (int i = 0; i < rb->nsteps; i++) {
-		struct drr_step *s = &rb->steps[i];
-		struct drr_past_step *ps = drr_past_step(p, s->name);
+		struct drr_stepstate *s = &r->st[i];
+		struct drr_past_step *ps = drr_past_step(p, s->def->name);
 		if (!ps)
 			continue;
 		s->attempt = s->attempt_base = ps->attempts;
@@ -1018,7 +1025,7 @@ static void apply_past(struct run *r)
 			/* rolled back, or half rolled back, before the interrupt stopped
 			 * it: run it again to go forward */
 			s->rerun = 1;
-			json_array_append_new(rerun, json_string(s->name));
+			json_array_append_new(rerun, json_string(s->def->name));
 		} else if (ps->ended && ps->status && !strcmp(ps->status, "completed")) {
 			s->state = DRR_COMPLETED;
 			drr_json_to_lua(L, ps->output ? ps->output : json_null());
@@ -1026,11 +1033,11 @@ static void apply_past(struct run *r)
 			s->output_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 			lua_rawgeti(L, LUA_REGISTRYINDEX, r->outputs_ref);
 			lua_insert(L, -2);
-			lua_setfield(L, -2, s->name);
+			lua_setfield(L, -2, s->def->name);
 			lua_pop(L, 1);
 			if (undone)
 				s->state = DRR_ROLLED_BACK;
-			json_array_append_new(kept, json_string(s->name));
+			json_array_append_new(kept, json_string(s->def->name));
 		} else if (ps->skipped) {
 			s->state = DRR_SKIPPED;
 		} else if (ps->ended && ps->status && strcmp(ps->status, "cancelled") != 0) {
@@ -1041,13 +1048,13 @@ static void apply_past(struct run *r)
 		} else if (ps->started) {
 			/* in flight when it stopped (or cancelled by an interrupt) */
 			s->rerun = 1;
-			json_array_append_new(rerun, json_string(s->name));
-			if (s->once) {
-				free(s->approve);
-				s->approve =
+			json_array_append_new(rerun, json_string(s->def->name));
+			if (s->def->once) {
+				free(s->question);
+				s->question =
 					drr_xasprintf("step '%s' was in flight when the run "
 						      "stopped and is marked once: run it again?",
-						      s->name);
+						      s->def->name);
 				s->approved = 0;
 			}
 		}
@@ -1058,7 +1065,7 @@ static void apply_past(struct run *r)
 		for (int i = 0; i < rb->nsteps; i++) {
 			struct drr_past_step *ps = drr_past_step(p, rb->steps[i].name);
 			if (ps && ps->done_order == order) {
-				if (rb->steps[i].state == DRR_COMPLETED)
+				if (r->st[i].state == DRR_COMPLETED)
 					r->done_list[r->ndone++] = i;
 				found = 1;
 			}
@@ -1067,10 +1074,10 @@ static void apply_past(struct run *r)
 			break;
 	}
 	for (int i = 0; i < rb->nsteps; i++) {
-		struct drr_step *s = &rb->steps[i];
+		struct drr_stepstate *s = &r->st[i];
 		s->waiting = 0;
-		for (int k = 0; k < s->g->ndeps; k++) {
-			enum drr_step_state st = rb->steps[s->g->deps[k]].state;
+		for (int k = 0; k < s->def->g->ndeps; k++) {
+			enum drr_step_state st = r->st[s->def->g->deps[k]].state;
 			s->waiting += st != DRR_COMPLETED && st != DRR_SKIPPED;
 		}
 	}
@@ -1095,6 +1102,16 @@ static void apply_past(struct run *r)
 			r->reason = drr_xstrdup("resumed the rollback of a failed run");
 		}
 	}
+}
+
+static void free_states(struct run *r)
+{
+	for (int i = 0; i < r->rb->nsteps; i++) {
+		free(r->st[i].error);
+		free(r->st[i].last_log);
+		free(r->st[i].question);
+	}
+	free(r->st);
 }
 
 int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct drr_resume *res)
@@ -1144,13 +1161,16 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	lua_newtable(r->L);
 	r->outputs_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
 	r->done_list = drr_xcalloc((size_t)rb->nsteps + 1, sizeof *r->done_list);
+	r->st = drr_xcalloc((size_t)rb->nsteps + 1, sizeof *r->st);
 	for (int i = 0; i < rb->nsteps; i++) {
-		rb->steps[i].state = DRR_PENDING;
-		rb->steps[i].waiting = rb->steps[i].g->ndeps;
+		r->st[i].def = &rb->steps[i];
+		r->st[i].state = DRR_PENDING;
+		r->st[i].waiting = rb->steps[i].g->ndeps;
+		r->st[i].output_ref = LUA_NOREF;
 	}
 
 	int live = !o->json && isatty(1) && getenv("TERM") && strcmp(getenv("TERM"), "dumb");
-	r->view = drr_view_new(rb, o->json ? stderr : stdout, live, o->color);
+	r->view = drr_view_new(rb, r->st, o->json ? stderr : stdout, live, o->color);
 	r->t0 = drr_mono();
 	if (res)
 		apply_past(r);
@@ -1163,6 +1183,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 		uv_loop_close(&r->loop);
 		free(r->done_list);
 		free(r->reason);
+		free_states(r);
 		return DRR_EXIT_CANTSTART;
 	}
 	if (!o->json)
@@ -1192,6 +1213,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	luaL_unref(r->L, LUA_REGISTRYINDEX, r->outputs_ref);
 	free(r->done_list);
 	free(r->reason);
+	free_states(r);
 	drr_buf_free(&r->answer);
 	R = NULL;
 	return r->exit_code;

@@ -770,7 +770,7 @@ static void parse_steps(struct ld *ld)
 	}
 	for (int i = 0; i < n; i++) {
 		struct drr_step *s = &rb->steps[rb->nsteps++];
-		s->run_ref = s->rollback_ref = s->when_ref = s->output_ref = LUA_NOREF;
+		s->run_ref = s->rollback_ref = s->when_ref = LUA_NOREF;
 		s->g = &rb->graph[i];
 		lua_rawgeti(L, list, i + 1);
 		lua_getfield(L, -1, "name");
@@ -1033,8 +1033,6 @@ void drr_runbook_free(struct drr_runbook *rb)
 		free(s->phase);
 		free(s->doc);
 		free(s->approve);
-		free(s->error);
-		free(s->last_log);
 		for (int k = 0; k < s->g->nafter; k++)
 			free((char *)s->g->after[k]);
 		free(s->g->after);

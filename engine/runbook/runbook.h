@@ -41,20 +41,6 @@ struct drr_retry {
 	double max_delay; /* cap; 0 = none */
 };
 
-enum drr_step_state {
-	DRR_PENDING,
-	DRR_WAIT_APPROVAL,
-	DRR_RUNNING,
-	DRR_RETRY_WAIT,
-	DRR_COMPLETED,
-	DRR_FAILED,
-	DRR_SKIPPED,
-	DRR_NOT_RUN,
-	DRR_ROLLING_BACK,
-	DRR_ROLLED_BACK,
-	DRR_ROLLBACK_FAILED,
-};
-
 struct drr_step {
 	char *name;
 	char *phase;
@@ -66,26 +52,7 @@ struct drr_step {
 	int line;
 	int run_ref, rollback_ref, when_ref; /* LUA_NOREF when absent */
 	struct drr_gnode *g;		     /* this step's graph node */
-
-	/* runtime, owned by the scheduler */
-	enum drr_step_state state;
-	int attempt;
-	int waiting;	       /* dependencies not yet done */
-	double t_start, t_end; /* monotonic */
-	int64_t ts_start_us;
-	int output_ref;
-	char *error;
-	char *last_log;
-	int done_order; /* completion order, for rollback */
-	int approved;
-	double t_attempt;
-	double prior;	  /* seconds spent in earlier sessions (resume) */
-	int attempt_base; /* attempts made in earlier sessions */
-	int rerun;	  /* was in flight when an earlier session stopped */
-	int cancelled;	  /* stopped by an interrupt or a dead journal */
-	char fp[65];	  /* SHA-256 of the step's source text */
-	struct drr_task *task;
-	uv_timer_t *timer; /* retry delay or attempt timeout */
+	char fp[65];			     /* SHA-256 of the step's source text */
 };
 
 struct drr_runbook {
