@@ -12,7 +12,7 @@ CC      ?= cc
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 $(SANFLAGS),-O2)
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Iinclude -Iengine \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Iinclude -Iengine -Iplugins \
            -DOPENSSL_API_COMPAT=0x10100000L
 LDFLAGS := $(if $(SAN),$(SANFLAGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
