@@ -189,7 +189,7 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(o, 0, sizeof *o);
-	o->max_parallel = 32;
+	o->max_parallel = 0; /* not given: 32, or what a resumed run started with */
 	o->color = isatty(1) && !getenv("NO_COLOR");
 	o->param_kv = drr_xcalloc((size_t)argc + 1, sizeof *o->param_kv);
 	char *state = NULL;
@@ -325,9 +325,11 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, int *rc)
 {
 	/* the run's own params and env, not the command line's */
-	if (o->nparam_kv || o->env_name) {
-		fprintf(stderr, "drrun: a resumed run keeps the params and env it started with; "
-				"--param and --env cannot change them\n");
+	if (o->nparam_kv || (o->env_name && (!p->env || strcmp(o->env_name, p->env) != 0))) {
+		fprintf(stderr,
+			"drrun: run %s started with %s%s; a resumed run keeps the params and env "
+			"it started with, so --param and another --env cannot change them\n",
+			p->run_id, p->env ? "--env " : "no --env", p->env ? p->env : "");
 		*rc = DRR_EXIT_USAGE;
 		return NULL;
 	}

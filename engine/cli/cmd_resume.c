@@ -9,6 +9,7 @@
  */
 #include "cli/cli.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,44 @@ static int check_changes(struct drr_past *p, struct drr_runbook *rb, int force)
 	return DRR_EXIT_INVALID;
 }
 
+/* A resumed run keeps the mode it started in: dry-run, drill, no-rollback
+ * and max-parallel come from run_start.  A flag given now that says
+ * otherwise is refused (exit 64), never silently obeyed or dropped.
+ * Journals written before a flag was recorded count it as off (or 32). */
+static int adopt_mode(const struct drr_past *p, struct drr_opts *o, const char *verb)
+{
+	static const struct {
+		const char *key, *flag;
+		size_t off;
+	} flags[] = {
+		{ "dry_run", "--dry-run", offsetof(struct drr_opts, dry_run) },
+		{ "drill", "drill", offsetof(struct drr_opts, drill) },
+		{ "no_rollback", "--no-rollback", offsetof(struct drr_opts, no_rollback) },
+	};
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+		int *now = (int *)((char *)o + flags[i].off);
+		int then = json_is_true(json_object_get(p->start, flags[i].key));
+		if (*now && !then) {
+			fprintf(stderr,
+				"drrun %s: run %s did not start with %s, and a resumed run keeps "
+				"the mode it started in; start a new run instead\n",
+				verb, p->run_id, flags[i].flag);
+			return DRR_EXIT_USAGE;
+		}
+		*now = then;
+	}
+	json_t *mp = json_object_get(p->start, "max_parallel");
+	int then = json_is_integer(mp) ? (int)json_integer_value(mp) : 32;
+	if (o->max_parallel && o->max_parallel != then) {
+		fprintf(stderr,
+			"drrun %s: run %s started with --max-parallel %d; a resumed run keeps it\n",
+			verb, p->run_id, then);
+		return DRR_EXIT_USAGE;
+	}
+	o->max_parallel = then;
+	return 0;
+}
+
 int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode)
 {
 	struct drr_opts o;
@@ -76,6 +115,8 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 		rc = DRR_EXIT_INVALID;
 		goto out;
 	}
+	if ((rc = adopt_mode(&past, &o, verb)))
+		goto out;
 	rb = drr_cli_load_past(&past, &o, &rc);
 	if (!rb)
 		goto out;

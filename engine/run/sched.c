@@ -988,6 +988,10 @@ static void run_start_record(struct run *r)
 	lua_pop(L, 1);
 	json_object_set_new(rec, "env", r->o->env_name ? json_string(r->o->env_name) : json_null());
 	json_object_set_new(rec, "dry_run", json_boolean(r->o->dry_run));
+	json_object_set_new(rec, "drill", json_boolean(r->o->drill));
+	json_object_set_new(rec, "no_rollback", json_boolean(r->o->no_rollback));
+	json_object_set_new(rec, "max_parallel",
+			    json_integer(r->o->max_parallel > 0 ? r->o->max_parallel : 32));
 	json_object_set_new(rec, "pid", json_integer(getpid()));
 	json_object_set_new(rec, "host", json_string(host));
 	json_object_set_new(rec, "version", json_string(DRRUN_VERSION));

@@ -174,6 +174,8 @@ class Run:
         self.state = os.path.join(scratch, "state")
         self.drrun = drrun
         self.args = ["run", "runbook.lua"]
+        self.raw_args = None  # expanded when the run starts (@RUNID@)
+        self.befores = []  # (where, exit wanted, raw words): sessions run first
         self.env = {}
         self.timeout = DEFAULT_TIMEOUT
         self.signals = []  # (signal number, file in the run dir that triggers it)
@@ -188,6 +190,11 @@ class Run:
     # placeholders usable in args/env/filters: @STATE@ @RUN@ @CASE@ @SHA256:file@
     def expand(self, s):
         s = s.replace("@STATE@", self.state).replace("@RUN@", self.rundir)
+        if "@RUNID@" in s:
+            ids = self.run_dirs()
+            if len(ids) != 1:
+                raise CaseError(f"@RUNID@ needs exactly one run, found {ids}")
+            s = s.replace("@RUNID@", ids[0])
         s = s.replace("@CASE@", self.case_dir)
 
         def sha(m):
@@ -212,10 +219,36 @@ class Run:
         env.update(self.env)
         return {k: v for k, v in env.items() if v is not None}
 
+    def run_before(self, k, where, want, raw):
+        """One earlier session: drrun WORDS to its end; its exit must be want."""
+        argv = [self.drrun] + self.words(raw)
+        out_p = os.path.join(self.scratch, f"before-{k}.out")
+        with open(out_p, "wb") as o:
+            try:
+                p = subprocess.run(argv, cwd=self.rundir, stdin=subprocess.DEVNULL, stdout=o,
+                                   stderr=subprocess.STDOUT, env=self.base_env(),
+                                   timeout=self.timeout, start_new_session=True)
+                code = p.returncode
+            except subprocess.TimeoutExpired:
+                code = None
+        if code != want:
+            with open(out_p, "rb") as f:
+                out = f.read().decode("utf-8", "replace")
+            raise CaseError(f"{where}: before: drrun {raw} exited {describe_exit(code)}, want "
+                            f"{describe_exit(want)}\n{tail(out, 15)}")
+
     def execute(self):
         shutil.rmtree(self.scratch, ignore_errors=True)
         os.makedirs(self.scratch)
         shutil.copytree(self.case_dir, self.rundir)
+        try:
+            for k, (where, want, raw) in enumerate(self.befores, 1):
+                self.run_before(k, where, want, raw)
+            if self.raw_args is not None:
+                self.args = self.words(self.raw_args)
+        except CaseError as e:
+            self.failures.append(f"bad case: {e}" if "before:" not in str(e) else str(e))
+            return None
         out_p = os.path.join(self.scratch, "stdout")
         err_p = os.path.join(self.scratch, "stderr")
         argv = [self.drrun] + self.args
@@ -776,7 +809,14 @@ def main():
         for n, name, rest in directives:
             where = f"case:{n}"
             if name == "args":
-                run.args = [run.expand(w) for w in split_words(rest)]
+                run.raw_args = rest
+            elif name == "before":
+                want, _, words = rest.partition(" ")
+                try:
+                    code = -int(signal.Signals["SIG" + want]) if want.isalpha() else int(want)
+                except (KeyError, ValueError):
+                    raise CaseError(f"{where}: before EXIT WORDS..., EXIT a number or KILL")
+                run.befores.append((where, code, words.strip()))
             elif name == "env":
                 k, eq, v = rest.partition("=")
                 if not eq:
