@@ -107,6 +107,8 @@ static void cpu_hook(lua_State *L, lua_Debug *ar)
 	struct drr_task *t = drr_task_current(L);
 	if (!t)
 		return;
+	if (t->cancel_why)
+		luaL_error(L, "%s", t->cancel_why);
 	double now = drr_mono();
 	if (t->deadline > 0 && now > t->deadline)
 		luaL_error(L, "timeout: deadline passed while the step was computing");
@@ -212,6 +214,8 @@ static char *error_text(lua_State *co)
 	return drr_xasprintf("(error object is a %s value)", luaL_typename(co, -1));
 }
 
+static void unwind(struct drr_task *t);
+
 static void resume(struct drr_task *t)
 {
 	int nres = 0;
@@ -219,7 +223,15 @@ static void resume(struct drr_task *t)
 	int nargs = t->nargs;
 	t->nargs = 0;
 	t->op = NULL; /* the continuation consumes the op's result now */
+	drr_eng.lua_depth++;
 	int st = lua_resume(t->co, drr_eng.L, nargs, &nres);
+	drr_eng.lua_depth--;
+	if (t->cancel_why) { /* cancelled while it ran: whatever it did next */
+		if (st == LUA_YIELD)
+			lua_pop(t->co, nres);
+		unwind(t);
+		return;
+	}
 	if (st == LUA_YIELD) {
 		lua_pop(t->co, nres);
 		if (!t->op) {
@@ -251,17 +263,21 @@ static void on_idle(uv_idle_t *h)
 			drr_eng.ready_tail = NULL;
 		t->ready = 0;
 		t->next_ready = NULL;
-		if (!t->finished)
+		if (t->finished)
+			continue;
+		if (t->cancel_why)
+			unwind(t);
+		else
 			resume(t);
 	}
 	if (drr_eng.after_pass)
 		drr_eng.after_pass(drr_eng.after_ud);
 }
 
-void drr_task_cancel(struct drr_task *t, const char *why)
+/* Release the task's op, close its coroutine and report it cancelled.
+ * Only where no Lua runs: the top of the loop or a libuv callback. */
+static void unwind(struct drr_task *t)
 {
-	if (t->finished || t->cancelling)
-		return;
 	t->cancelling = 1;
 	if (t->op) {
 		struct drr_op *op = t->op;
@@ -270,8 +286,21 @@ void drr_task_cancel(struct drr_task *t, const char *why)
 		op->cancel(op);
 	}
 	free(t->error);
-	t->error = drr_xstrdup(why);
+	t->error = t->cancel_why ? t->cancel_why : drr_xstrdup("cancelled");
+	t->cancel_why = NULL;
 	finish(t, DRR_TASK_CANCELLED);
+}
+
+void drr_task_cancel(struct drr_task *t, const char *why)
+{
+	if (t->finished || t->cancelling || t->cancel_why)
+		return;
+	t->cancel_why = drr_xstrdup(why);
+	if (drr_eng.lua_depth > 0) {
+		enqueue(t); /* unwound once the running Lua has given control back */
+		return;
+	}
+	unwind(t);
 }
 
 void drr_task_free(struct drr_task *t)
@@ -284,6 +313,7 @@ void drr_task_free(struct drr_task *t)
 	*slot(t->co) = NULL;
 	luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
 	free(t->error);
+	free(t->cancel_why);
 	free(t);
 }
 

@@ -31,8 +31,9 @@ struct drr_task {
 	int result_ref; /* first return value when OK */
 	drr_task_done_fn done;
 	void *ud;
-	void *owner; /* the scheduler's per-task data (struct drr_step *) */
+	void *owner; /* the scheduler's per-task data (struct drr_stepstate *) */
 	int cancelling;
+	char *cancel_why; /* cancelled while Lua ran: unwound at the top of the loop */
 };
 
 /* Global engine context the loop-level code needs. */
@@ -41,6 +42,7 @@ struct drr_engine {
 	lua_State *L;
 	uv_idle_t idle;
 	struct drr_task *ready_head, *ready_tail;
+	int lua_depth;		      /* > 0 while a task (or the scheduler's `when`) runs Lua */
 	void (*after_pass)(void *ud); /* the scheduler's pass, after resumes */
 	void *after_ud;
 	int dry_run;
@@ -60,7 +62,11 @@ struct drr_task *drr_task_spawn(lua_State *L, int nargs, drr_task_done_fn done, 
 /* The task running on coroutine L, or NULL (top-level runbook code). */
 struct drr_task *drr_task_current(lua_State *L);
 /* Cancel: children first, then the pending op; closes the coroutine (its
- * <close> variables run) and calls done with DRR_TASK_CANCELLED. */
+ * <close> variables run) and calls done with DRR_TASK_CANCELLED.  Called
+ * while Lua runs (from a primitive, a log sink, a `when`), it only marks the
+ * task: a task is never freed under its own feet, nor under a running
+ * child's.  The loop unwinds a marked task at its top, once its coroutine
+ * has yielded or returned; meanwhile the count hook raises in it. */
 void drr_task_cancel(struct drr_task *t, const char *why);
 /* Release a finished task's coroutine and result. */
 void drr_task_free(struct drr_task *t);

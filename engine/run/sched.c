@@ -509,7 +509,9 @@ static int eval_when(struct run *r, struct drr_stepstate *s)
 	push_ctx(r, s);
 	when_deadline = drr_mono() + WHEN_BUDGET;
 	lua_sethook(L, when_hook, LUA_MASKCOUNT, 10000);
+	drr_eng.lua_depth++; /* a cancel from inside `when` only marks */
 	int rc = lua_pcall(L, 1, 1, 0);
+	drr_eng.lua_depth--;
 	lua_sethook(L, NULL, 0, 0);
 	if (rc != LUA_OK) {
 		char *e = drr_xasprintf("when: %s", lua_tostring(L, -1));

@@ -314,6 +314,58 @@ def t_state_dir_full():
     expect(len(started) < 40, "it stopped part-way")
 
 
+FILL_RB = '''local exec = require "drrun.exec"
+runbook { name = "fill" }
+for i = 1, 12 do
+  step("s" .. i) {
+    after = i > 4 and ("s" .. (i - 4)) or nil,
+    run = function(ctx)
+      for k = 1, 4 do
+        ctx.log("log %d of step %d %s", k, i, string.rep("x", 120))
+        exec.run { "true" } -- in a dry run: a "would run" log line from exec
+        drrun.sleep("1ms")
+      end
+      drrun.parallel({ 1, 2, 3 }, function(x)
+        ctx.log("item %d of step %d", x, i)
+        exec.run { "true" }
+        return x
+      end)
+      return { i = i }
+    end }
+end
+'''
+
+
+def t_journal_full_inside_steps():
+    """The journal stops taking writes while steps run, at many fill points:
+    inside ctx.log, inside exec's log line, inside drrun.parallel's items, at
+    a step_start or step_end.  Every time: exit 75 saying why, no crash, no
+    hang, and what was written is whole and verifies."""
+    d = case_dir("fill")
+    write_rb(d, text=FILL_RB)
+    r = drrun(d, "run", "rb.lua", "--dry-run", "--state-dir", "state")
+    expect(r.returncode == 0, f"unlimited run exit {r.returncode}: {r.stderr}")
+    size = os.path.getsize(journal_path(d))
+    expect(size > 16 * 1024, f"the journal is big enough to sweep: {size}")
+    for kib in list(range(2, 12)) + list(range(12, size // 1024, 3)):
+        shutil.rmtree(os.path.join(d, "state"))
+        try:
+            r = subprocess.run(["bash", "-c", f"ulimit -f {kib}; exec {DRRUN} run rb.lua "
+                                "--dry-run --state-dir state"], cwd=d, env=ENV,
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=30)
+        except subprocess.TimeoutExpired:
+            raise Fail(f"{kib} KiB: drrun hung")
+        expect(r.returncode == 75, f"{kib} KiB: exit {r.returncode}, want 75: {r.stderr[-600:]}")
+        expect("journal" in r.stderr, f"{kib} KiB: says why: {r.stderr[-300:]}")
+        expect("Sanitizer" not in r.stderr and "runtime error" not in r.stderr,
+               f"{kib} KiB: {r.stderr[-2000:]}")
+        raw = open(journal_path(d), "rb").read()
+        expect(raw.endswith(b"\n"), f"{kib} KiB: no half-written record")
+        v = verify(d)
+        expect(v.returncode == 0, f"{kib} KiB: what was written verifies: {v.stdout}")
+
+
 def t_state_dir_unwritable():
     d = case_dir("unwritable")
     write_rb(d)
@@ -402,7 +454,7 @@ def t_status_and_log():
 
 TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tamper_truncate,
          t_tamper_rewrite_chain, t_key_never_journalled, t_lock, t_sigint_rolls_back,
-         t_sigint_no_rollback, t_double_sigint_resumable, t_state_dir_full,
+         t_sigint_no_rollback, t_double_sigint_resumable, t_state_dir_full, t_journal_full_inside_steps,
          t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
          t_rollback_verb, t_status_and_log]
 
