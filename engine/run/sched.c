@@ -352,20 +352,32 @@ static void on_retry_timer(uv_timer_t *h)
 	launch_attempt(r, s);
 }
 
-static void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err)
+/* The one step_end builder: a step leaves the running set.  "completed"
+ * carries output (stolen; NULL for none), "aborted" s->error as its
+ * reason, "failed" and "cancelled" s->error as the error. */
+static void record_end(struct run *r, struct drr_stepstate *s, const char *status, json_t *output)
 {
-	s->state = DRR_FAILED;
-	s->cancelled = !strcmp(status, "cancelled");
 	s->t_end = drr_mono();
-	free(s->error);
-	s->error = drr_redact(err);
 	json_t *rec = rec_step("step_end", s);
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "attempts", json_integer(s->attempt));
 	json_object_set_new(rec, "duration", jsecs(s->t_end - s->t_start));
-	json_object_set_new(rec, "error", json_string(s->error));
+	if (!strcmp(status, "completed"))
+		json_object_set_new(rec, "output", output ? output : json_null());
+	else
+		json_object_set_new(rec, strcmp(status, "aborted") ? "error" : "reason",
+				    json_string(s->error));
 	jrec(r, rec, 0);
 	r->running--;
+}
+
+static void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err)
+{
+	s->state = DRR_FAILED;
+	s->cancelled = !strcmp(status, "cancelled");
+	free(s->error);
+	s->error = drr_redact(err);
+	record_end(r, s, status, NULL);
 	drr_view_event(r->view, s, status, s->error);
 }
 
@@ -406,40 +418,26 @@ static void step_done(struct drr_task *t, int status, void *ud)
 
 	if (status == DRR_TASK_OK) {
 		s->state = DRR_COMPLETED;
-		s->t_end = drr_mono();
 		s->output_ref = t->result_ref;
 		t->result_ref = LUA_NOREF;
-		json_t *rec = rec_step("step_end", s);
-		json_object_set_new(rec, "status", json_string("completed"));
-		json_object_set_new(rec, "attempts", json_integer(s->attempt));
-		json_object_set_new(rec, "duration", jsecs(s->t_end - s->t_start));
+		json_t *out = NULL;
 		if (s->output_ref != LUA_NOREF) {
 			lua_rawgeti(L, LUA_REGISTRYINDEX, s->output_ref);
-			json_object_set_new(rec, "output", drr_lua_to_json(L, -1));
+			out = drr_lua_to_json(L, -1);
 			lua_rawgeti(L, LUA_REGISTRYINDEX, r->outputs_ref);
 			lua_insert(L, -2);
 			lua_setfield(L, -2, s->def->name);
 			lua_pop(L, 1);
-		} else {
-			json_object_set_new(rec, "output", json_null());
 		}
-		jrec(r, rec, 0);
+		record_end(r, s, "completed", out);
 		r->done_list[r->ndone++] = (int)(s - r->st);
-		r->running--;
 		dependents_done(r, s);
 		drr_view_event(r->view, s, "completed", NULL);
 	} else if (status == DRR_TASK_ABORT) {
 		s->state = DRR_NOT_RUN;
-		s->t_end = drr_mono();
 		free(s->error);
 		s->error = drr_redact(t->error);
-		json_t *rec = rec_step("step_end", s);
-		json_object_set_new(rec, "status", json_string("aborted"));
-		json_object_set_new(rec, "attempts", json_integer(s->attempt));
-		json_object_set_new(rec, "duration", jsecs(s->t_end - s->t_start));
-		json_object_set_new(rec, "reason", json_string(s->error));
-		jrec(r, rec, 0);
-		r->running--;
+		record_end(r, s, "aborted", NULL);
 		set_stop(r, STOP_ABORTED, s->error);
 		drr_view_event(r->view, s, "aborted", s->error);
 		abandon_retries(r);
