@@ -11,6 +11,7 @@ PKGS=(
   libssl-dev libpcre2-dev libexpat1-dev libmicrohttpd-dev libcmocka-dev
   python3 procps time coreutils util-linux curl openssh-server openssh-client
   nginx libnginx-mod-http-echo openssl
+  man-db groff-base
 )
 [ $# -gt 0 ] && PKGS=("$@")
 

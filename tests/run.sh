@@ -3,7 +3,8 @@
 #   BUILD=build/rel SAN= tests/run.sh [FILTER...]
 # Runs every cmocka test of every unit binary ($BUILD/tests/test_*, one line
 # per test) and every integration case (tests/integration/NNN-slug/, one line
-# per case, run by tests/integration/harness.py).  A FILTER runs only the
+# per case, run by tests/integration/harness.py), every Lua spec, and the
+# suites (fakes, docs, durable, torture).  A FILTER runs only the
 # unit binaries and cases whose name contains it.  Scratch files go to
 # tests/tmp/run-<pid>/ (gitignored), kept only when something failed.  Ends with "N passed, N failed"; exit 0 only when
 # nothing failed.  Needs bash, timeout(1) and python3; reads no stdin.
@@ -209,6 +210,9 @@ for f in tests/lua/*_spec.lua; do
 done
 if selected fakes; then
 	run_suite fakes python3 tests/fakes/selftest.py
+fi
+if selected docs; then
+	run_suite docs python3 tests/docs.py
 fi
 if selected durable; then
 	run_suite durable python3 tests/durability/durable.py "$ABS_DRRUN" "$ABS_WORK/durable"
