@@ -7,9 +7,9 @@
  * the rollbacks of completed steps run one at a time in reverse completion
  * order.  Every transition is journalled; a step starts only once its
  * step_start record is on disk (records of one pass share one fdatasync).
+ * The gates are in approve.c, rollbacks in rollback.c, ctx in ctx.c.
  */
-#include "run/run.h"
-#include "report/report.h"
+#include "run/sched.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,59 +20,13 @@
 #include <limits.h>
 #include <unistd.h>
 
-enum {
-	P_STEPS,
-	P_ROLLBACK,
-	P_DONE
-};
-enum {
-	STOP_NONE,
-	STOP_FAILED,
-	STOP_ABORTED,
-	STOP_INTERRUPTED,
-	STOP_JOURNAL
-};
-
-struct run {
-	struct drr_runbook *rb;
-	struct drr_stepstate *st; /* indexed like rb->steps */
-	const struct drr_opts *o;
-	struct drr_journal *j;
-	lua_State *L;
-	uv_loop_t loop;
-	char run_id[160];
-	int phase, stop, hard, failed, rollback_failed, finished;
-	char *reason;
-	int running;
-	int *done_list, ndone, rb_pos;
-	struct drr_stepstate *rb_step;
-	struct drr_task *rb_task;
-	double t0;
-	int exit_code;
-	int outputs_ref;
-	struct drr_view *view;
-	uv_signal_t sigint, sigterm;
-	uv_timer_t tick;
-	uv_tty_t tty;
-	int tty_open, prompting;
-	struct drr_stepstate *prompt_step;
-	struct drr_buf answer;
-	const struct drr_resume *res;
-	int lock_fd, resumable, explicit_rollback;
-};
-
-static struct run *R; /* the one run of this process, for Lua callbacks */
-
-static void kick(void)
-{
-	drr_engine_kick();
-}
+struct run *run_current;
 
 /* ---- journal helpers --------------------------------------------------------- */
 
 static void journal_failed(struct run *r);
 
-static void jrec(struct run *r, json_t *rec, int sync)
+void jrec(struct run *r, json_t *rec, int sync)
 {
 	if (r->stop == STOP_JOURNAL) {
 		json_decref(rec);
@@ -82,7 +36,7 @@ static void jrec(struct run *r, json_t *rec, int sync)
 		journal_failed(r);
 }
 
-static json_t *rec_step(const char *type, const struct drr_stepstate *s)
+json_t *rec_step(const char *type, const struct drr_stepstate *s)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "type", json_string(type));
@@ -91,10 +45,14 @@ static json_t *rec_step(const char *type, const struct drr_stepstate *s)
 	return o;
 }
 
-/* The approval question: the runbook's, or the one a resume asks instead. */
-static const char *question(const struct drr_stepstate *s)
+const char *step_question(const struct drr_stepstate *s)
 {
 	return s->question ? s->question : s->def->approve;
+}
+
+json_t *jsecs(double secs)
+{
+	return json_real(round(secs * 1e6) / 1e6);
 }
 
 /* ---- timers owned by steps --------------------------------------------------- */
@@ -104,7 +62,7 @@ static void timer_closed(uv_handle_t *h)
 	free(h);
 }
 
-static uv_timer_t *step_timer(struct run *r, struct drr_stepstate *s)
+uv_timer_t *step_timer(struct run *r, struct drr_stepstate *s)
 {
 	if (!s->timer) {
 		s->timer = drr_xcalloc(1, sizeof *s->timer);
@@ -114,132 +72,15 @@ static uv_timer_t *step_timer(struct run *r, struct drr_stepstate *s)
 	return s->timer;
 }
 
-static void step_timer_stop(struct drr_stepstate *s)
+void step_timer_stop(struct drr_stepstate *s)
 {
 	if (s->timer)
 		uv_timer_stop(s->timer);
 }
 
-/* ---- ctx ------------------------------------------------------------------- */
-
-static struct drr_stepstate *upstep(lua_State *L)
-{
-	return lua_touserdata(L, lua_upvalueindex(1));
-}
-
-static json_t *jsecs(double secs)
-{
-	return json_real(round(secs * 1e6) / 1e6);
-}
-
-static void step_log(struct drr_stepstate *s, const char *msg)
-{
-	struct run *r = R;
-	char *red = drr_redact(msg);
-	size_t n = strlen(red);
-	while (n > 0 && (red[n - 1] == '\n' || red[n - 1] == '\r' || red[n - 1] == ' '))
-		red[--n] = '\0';
-	free(s->last_log);
-	s->last_log = red;
-	json_t *rec = rec_step("step_log", s);
-	json_object_set_new(rec, "msg", json_string(red));
-	jrec(r, rec, 0);
-	drr_view_event(r->view, s, "log", red);
-}
-
-static void task_log(struct drr_task *t, const char *msg)
-{
-	if (t && t->owner)
-		step_log(t->owner, msg);
-	else {
-		char *red = drr_redact(msg);
-		fprintf(stderr, "drrun: %s\n", red);
-		free(red);
-	}
-}
-
-static int l_ctx_log(lua_State *L)
-{
-	struct drr_stepstate *s = upstep(L);
-	int n = lua_gettop(L);
-	if (n == 0)
-		return 0;
-	if (n > 1 || lua_type(L, 1) != LUA_TSTRING) {
-		if (n == 1) {
-			luaL_tolstring(L, 1, NULL);
-		} else {
-			lua_rawgeti(L, LUA_REGISTRYINDEX, drr_eng.string_format_ref);
-			lua_insert(L, 1);
-			lua_call(L, n, 1);
-		}
-	}
-	step_log(s, lua_tostring(L, -1));
-	return 0;
-}
-
-static int l_ctx_abort(lua_State *L)
-{
-	const char *reason = luaL_optstring(L, 1, "aborted by the runbook");
-	drr_push_abort(L, reason);
-	return lua_error(L);
-}
-
-static const char *declared_secret(const char *name)
-{
-	for (int i = 0; R && i < R->rb->nsecrets; i++)
-		if (!strcmp(R->rb->secrets[i], name))
-			return getenv(name);
-	return NULL;
-}
-
-static int l_ctx_secret(lua_State *L)
-{
-	const char *name = luaL_checkstring(L, 1);
-	for (int i = 0; i < R->rb->nsecrets; i++)
-		if (!strcmp(R->rb->secrets[i], name)) {
-			lua_pushstring(L, getenv(name));
-			return 1;
-		}
-	return luaL_error(L, "secret '%s' is not declared in runbook { secrets = { ... } }", name);
-}
-
-/* Push a fresh ctx for step s.  [-0, +1, m] */
-static void push_ctx(struct run *r, struct drr_stepstate *s)
-{
-	lua_State *L = r->L;
-	lua_createtable(L, 0, 14);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, r->rb->params_ref);
-	lua_setfield(L, -2, "params");
-	lua_rawgeti(L, LUA_REGISTRYINDEX, r->rb->ctxenv_ref);
-	lua_setfield(L, -2, "env");
-	lua_pushstring(L, r->o->env_name ? r->o->env_name : "");
-	lua_setfield(L, -2, "env_name");
-	lua_rawgeti(L, LUA_REGISTRYINDEX, r->outputs_ref);
-	lua_setfield(L, -2, "outputs");
-	lua_pushstring(L, r->run_id);
-	lua_setfield(L, -2, "run_id");
-	lua_pushboolean(L, r->o->dry_run);
-	lua_setfield(L, -2, "dry_run");
-	lua_pushboolean(L, r->o->drill);
-	lua_setfield(L, -2, "drill");
-	lua_pushstring(L, s->def->name);
-	lua_setfield(L, -2, "step");
-	lua_pushstring(L, s->def->phase);
-	lua_setfield(L, -2, "phase");
-	lua_pushinteger(L, s->attempt);
-	lua_setfield(L, -2, "attempt");
-	lua_pushlightuserdata(L, s);
-	lua_pushcclosure(L, l_ctx_log, 1);
-	lua_setfield(L, -2, "log");
-	lua_pushcfunction(L, l_ctx_abort);
-	lua_setfield(L, -2, "abort");
-	lua_pushcfunction(L, l_ctx_secret);
-	lua_setfield(L, -2, "secret");
-}
-
 /* ---- stopping ------------------------------------------------------------------ */
 
-static void set_stop(struct run *r, int why, const char *reason)
+void set_stop(struct run *r, int why, const char *reason)
 {
 	if (r->stop == STOP_JOURNAL || r->stop == STOP_FAILED)
 		return; /* a failure wins over an abort; a dead journal over all */
@@ -251,9 +92,6 @@ static void set_stop(struct run *r, int why, const char *reason)
 		r->reason = drr_redact(reason);
 	}
 }
-
-/* Settle steps waiting to retry: a stopping run retries nothing. */
-static void abandon_retries(struct run *r);
 
 static void journal_failed(struct run *r)
 {
@@ -277,7 +115,6 @@ static void journal_failed(struct run *r)
 /* ---- step lifecycle -------------------------------------------------------------- */
 
 static void step_done(struct drr_task *t, int status, void *ud);
-static void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err);
 
 static void dependents_done(struct run *r, struct drr_stepstate *s)
 {
@@ -321,7 +158,7 @@ static void launch_attempt(struct run *r, struct drr_stepstate *s)
 }
 
 /* Journal step_start for the step's next attempt; not yet synced. */
-static void record_start(struct run *r, struct drr_stepstate *s)
+void record_start(struct run *r, struct drr_stepstate *s)
 {
 	s->attempt++;
 	json_t *rec = rec_step("step_start", s);
@@ -335,7 +172,7 @@ static void record_start(struct run *r, struct drr_stepstate *s)
 static void on_retry_timer(uv_timer_t *h)
 {
 	struct drr_stepstate *s = h->data;
-	struct run *r = R;
+	struct run *r = run_current;
 	if (r->stop) {
 		abandon_retries(r);
 		kick();
@@ -371,7 +208,7 @@ static void record_end(struct run *r, struct drr_stepstate *s, const char *statu
 	r->running--;
 }
 
-static void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err)
+void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err)
 {
 	s->state = DRR_FAILED;
 	s->cancelled = !strcmp(status, "cancelled");
@@ -381,7 +218,7 @@ static void step_fail(struct run *r, struct drr_stepstate *s, const char *status
 	drr_view_event(r->view, s, status, s->error);
 }
 
-static void abandon_retries(struct run *r)
+void abandon_retries(struct run *r)
 {
 	for (int i = 0; i < r->rb->nsteps; i++) {
 		struct drr_stepstate *s = &r->st[i];
@@ -480,254 +317,7 @@ static void step_done(struct drr_task *t, int status, void *ud)
 	kick();
 }
 
-/* ---- when and approve ------------------------------------------------------------ */
-
-#define WHEN_BUDGET 5.0
-static double when_deadline;
-
-static void when_hook(lua_State *L, lua_Debug *ar)
-{
-	(void)ar;
-	if (drr_mono() > when_deadline)
-		luaL_error(L,
-			   "when ran for more than %ds: keep it quick and move slow checks "
-			   "into a step",
-			   (int)WHEN_BUDGET);
-}
-
-/* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails).
- * `when` runs on the main thread, so it cannot wait on I/O; a count hook
- * bounds its CPU. */
-static int eval_when(struct run *r, struct drr_stepstate *s)
-{
-	if (s->def->when_ref == LUA_NOREF)
-		return 1;
-	lua_State *L = r->L;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->when_ref);
-	push_ctx(r, s);
-	when_deadline = drr_mono() + WHEN_BUDGET;
-	lua_sethook(L, when_hook, LUA_MASKCOUNT, 10000);
-	drr_eng.lua_depth++; /* a cancel from inside `when` only marks */
-	int rc = lua_pcall(L, 1, 1, 0);
-	drr_eng.lua_depth--;
-	lua_sethook(L, NULL, 0, 0);
-	if (rc != LUA_OK) {
-		char *e = drr_xasprintf("when: %s", lua_tostring(L, -1));
-		lua_pop(L, 1);
-		s->t_start = drr_mono();
-		record_start(r, s);
-		r->running++;
-		step_fail(r, s, "failed", e);
-		free(e);
-		int first = r->stop != STOP_FAILED;
-		r->failed = 1;
-		set_stop(r, STOP_FAILED, NULL);
-		if (first) {
-			free(r->reason);
-			r->reason = drr_xasprintf("step '%s' failed", s->def->name);
-		}
-		abandon_retries(r);
-		return -1;
-	}
-	int go = lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	return go;
-}
-
-static void approval_rec(struct run *r, struct drr_stepstate *s, const char *status, const char *by)
-{
-	json_t *rec = rec_step("approval", s);
-	json_object_set_new(rec, "question", json_string(question(s)));
-	json_object_set_new(rec, "status", json_string(status));
-	json_object_set_new(rec, "by", by ? json_string(by) : json_null());
-	jrec(r, rec, 1);
-}
-
-static void prompt_answer(struct run *r, int yes)
-{
-	struct drr_stepstate *s = r->prompt_step;
-	r->prompting = 0;
-	r->prompt_step = NULL;
-	uv_read_stop((uv_stream_t *)&r->tty);
-	drr_view_resume(r->view);
-	if (yes) {
-		approval_rec(r, s, "approved", "terminal");
-		s->approved = 1;
-		s->state = DRR_PENDING;
-		drr_view_event(r->view, s, "approved", NULL);
-	} else {
-		approval_rec(r, s, "declined", "terminal");
-		s->state = DRR_NOT_RUN;
-		char *why = drr_xasprintf("approval declined for step '%s'", s->def->name);
-		set_stop(r, STOP_ABORTED, why);
-		free(why);
-		drr_view_event(r->view, s, "declined", NULL);
-	}
-	kick();
-}
-
-static void tty_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	(void)h, (void)hint;
-	static char buf[256];
-	b->base = buf;
-	b->len = sizeof buf;
-}
-
-static void tty_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
-{
-	struct run *r = st->data;
-	if (!r->prompting)
-		return;
-	if (n < 0) { /* EOF: no answer is a no */
-		prompt_answer(r, 0);
-		return;
-	}
-	drr_buf_add(&r->answer, b->base, (size_t)n);
-	char *nl = r->answer.data ? strchr(r->answer.data, '\n') : NULL;
-	if (!nl)
-		return;
-	*nl = '\0';
-	const char *a = r->answer.data;
-	while (*a == ' ')
-		a++;
-	int yes = !strcasecmp(a, "y") || !strcasecmp(a, "yes");
-	drr_buf_free(&r->answer);
-	prompt_answer(r, yes);
-}
-
-/* Returns 1 when the step may start now. */
-static int approve(struct run *r, struct drr_stepstate *s)
-{
-	if (s->approved)
-		return 1;
-	if (r->o->yes) {
-		approval_rec(r, s, "approved", "--yes");
-		s->approved = 1;
-		drr_view_event(r->view, s, "approved", "--yes");
-		return 1;
-	}
-	if (isatty(0) && isatty(2)) {
-		if (r->prompting)
-			return 0;
-		if (!r->tty_open) {
-			if (uv_tty_init(&r->loop, &r->tty, 0, 1) < 0)
-				goto no_terminal;
-			r->tty.data = r;
-			r->tty_open = 1;
-		}
-		r->prompting = 1;
-		r->prompt_step = s;
-		s->state = DRR_WAIT_APPROVAL;
-		drr_view_suspend(r->view);
-		char *q = drr_redact(question(s));
-		fprintf(stderr, "\n? step '%s': %s [y/N] ", s->def->name, q);
-		fflush(stderr);
-		free(q);
-		uv_read_start((uv_stream_t *)&r->tty, tty_alloc, tty_read);
-		return 0;
-	}
-no_terminal:
-	approval_rec(r, s, "needed", NULL);
-	s->state = DRR_NOT_RUN;
-	{
-		char *q = drr_redact(question(s));
-		fprintf(stderr,
-			"drrun: step '%s' needs approval (\"%s\") and there is no terminal to "
-			"ask on: re-run with --yes to approve every gate\n",
-			s->def->name, q);
-		free(q);
-	}
-	char *why = drr_xasprintf("step '%s' needs approval", s->def->name);
-	r->resumable = 1;
-	set_stop(r, STOP_ABORTED, why);
-	free(why);
-	return 0;
-}
-
 /* ---- the scheduler pass ---------------------------------------------------------- */
-
-static void begin_rollbacks(struct run *r)
-{
-	r->phase = P_ROLLBACK;
-	r->rb_pos = r->ndone - 1;
-}
-
-static void rollback_done(struct drr_task *t, int status, void *ud)
-{
-	struct run *r = ud;
-	struct drr_stepstate *s = t->owner;
-	step_timer_stop(s);
-	double dur = drr_mono() - s->t_attempt;
-	json_t *rec = rec_step("rollback_end", s);
-	if (status == DRR_TASK_OK) {
-		s->state = DRR_ROLLED_BACK;
-		json_object_set_new(rec, "status", json_string("completed"));
-		json_object_set_new(rec, "duration", jsecs(dur));
-		drr_view_event(r->view, s, "rolled back", NULL);
-	} else {
-		s->state = DRR_ROLLBACK_FAILED;
-		r->rollback_failed = 1;
-		char *e = drr_redact(t->error ? t->error : "failed");
-		json_object_set_new(rec, "status", json_string("failed"));
-		json_object_set_new(rec, "duration", jsecs(dur));
-		json_object_set_new(rec, "error", json_string(e));
-		drr_view_event(r->view, s, "rollback failed", e);
-		free(s->error);
-		s->error = e;
-	}
-	jrec(r, rec, 1);
-	r->rb_task = NULL;
-	r->rb_step = NULL;
-	drr_task_free(t);
-	kick();
-}
-
-static void on_rollback_timeout(uv_timer_t *h)
-{
-	struct drr_stepstate *s = h->data;
-	if (R->rb_task && R->rb_step == s) {
-		char d[32], *msg = drr_xasprintf("timeout: rollback exceeded %s",
-						 drr_duration_fmt(s->def->timeout, d, sizeof d));
-		drr_task_cancel(R->rb_task, msg);
-		free(msg);
-	}
-}
-
-static void schedule_rollback(struct run *r)
-{
-	if (r->rb_task || r->hard)
-		return;
-	lua_State *L = r->L;
-	while (r->rb_pos >= 0) {
-		struct drr_stepstate *s = &r->st[r->done_list[r->rb_pos--]];
-		if (s->def->rollback_ref == LUA_NOREF)
-			continue;
-		jrec(r, rec_step("rollback_start", s), 1);
-		if (r->stop == STOP_JOURNAL)
-			return;
-		s->state = DRR_ROLLING_BACK;
-		s->t_attempt = drr_mono();
-		lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->rollback_ref);
-		push_ctx(r, s);
-		if (s->output_ref != LUA_NOREF)
-			lua_rawgeti(L, LUA_REGISTRYINDEX, s->output_ref);
-		else
-			lua_pushnil(L);
-		struct drr_task *t = drr_task_spawn(L, 2, rollback_done, r);
-		t->owner = s;
-		r->rb_task = t;
-		r->rb_step = s;
-		if (s->def->timeout > 0) {
-			t->deadline = s->t_attempt + s->def->timeout;
-			uv_timer_start(step_timer(r, s), on_rollback_timeout,
-				       (uint64_t)(s->def->timeout * 1000 + 0.5), 0);
-		}
-		drr_view_event(r->view, s, "rolling back", NULL);
-		return;
-	}
-	r->phase = P_DONE;
-}
 
 static void schedule_steps(struct run *r)
 {
@@ -758,7 +348,7 @@ static void schedule_steps(struct run *r)
 				changed = 1;
 				continue;
 			}
-			if (question(s) && !approve(r, s))
+			if (step_question(s) && !approve(r, s))
 				continue;
 			s->t_start = drr_mono();
 			s->ts_start_us = drr_now_us();
@@ -1122,7 +712,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 {
 	struct run run, *r = &run;
 	memset(r, 0, sizeof *r);
-	R = r;
+	run_current = r;
 	r->rb = rb;
 	r->o = o;
 	r->L = rb->L;
@@ -1219,6 +809,6 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	free(r->reason);
 	free_states(r);
 	drr_buf_free(&r->answer);
-	R = NULL;
+	run_current = NULL;
 	return r->exit_code;
 }

@@ -1,0 +1,175 @@
+/*
+ * approve.c - the gates before a step starts: `when` (a quick check on the
+ * main thread, bounded by a count hook) and `approve` (--yes, a question on
+ * the terminal, or a stop saying how to approve).
+ */
+#include "run/sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define WHEN_BUDGET 5.0
+static double when_deadline;
+
+static void when_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	if (drr_mono() > when_deadline)
+		luaL_error(L,
+			   "when ran for more than %ds: keep it quick and move slow checks "
+			   "into a step",
+			   (int)WHEN_BUDGET);
+}
+
+/* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails).
+ * `when` runs on the main thread, so it cannot wait on I/O; a count hook
+ * bounds its CPU. */
+int eval_when(struct run *r, struct drr_stepstate *s)
+{
+	if (s->def->when_ref == LUA_NOREF)
+		return 1;
+	lua_State *L = r->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->when_ref);
+	push_ctx(r, s);
+	when_deadline = drr_mono() + WHEN_BUDGET;
+	lua_sethook(L, when_hook, LUA_MASKCOUNT, 10000);
+	drr_eng.lua_depth++; /* a cancel from inside `when` only marks */
+	int rc = lua_pcall(L, 1, 1, 0);
+	drr_eng.lua_depth--;
+	lua_sethook(L, NULL, 0, 0);
+	if (rc != LUA_OK) {
+		char *e = drr_xasprintf("when: %s", lua_tostring(L, -1));
+		lua_pop(L, 1);
+		s->t_start = drr_mono();
+		record_start(r, s);
+		r->running++;
+		step_fail(r, s, "failed", e);
+		free(e);
+		int first = r->stop != STOP_FAILED;
+		r->failed = 1;
+		set_stop(r, STOP_FAILED, NULL);
+		if (first) {
+			free(r->reason);
+			r->reason = drr_xasprintf("step '%s' failed", s->def->name);
+		}
+		abandon_retries(r);
+		return -1;
+	}
+	int go = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return go;
+}
+
+static void approval_rec(struct run *r, struct drr_stepstate *s, const char *status, const char *by)
+{
+	json_t *rec = rec_step("approval", s);
+	json_object_set_new(rec, "question", json_string(step_question(s)));
+	json_object_set_new(rec, "status", json_string(status));
+	json_object_set_new(rec, "by", by ? json_string(by) : json_null());
+	jrec(r, rec, 1);
+}
+
+void prompt_answer(struct run *r, int yes)
+{
+	struct drr_stepstate *s = r->prompt_step;
+	r->prompting = 0;
+	r->prompt_step = NULL;
+	uv_read_stop((uv_stream_t *)&r->tty);
+	drr_view_resume(r->view);
+	if (yes) {
+		approval_rec(r, s, "approved", "terminal");
+		s->approved = 1;
+		s->state = DRR_PENDING;
+		drr_view_event(r->view, s, "approved", NULL);
+	} else {
+		approval_rec(r, s, "declined", "terminal");
+		s->state = DRR_NOT_RUN;
+		char *why = drr_xasprintf("approval declined for step '%s'", s->def->name);
+		set_stop(r, STOP_ABORTED, why);
+		free(why);
+		drr_view_event(r->view, s, "declined", NULL);
+	}
+	kick();
+}
+
+static void tty_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	(void)h, (void)hint;
+	static char buf[256];
+	b->base = buf;
+	b->len = sizeof buf;
+}
+
+static void tty_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct run *r = st->data;
+	if (!r->prompting)
+		return;
+	if (n < 0) { /* EOF: no answer is a no */
+		prompt_answer(r, 0);
+		return;
+	}
+	drr_buf_add(&r->answer, b->base, (size_t)n);
+	char *nl = r->answer.data ? strchr(r->answer.data, '\n') : NULL;
+	if (!nl)
+		return;
+	*nl = '\0';
+	const char *a = r->answer.data;
+	while (*a == ' ')
+		a++;
+	int yes = !strcasecmp(a, "y") || !strcasecmp(a, "yes");
+	drr_buf_free(&r->answer);
+	prompt_answer(r, yes);
+}
+
+/* Returns 1 when the step may start now. */
+int approve(struct run *r, struct drr_stepstate *s)
+{
+	if (s->approved)
+		return 1;
+	if (r->o->yes) {
+		approval_rec(r, s, "approved", "--yes");
+		s->approved = 1;
+		drr_view_event(r->view, s, "approved", "--yes");
+		return 1;
+	}
+	if (isatty(0) && isatty(2)) {
+		if (r->prompting)
+			return 0;
+		if (!r->tty_open) {
+			if (uv_tty_init(&r->loop, &r->tty, 0, 1) < 0)
+				goto no_terminal;
+			r->tty.data = r;
+			r->tty_open = 1;
+		}
+		r->prompting = 1;
+		r->prompt_step = s;
+		s->state = DRR_WAIT_APPROVAL;
+		drr_view_suspend(r->view);
+		char *q = drr_redact(step_question(s));
+		fprintf(stderr, "\n? step '%s': %s [y/N] ", s->def->name, q);
+		fflush(stderr);
+		free(q);
+		uv_read_start((uv_stream_t *)&r->tty, tty_alloc, tty_read);
+		return 0;
+	}
+no_terminal:
+	approval_rec(r, s, "needed", NULL);
+	s->state = DRR_NOT_RUN;
+	{
+		char *q = drr_redact(step_question(s));
+		fprintf(stderr,
+			"drrun: step '%s' needs approval (\"%s\") and there is no terminal to "
+			"ask on: re-run with --yes to approve every gate\n",
+			s->def->name, q);
+		free(q);
+	}
+	char *why = drr_xasprintf("step '%s' needs approval", s->def->name);
+	r->resumable = 1;
+	set_stop(r, STOP_ABORTED, why);
+	free(why);
+	return 0;
+}

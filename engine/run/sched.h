@@ -1,0 +1,103 @@
+/*
+ * run/sched.h - private to the scheduler's files (sched.c, ctx.c, approve.c,
+ * rollback.c): the one run of this process and the pieces they share.
+ */
+#ifndef DRR_SCHED_H
+#define DRR_SCHED_H
+
+#include "report/report.h"
+#include "run/run.h"
+
+enum {
+	P_STEPS,
+	P_ROLLBACK,
+	P_DONE
+};
+enum {
+	STOP_NONE,
+	STOP_FAILED,
+	STOP_ABORTED,
+	STOP_INTERRUPTED,
+	STOP_JOURNAL
+};
+
+struct run {
+	struct drr_runbook *rb;
+	struct drr_stepstate *st; /* indexed like rb->steps */
+	const struct drr_opts *o;
+	struct drr_journal *j;
+	lua_State *L;
+	uv_loop_t loop;
+	char run_id[160];
+	int phase, stop, hard, failed, rollback_failed, finished;
+	char *reason;
+	int running;
+	int *done_list, ndone, rb_pos;
+	struct drr_stepstate *rb_step;
+	struct drr_task *rb_task;
+	double t0;
+	int exit_code;
+	int outputs_ref;
+	struct drr_view *view;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t tick;
+	uv_tty_t tty;
+	int tty_open, prompting;
+	struct drr_stepstate *prompt_step;
+	struct drr_buf answer;
+	const struct drr_resume *res;
+	int lock_fd, resumable, explicit_rollback;
+};
+
+extern struct run *run_current; /* the one run of this process, for Lua callbacks */
+
+static inline void kick(void)
+{
+	drr_engine_kick();
+}
+
+/* ---- sched.c ---------------------------------------------------------------- */
+
+/* Append rec (stolen) to the journal, synced if sync; a failure stops the run. */
+void jrec(struct run *r, json_t *rec, int sync);
+/* A new record of this type, about step s (or the run when s is NULL). */
+json_t *rec_step(const char *type, const struct drr_stepstate *s);
+json_t *jsecs(double secs);
+/* The approval question: the runbook's, or the one a resume asks instead. */
+const char *step_question(const struct drr_stepstate *s);
+/* The step's own timer (retry delay or attempt timeout), made on first use. */
+uv_timer_t *step_timer(struct run *r, struct drr_stepstate *s);
+void step_timer_stop(struct drr_stepstate *s);
+void set_stop(struct run *r, int why, const char *reason);
+/* Settle steps waiting to retry: a stopping run retries nothing. */
+void abandon_retries(struct run *r);
+/* Journal step_start for the step's next attempt; not yet synced. */
+void record_start(struct run *r, struct drr_stepstate *s);
+void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err);
+
+/* ---- ctx.c: what a step's functions are given ------------------------------- */
+
+/* Push a fresh ctx for step s.  [-0, +1, m] */
+void push_ctx(struct run *r, struct drr_stepstate *s);
+/* The engine's log sink (drr_task_log): a step_log record of the task's step. */
+void task_log(struct drr_task *t, const char *msg);
+/* The value of a declared secret, or NULL. */
+const char *declared_secret(const char *name);
+
+/* ---- approve.c: `when` and `approve` ------------------------------------------ */
+
+/* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then failed). */
+int eval_when(struct run *r, struct drr_stepstate *s);
+/* Returns 1 when the step may start now; else it waits for a prompt or the
+ * run stops. */
+int approve(struct run *r, struct drr_stepstate *s);
+/* The prompt was answered (or the run is stopping: no). */
+void prompt_answer(struct run *r, int yes);
+
+/* ---- rollback.c: undoing completed steps ------------------------------------- */
+
+void begin_rollbacks(struct run *r);
+/* Start the next rollback, newest completed step first, one at a time. */
+void schedule_rollback(struct run *r);
+
+#endif
