@@ -102,6 +102,16 @@ int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t err
 		} else if (!strcmp(type, "run_resume")) {
 			p->end = NULL;
 			p->sessions++;
+			const char *mode = str(r, "mode");
+			if (mode && !strcmp(mode, "rollback"))
+				p->in_rollback = 1;
+		} else if (!strcmp(type, "run_interrupt")) {
+			p->interrupted = 1;
+			p->interrupted_by = str(r, "signal");
+			if (json_is_true(json_object_get(r, "rollback"))) {
+				p->interrupt_rollback = 1;
+				p->in_rollback = 1;
+			}
 		} else if (!strcmp(type, "run_end")) {
 			p->end = r;
 		}

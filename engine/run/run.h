@@ -32,7 +32,12 @@ struct drr_past {
 	json_t *params, *plan;
 	struct drr_past_step *steps;
 	int nsteps;
-	int in_rollback, failed, sessions;
+	int in_rollback;	/* a rollback had begun (rollback_start, or a rollback session) */
+	int failed;		/* a step failed */
+	int interrupted;	/* a run_interrupt: the operator stopped it */
+	int interrupt_rollback; /* ... and it was to roll back */
+	const char *interrupted_by; /* SIGINT or SIGTERM */
+	int sessions;
 	size_t torn;
 	char dir[4096];
 };

@@ -424,8 +424,17 @@ static void on_signal(uv_signal_t *h, int sig)
 			"\ndrrun: %s: stopping; cancelling running steps%s "
 			"(again to stop at once)\n",
 			strsignal(sig), r->o->no_rollback ? "" : ", then rolling back");
+		/* on disk before anything is cancelled: a resume after a crash from
+		 * here on finishes stopping (rolls back), it never goes forward */
+		json_t *rec = rec_step("run_interrupt", NULL);
+		json_object_set_new(rec, "signal",
+				    json_string(sig == SIGINT ? "SIGINT" : "SIGTERM"));
+		json_object_set_new(rec, "rollback", json_boolean(!r->o->no_rollback));
+		jrec(r, rec, 1);
 		set_stop(r, STOP_INTERRUPTED, "interrupted");
-		r->stop = STOP_INTERRUPTED; /* even over a failure: the operator said stop */
+		if (r->stop != STOP_JOURNAL)
+			r->stop =
+				STOP_INTERRUPTED; /* even over a failure: the operator said stop */
 		free(r->reason);
 		r->reason = drr_xasprintf("interrupted by %s", strsignal(sig));
 	}
@@ -595,7 +604,11 @@ static void run_start_record(struct run *r)
 	jrec(r, rec, 1);
 }
 
-/* A resumed or rolled-back run: rebuild each step's state from its journal. */
+/* A resumed or rolled-back run: rebuild each step's state from its journal.
+ * A run that failed, was interrupted or was rolling back can only finish
+ * stopping: it resumes its rollback and never goes forward (going forward
+ * again is a new run).  Otherwise completed steps stay done, steps in
+ * flight run again, and every gate is asked again as in a first run. */
 static void apply_past(struct run *r)
 {
 	const struct drr_resume *res = r->res;
@@ -603,8 +616,9 @@ static void apply_past(struct run *r)
 	struct drr_runbook *rb = r->rb;
 	lua_State *L = r->L;
 	json_t *rerun = json_array(), *kept = json_array();
-	/* a failed run can only finish rolling back; an interrupted one goes on */
-	int rollback = res->mode == DRR_MODE_ROLLBACK || p->failed;
+	int *stopped = drr_xcalloc((size_t)rb->nsteps + 1, sizeof *stopped), nstopped = 0;
+	int rollback =
+		res->mode == DRR_MODE_ROLLBACK || p->failed || p->in_rollback || p->interrupted;
 
 	for (int i = 0; i < rb->nsteps; i++) {
 		struct drr_stepstate *s = &r->st[i];
@@ -613,15 +627,10 @@ static void apply_past(struct run *r)
 			continue;
 		s->attempt = s->attempt_base = ps->attempts;
 		s->prior = ps->duration;
-		s->approved = ps->approved;
+		s->approved = 0; /* resumed work passes its gates again */
 		int undone = ps->rb_ended && ps->rb_status && !strcmp(ps->rb_status, "completed");
-		if ((undone || ps->rb_started) && !rollback) {
-			/* rolled back, or half rolled back, before the interrupt stopped
-			 * it: run it again to go forward */
-			s->rerun = 1;
-			json_array_append_new(rerun, json_string(s->def->name));
-		} else if (ps->ended && ps->status && !strcmp(ps->status, "completed")) {
-			s->state = DRR_COMPLETED;
+		if (ps->ended && ps->status && !strcmp(ps->status, "completed")) {
+			s->state = undone ? DRR_ROLLED_BACK : DRR_COMPLETED;
 			drr_json_to_lua(L, ps->output ? ps->output : json_null());
 			lua_pushvalue(L, -1);
 			s->output_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -629,8 +638,6 @@ static void apply_past(struct run *r)
 			lua_insert(L, -2);
 			lua_setfield(L, -2, s->def->name);
 			lua_pop(L, 1);
-			if (undone)
-				s->state = DRR_ROLLED_BACK;
 			json_array_append_new(kept, json_string(s->def->name));
 		} else if (ps->skipped) {
 			s->state = DRR_SKIPPED;
@@ -639,8 +646,20 @@ static void apply_past(struct run *r)
 										: DRR_FAILED;
 			free(s->error);
 			s->error = drr_xstrdup(ps->error ? ps->error : "failed");
+		} else if (ps->started && rollback) {
+			/* in flight (or cancelled) when it stopped: a run that is
+			 * stopping does not start it again */
+			s->state = DRR_FAILED;
+			s->cancelled = 1;
+			free(s->error);
+			s->error = drr_xstrdup(ps->error && ps->ended
+						       ? ps->error
+						       : "in flight when the run stopped; not run "
+							 "again: the run is rolling back");
+			if (!ps->ended)
+				stopped[nstopped++] = i;
 		} else if (ps->started) {
-			/* in flight when it stopped (or cancelled by an interrupt) */
+			/* in flight when it stopped (or cancelled by a dead journal) */
 			s->rerun = 1;
 			json_array_append_new(rerun, json_string(s->def->name));
 			if (s->def->once) {
@@ -649,7 +668,6 @@ static void apply_past(struct run *r)
 					drr_xasprintf("step '%s' was in flight when the run "
 						      "stopped and is marked once: run it again?",
 						      s->def->name);
-				s->approved = 0;
 			}
 		}
 	}
@@ -684,17 +702,39 @@ static void apply_past(struct run *r)
 	json_object_set_new(rec, "completed", kept);
 	json_object_set_new(rec, "rerun", rerun);
 	jrec(r, rec, 1);
-	if (rollback) {
-		begin_rollbacks(r);
-		if (res->mode == DRR_MODE_ROLLBACK) {
-			r->explicit_rollback = 1;
-			r->reason = drr_xstrdup("rollback requested");
-		} else {
-			/* the earlier session failed and was rolling back: finish that */
-			r->failed = 1;
-			r->stop = STOP_FAILED;
-			r->reason = drr_xstrdup("resumed the rollback of a failed run");
-		}
+	/* close the steps a crash left open: they will not run in this run */
+	for (int k = 0; k < nstopped; k++) {
+		struct drr_stepstate *s = &r->st[stopped[k]];
+		json_t *end = rec_step("step_end", s);
+		json_object_set_new(end, "status", json_string("cancelled"));
+		json_object_set_new(end, "attempts", json_integer(s->attempt));
+		json_object_set_new(end, "duration", jsecs(0));
+		json_object_set_new(end, "error", json_string(s->error));
+		jrec(r, end, k + 1 == nstopped);
+	}
+	free(stopped);
+	if (!rollback)
+		return;
+	begin_rollbacks(r);
+	if (res->mode == DRR_MODE_ROLLBACK) {
+		r->explicit_rollback = 1;
+		r->reason = drr_xstrdup("rollback requested");
+	} else if (p->interrupted) {
+		/* the operator stopped it: finish stopping, as that session would have */
+		r->stop = STOP_INTERRUPTED;
+		r->reason = drr_xasprintf("interrupted by %s; resumed its rollback",
+					  p->interrupted_by ? p->interrupted_by : "a signal");
+		if (!p->interrupt_rollback || r->o->no_rollback)
+			r->phase = P_DONE; /* it was stopping without rolling back */
+	} else if (p->failed) {
+		/* the earlier session failed and was rolling back: finish that */
+		r->failed = 1;
+		r->stop = STOP_FAILED;
+		r->reason = drr_xstrdup("resumed the rollback of a failed run");
+	} else {
+		/* an earlier `drrun rollback` stopped part-way */
+		r->explicit_rollback = 1;
+		r->reason = drr_xstrdup("resumed a requested rollback");
 	}
 }
 

@@ -265,7 +265,29 @@ def t_sigint_no_rollback():
     expect(not [r for r in records(d) if r["type"] == "rollback_start"], "no rollback ran")
 
 
+def expect_rolled_back(d, before_resume):
+    """After the resumed session: what the first session had done is undone,
+    newest first, and nothing ran forward again."""
+    led = ledger(d)
+    expect(led[:len(before_resume)] == before_resume, f"the ledger only grew: {led}")
+    new = led[len(before_resume):]
+    expect(all(x.startswith("undo-") for x in new), f"the resume only rolled back: {new}")
+    for s in "abcde":
+        last_do = max((i for i, x in enumerate(led) if x == s), default=-1)
+        last_undo = max((i for i, x in enumerate(led) if x == "undo-" + s), default=-1)
+        expect(last_do < last_undo or last_do == -1, f"{s} ends undone: {led}")
+    recs = records(d)
+    res = [r for r in recs if r["type"] == "run_resume"]
+    expect(res and res[-1]["mode"] == "rollback" and res[-1]["rerun"] == [], f"run_resume {res}")
+    after = recs[recs.index(res[-1]):]
+    expect(not [r for r in after if r["type"] == "step_start"], "no step started after resume")
+    expect(recs[-1]["type"] == "run_end" and recs[-1]["status"] == "interrupted",
+           f"the resumed run ends interrupted: {recs[-1]}")
+
+
 def t_double_sigint_resumable():
+    """A second signal stops the rollback at once; resume finishes the
+    rollback (it never completes the run the operator cancelled)."""
     d = case_dir("sigint2")
     write_rb(d, dms="3s", rbms="1s")  # the second signal lands mid-rollback
     p = start_and_wait_for(d, "c")
@@ -278,16 +300,78 @@ def t_double_sigint_resumable():
     end = records(d)[-1]
     expect(end["type"] == "run_end" and end["status"] == "interrupted" and end.get("resumable"),
            f"last record {end}")
+    before = ledger(d)
     r = drrun(d, "resume", run_id(d), "--state-dir", "state")
-    expect(r.returncode == 0, f"resume exit {r.returncode}: {r.stderr}")
-    led = ledger(d)
-    for s in "abcde":
-        # whatever the first session rolled back (or half rolled back) ran
-        # again: each step's last word in the ledger is its forward action
-        last_do = max((i for i, x in enumerate(led) if x == s), default=-1)
-        last_undo = max((i for i, x in enumerate(led) if x == "undo-" + s), default=-1)
-        expect(last_do > last_undo, f"{s} ends done: {led}")
-    expect(records(d)[-1]["status"] == "completed", "the resumed run completed")
+    expect(r.returncode == 3, f"resume exit {r.returncode}, want 3: {r.stderr}")
+    expect_rolled_back(d, before)
+    expect(verify(d).returncode == 0, "verify")
+
+
+def t_sigkill_during_rollback_resumes_rollback():
+    """SIGTERM, the rollback begins, SIGKILL in the middle of it, resume: the
+    rollback goes on from where it stopped; d (cancelled) and e never run."""
+    d = case_dir("kill-in-rollback")
+    write_rb(d, dms="3s", rbms="1s")
+    p = start_and_wait_for(d, "c")
+    time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    for _ in range(300):
+        if any(x.startswith("undo-") for x in ledger(d)):
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.communicate(timeout=30)
+    recs = records(d)
+    expect(recs[-1]["type"] != "run_end", "killed before run_end")
+    expect([r for r in recs if r["type"] == "run_interrupt" and r["signal"] == "SIGTERM"],
+           "the interrupt is journalled")
+    before = ledger(d)
+    s = drrun(d, "status", "--state-dir", "state")
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state")
+    expect(r.returncode == 3, f"resume exit {r.returncode}, want 3: {r.stdout}{r.stderr}")
+    expect_rolled_back(d, before)
+    undos = [x for x in ledger(d) if x.startswith("undo-")]
+    expect(sorted(set(undos)) == ["undo-a", "undo-b", "undo-c"] and undos[-1] == "undo-a",
+           f"b and c undone, then a: {undos}")
+    expect("d" not in ledger(d) and "e" not in ledger(d), f"nothing went forward: {ledger(d)}")
+    expect(verify(d).returncode == 0, "verify")
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state")
+    expect(r.returncode == 65, f"a finished rollback is not resumed again: {r.returncode}")
+
+
+def append_record(d, rec):
+    """Append a record with a correct chain, as drrun would have (no key)."""
+    import hashlib
+    last = json.loads(raw_lines(d)[-1])
+    body = dict(seq=last["seq"] + 1, ts=last["ts"], run=last["run"])
+    body.update(rec)
+    body["prev"] = last["hash"]
+    text = json.dumps(body, separators=(",", ":"))
+    h = hashlib.sha256(text.encode()).hexdigest()
+    with open(journal_path(d), "a") as f:
+        f.write(text[:-1] + ',"hash":"' + h + '"}\n')
+
+
+def t_crash_after_interrupt_before_rollback():
+    """A crash between the interrupt and the first rollback_start (steps still
+    being cancelled): resume rolls back, and does not re-run what was in flight."""
+    d = case_dir("kill-after-interrupt")
+    write_rb(d, dms="3s")
+    p = start_and_wait_for(d, "c")
+    for _ in range(300):
+        if [r for r in records(d) if r["type"] == "step_start" and r["step"] == "d"]:
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.communicate(timeout=30)
+    append_record(d, {"type": "run_interrupt", "signal": "SIGTERM", "rollback": True})
+    before = ledger(d)
+    r = drrun(d, "resume", run_id(d), "--state-dir", "state")
+    expect(r.returncode == 3, f"resume exit {r.returncode}, want 3: {r.stdout}{r.stderr}")
+    expect_rolled_back(d, before)
+    expect("d" not in ledger(d) and "e" not in ledger(d), f"d not re-run: {ledger(d)}")
+    ends = [r for r in records(d) if r["type"] == "step_end" and r["step"] == "d"]
+    expect(ends and ends[-1]["status"] == "cancelled", f"d closed as cancelled: {ends}")
     expect(verify(d).returncode == 0, "verify")
 
 
@@ -454,7 +538,9 @@ def t_status_and_log():
 
 TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tamper_truncate,
          t_tamper_rewrite_chain, t_key_never_journalled, t_lock, t_sigint_rolls_back,
-         t_sigint_no_rollback, t_double_sigint_resumable, t_state_dir_full, t_journal_full_inside_steps,
+         t_sigint_no_rollback, t_double_sigint_resumable,
+         t_sigkill_during_rollback_resumes_rollback, t_crash_after_interrupt_before_rollback,
+         t_state_dir_full, t_journal_full_inside_steps,
          t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
          t_rollback_verb, t_status_and_log]
 

@@ -599,6 +599,7 @@ SCHEMA = {
     "rollback_end": [("step", str), ("status", {"completed", "failed"}), ("duration", "num")],
     "run_end": [("status", {"completed", "rolled-back", "failed", "aborted", "interrupted"}),
                 ("exit", int), ("duration", "num")],
+    "run_interrupt": [("signal", {"SIGINT", "SIGTERM"}), ("rollback", bool)],
     "run_resume": [("mode", {"continue", "rollback"}), ("pid", int), ("sha256", "hex64"),
                    ("version", str), ("repaired_bytes", int), ("completed", list),
                    ("rerun", list)],
