@@ -258,8 +258,19 @@ static LIBSSH2_RECV_FUNC(counting_recv)
 int ssh_connect_step(struct sshop *o)
 {
 	struct sess *se = o->se;
-	if (o->phase == C_RESOLVE)
-		return 0; /* on_resolved moves on, even after a timeout */
+	if (o->phase == C_RESOLVE && !o->timed_out && !o->cancelled)
+		return 0; /* on_resolved moves on */
+	if (o->phase == C_RESOLVE) {
+		/* the deadline covers resolution: the lookup may go on in the
+		 * thread pool, but the op is done with it */
+		ssh_resolve_abandon(o);
+		se->state = S_DEAD;
+		if (!o->timed_out)
+			return 1;
+		char d[32];
+		return ssh_fail(o, "timeout", "resolving %s took longer than %s", se->host,
+				drr_duration_fmt(o->timeout, d, sizeof d));
+	}
 	if (o->timed_out || o->cancelled) {
 		char d[32];
 		se->state = S_DEAD;
@@ -322,20 +333,37 @@ int ssh_connect_step(struct sshop *o)
 	return 1;
 }
 
+/* A name lookup.  It lives apart from its op, from uv_getaddrinfo until
+ * libuv calls on_resolved (always, also after uv_cancel), so the op can
+ * end at its deadline, or be cancelled and freed, while the lookup is
+ * still queued or running in the thread pool; o is NULL once abandoned. */
+struct resolve {
+	uv_getaddrinfo_t req;
+	struct sshop *o;
+};
+
+void ssh_resolve_abandon(struct sshop *o)
+{
+	struct resolve *r = o->resolving;
+	if (!r)
+		return;
+	o->resolving = NULL;
+	r->o = NULL;
+	uv_cancel((uv_req_t *)&r->req); /* fails harmlessly once it runs */
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-	struct sshop *o = req->data;
-	struct sess *se = o->se;
-	if (o->timed_out || o->cancelled) {
+	struct resolve *r = req->data;
+	struct sshop *o = r->o;
+	free(r);
+	if (!o) { /* abandoned: its op may be gone */
 		if (res)
 			uv_freeaddrinfo(res);
-		char d[32];
-		ssh_fail(o, "timeout", "resolving %s took longer than %s", se->host,
-			 drr_duration_fmt(o->timeout, d, sizeof d));
-		se->state = S_DEAD;
-		ssh_op_finish(o);
 		return;
 	}
+	o->resolving = NULL;
+	struct sess *se = o->se;
 	if (status < 0) {
 		ssh_fail(o, "dns", "cannot resolve %s: %s", se->host, uv_strerror(status));
 		se->state = S_DEAD;
@@ -388,20 +416,24 @@ struct sshop *ssh_connect_start(const char *host, int port, const char *user, ch
 	o->try_agent = agent && getenv("SSH_AUTH_SOCK") != NULL;
 	ssh_add_op(se, o);
 	ssh_start_timer(o, timeout);
-	o->gai.data = o;
+	struct resolve *r = drr_xcalloc(1, sizeof *r);
+	r->o = o;
+	r->req.data = r;
 	char portstr[16];
 	snprintf(portstr, sizeof portstr, "%d", port);
 	struct addrinfo hints;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_family = AF_UNSPEC;
-	int rc = uv_getaddrinfo(drr_loop(), &o->gai, on_resolved, host, portstr, &hints);
+	int rc = uv_getaddrinfo(drr_loop(), &r->req, on_resolved, host, portstr, &hints);
 	if (rc < 0) {
+		free(r);
 		ssh_fail(o, "dns", "cannot resolve %s: %s", host, uv_strerror(rc));
 		se->state = S_DEAD;
 		o->sync = 1;
 		ssh_op_finish(o);
 		return o;
 	}
+	o->resolving = r;
 	return o;
 }

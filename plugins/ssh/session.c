@@ -256,6 +256,7 @@ void ssh_start_timer(struct sshop *o, double secs)
 void ssh_op_free(struct sshop *o)
 {
 	struct sess *se = o->se;
+	ssh_resolve_abandon(o); /* at the end of the run, still resolving */
 	if (o->timer)
 		uv_close((uv_handle_t *)o->timer, timer_closed);
 	if (o->ai)
@@ -311,10 +312,9 @@ void ssh_op_cancel(struct drr_op *op)
 		return;
 	}
 	o->cancelled = 1;
-	/* the op finishes on its own (an exec still kills its remote command);
-	 * op_finish sees no task and frees it */
-	if (o->kind == K_CONNECT && o->phase == C_RESOLVE)
-		return; /* on_resolved ends it */
+	/* the op finishes on its own (an exec still kills its remote command,
+	 * a connect lets go of its name lookup); op_finish sees no task and
+	 * frees it */
 	ssh_drive(o->se);
 }
 

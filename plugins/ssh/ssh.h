@@ -36,6 +36,7 @@ enum {
 };
 
 struct sshop;
+struct resolve;
 
 /* Lifetime: refs counts the Lua handles, the pool and each pending op.  The
  * connection (socket, poll handle, libssh2 state) is released as soon as
@@ -76,7 +77,7 @@ struct sshop {
 	const char *tok;
 	char err[768];
 	/* connect */
-	uv_getaddrinfo_t gai;
+	struct resolve *resolving; /* the name lookup in flight, if any */
 	struct addrinfo *ai, *ai_cur;
 	char *key_path, *pub_path, *passphrase, *known_hosts, *host_key_mode;
 	int try_agent, recorded;
@@ -151,6 +152,11 @@ int ssh_get_step(struct sshop *o);
 struct sshop *ssh_connect_start(const char *host, int port, const char *user, char *pool_key,
 				char *key, char *pass, char *known_hosts, char *mode, int agent,
 				double timeout);
+
+/* connect.c: let go of o's name lookup, if one is in flight: it is
+ * cancelled if still queued, and its callback (which libuv always calls)
+ * frees it without touching o */
+void ssh_resolve_abandon(struct sshop *o);
 
 /* sftp.c: a transfer op with its local file open, or NULL and errno */
 struct sshop *ssh_xfer_new(int kind, const char *local, const char *remote, long mode);
