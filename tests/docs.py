@@ -13,7 +13,8 @@ one failed.  Run from anywhere: python3 tests/docs.py
   include/drrun/plugin.h, in the same order;
 - every built-in module has its page in docs/modules/, linked from the
   index there and from RUNBOOKS.md;
-- every relative link (file and #anchor) in the Markdown docs resolves.
+- every relative link (file and #anchor) in the Markdown docs resolves, and
+  every repository path they quote (`plugins/exec.c`) exists.
 """
 import glob
 import os
@@ -227,13 +228,17 @@ def anchors(path):
     return out
 
 
-def check_links():
+def markdown_docs():
     files = ["README.md", "RUNBOOKS.md"]
     files += sorted(os.path.relpath(p, ROOT) for p in
                     glob.glob(os.path.join(ROOT, "docs/**/*.md"), recursive=True) +
                     glob.glob(os.path.join(ROOT, "tests/**/README.md"), recursive=True))
+    return files
+
+
+def check_links():
     problems = []
-    for f in files:
+    for f in markdown_docs():
         text = re.sub(r"```.*?```", "", read(f), flags=re.S)
         text = re.sub(r"`[^`\n]*`", "", text)
         for url in re.findall(r"\]\(([^)\s]+)\)", text):
@@ -249,6 +254,35 @@ def check_links():
     report("markdown-links-resolve", problems)
 
 
+TOP = ("engine/", "plugins/", "stdlib/", "tests/", "runbooks/", "bench/", "docs/",
+       "include/", "contrib/", ".ci/")
+
+
+def expand(path):
+    """tests/lua/saas_{a,b}_spec.lua -> both paths."""
+    m = re.search(r"\{([^{}]*)\}", path)
+    if not m:
+        return [path]
+    return [p for alt in m.group(1).split(",")
+            for p in expand(path[:m.start()] + alt + path[m.end():])]
+
+
+def check_quoted_paths():
+    """`engine/cli/cli.c` in a doc names a file that must exist; generated
+    places (tests/tmp/) and placeholders (NNN-slug, <name>) are not paths."""
+    problems = []
+    for f in markdown_docs():
+        for quoted in re.findall(r"`([^`\s]+)`", read(f)):
+            if not quoted.startswith(TOP) or quoted.startswith("tests/tmp/"):
+                continue
+            if re.search(r"NNN|<|\*|\.\.\.", quoted):
+                continue
+            for p in expand(quoted.rstrip(".,:;")):
+                if not os.path.exists(os.path.join(ROOT, p)):
+                    problems.append("%s quotes %s, which is not in the repository" % (f, p))
+    report("quoted-paths-exist", problems)
+
+
 def main():
     os.chdir(ROOT)
     sections = man_sections(read(MAN))
@@ -258,6 +292,7 @@ def main():
     check_error_tokens()
     check_module_pages()
     check_links()
+    check_quoted_paths()
     return 1 if failures else 0
 
 
