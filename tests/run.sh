@@ -217,6 +217,9 @@ fi
 if selected durable; then
 	run_suite durable python3 tests/durability/durable.py "$ABS_DRRUN" "$ABS_WORK/durable"
 fi
+if selected terminal; then
+	run_suite terminal python3 tests/durability/terminal.py "$ABS_DRRUN" "$ABS_WORK/terminal"
+fi
 if selected torture; then
 	run_suite torture python3 tests/durability/torture.py "$ABS_DRRUN" "$ABS_WORK/torture" \
 		--trials "${TORTURE_TRIALS:-40}"

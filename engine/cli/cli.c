@@ -297,10 +297,10 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 	struct stat st;
 	int st_rc = stat(file, &st);
 	if (st_rc < 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "drrun: %s: %s\n", file,
-			st_rc < 0	      ? strerror(errno)
-			: S_ISDIR(st.st_mode) ? "is a directory, not a runbook"
-					      : "not a regular file");
+		drr_term_line(stderr, "drrun: %s: %s", file,
+			      st_rc < 0		    ? strerror(errno)
+			      : S_ISDIR(st.st_mode) ? "is a directory, not a runbook"
+						    : "not a regular file");
 		*rc = 66;
 		return NULL;
 	}
@@ -313,9 +313,9 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 	}
 	if (!rb) {
 		for (int i = 0; i < d.n; i++)
-			fprintf(stderr, "%s\n", d.msgs[i]);
-		fprintf(stderr, "drrun: %d error%s in %s; nothing was run\n", d.n,
-			d.n == 1 ? "" : "s", file);
+			drr_term_line(stderr, "%s", d.msgs[i]);
+		drr_term_line(stderr, "drrun: %d error%s in %s; nothing was run", d.n,
+			      d.n == 1 ? "" : "s", file);
 		*rc = DRR_EXIT_INVALID;
 	}
 	drr_diag_free(&d);

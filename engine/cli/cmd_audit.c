@@ -30,14 +30,14 @@ int cmd_audit(int argc, char **argv)
 	} else if (drr_run_find(o.state_dir, what, dir, sizeof dir, err, sizeof err) == 0) {
 		snprintf(path, sizeof path, "%s/journal.jsonl", dir);
 	} else {
-		fprintf(stderr, "drrun audit verify: %s\n", err);
+		drr_term_line(stderr, "drrun audit verify: %s", err);
 		rc = 66;
 		goto out;
 	}
 	struct drr_verify v;
 	int r = drr_journal_verify(path, o.key, o.klen, &v);
 	if (r < 0) {
-		fprintf(stderr, "drrun audit verify: %s\n", v.reason);
+		drr_term_line(stderr, "drrun audit verify: %s", v.reason);
 		rc = 66;
 	} else if (r > 0) {
 		printf("FAILED: %s: seq %ld: %s\n", path, v.bad_seq, v.reason);

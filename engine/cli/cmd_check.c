@@ -13,8 +13,8 @@ int cmd_check(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
 	if (rb) {
-		printf("%s: ok: runbook '%s', %d step%s\n", file, rb->name, rb->nsteps,
-		       rb->nsteps == 1 ? "" : "s");
+		drr_term_line(stdout, "%s: ok: runbook '%s', %d step%s", file, rb->name, rb->nsteps,
+			      rb->nsteps == 1 ? "" : "s");
 		drr_runbook_free(rb);
 		rc = 0;
 	}

@@ -1,6 +1,7 @@
 /*
  * cmd_log.c - `drrun log RUN_ID` prints a run's journal for a human, one
- * record a line, or exactly as written with --json.
+ * record a line (control bytes escaped, term.c), or exactly as written with
+ * --json.
  */
 #include "cli/cli.h"
 
@@ -32,8 +33,10 @@ static void print_record(json_t *r)
 		drr_buf_addf(&b, " %s=%s", k, val ? val : "?");
 		free(val);
 	}
-	printf("%5lld %s %-14s %-20s%s\n", (long long)json_integer_value(json_object_get(r, "seq")),
-	       str(r, "ts"), type, step, b.data ? b.data : "");
+	/* the journal holds what the runbook and the world wrote: escaped, one line */
+	drr_term_line(stdout, "%5lld %s %-14s %-20s%s",
+		      (long long)json_integer_value(json_object_get(r, "seq")), str(r, "ts"), type,
+		      step, b.data ? b.data : "");
 	drr_buf_free(&b);
 }
 
@@ -46,7 +49,7 @@ int cmd_log(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	char dir[4096], err[512];
 	if (drr_run_find(o.state_dir, id, dir, sizeof dir, err, sizeof err) < 0) {
-		fprintf(stderr, "drrun log: %s\n", err);
+		drr_term_line(stderr, "drrun log: %s", err);
 		rc = 66;
 		goto out;
 	}
@@ -55,7 +58,7 @@ int cmd_log(int argc, char **argv)
 	json_t *recs = drr_journal_load(path, &good, &torn, err, sizeof err);
 	free(path);
 	if (!recs) {
-		fprintf(stderr, "drrun log: %s\n", err);
+		drr_term_line(stderr, "drrun log: %s", err);
 		rc = 66;
 		goto out;
 	}

@@ -1,11 +1,24 @@
 /*
  * cmd_plan.c - `drrun plan RUNBOOK.lua`: the waves of steps the scheduler
  * would run together, with what each step carries (phase, gate, timeout,
- * retries, rollback).  Nothing runs.
+ * retries, rollback).  Nothing runs.  What the runbook wrote reaches the
+ * terminal escaped (term.c).
  */
 #include "cli/cli.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* A step's doc, one indented line per line of it, each escaped (term.c). */
+static void print_doc(const char *doc)
+{
+	for (const char *p = doc; *p;) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+		drr_term_line(stdout, "  %-24s   %.*s", "", n, p);
+		p += n + (nl != NULL);
+	}
+}
 
 int cmd_plan(int argc, char **argv)
 {
@@ -24,7 +37,10 @@ int cmd_plan(int argc, char **argv)
 		if (level[i] > maxl)
 			maxl = level[i];
 	char d[32];
-	printf("Plan for %s (%s)", rb->name, file);
+	char *name = drr_term_str(rb->name), *tf = drr_term_str(file);
+	printf("Plan for %s (%s)", name, tf);
+	free(name);
+	free(tf);
 	if (rb->rto > 0)
 		printf(", RTO %s", drr_duration_fmt(rb->rto, d, sizeof d));
 	if (rb->rpo > 0)
@@ -36,12 +52,17 @@ int cmd_plan(int argc, char **argv)
 			struct drr_step *s = &rb->steps[i];
 			if (level[i] != lv)
 				continue;
-			printf("  %-24s [%s]", s->name, s->phase);
+			struct drr_buf b = { 0 };
+			drr_buf_addf(&b, "  %-24s [%s]", s->name, s->phase);
 			if (s->g->nafter) {
-				printf(" after ");
+				drr_buf_adds(&b, " after ");
 				for (int k = 0; k < s->g->nafter; k++)
-					printf("%s%s", k ? ", " : "", s->g->after[k]);
+					drr_buf_addf(&b, "%s%s", k ? ", " : "", s->g->after[k]);
 			}
+			char *head = drr_term_str(b.data);
+			fputs(head, stdout);
+			free(head);
+			drr_buf_free(&b);
 			if (s->timeout > 0)
 				printf(" timeout %s", drr_duration_fmt(s->timeout, d, sizeof d));
 			if (s->retry.attempts > 1)
@@ -52,9 +73,9 @@ int cmd_plan(int argc, char **argv)
 				printf(" once");
 			printf("%s\n", s->rollback_ref != LUA_NOREF ? " (has rollback)" : "");
 			if (s->approve)
-				printf("  %-24s   approval: \"%s\"\n", "", s->approve);
+				drr_term_line(stdout, "  %-24s   approval: \"%s\"", "", s->approve);
 			if (s->doc)
-				printf("  %-24s   %s\n", "", s->doc);
+				print_doc(s->doc);
 		}
 	}
 	free(level);

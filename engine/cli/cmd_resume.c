@@ -35,10 +35,10 @@ static int check_changes(struct drr_past *p, struct drr_runbook *rb, int force)
 		if (!found)
 			drr_buf_addf(&removed, " %s", k);
 	}
-	fprintf(stderr, "drrun: %s changed since run %s started\n", rb->path, p->run_id);
-	fprintf(stderr, "  steps added:%s\n  steps removed:%s\n  steps changed:%s\n",
-		added.data ? added.data : " none", removed.data ? removed.data : " none",
-		changed.data ? changed.data : " none");
+	drr_term_line(stderr, "drrun: %s changed since run %s started", rb->path, p->run_id);
+	drr_term_line(stderr, "  steps added:%s", added.data ? added.data : " none");
+	drr_term_line(stderr, "  steps removed:%s", removed.data ? removed.data : " none");
+	drr_term_line(stderr, "  steps changed:%s", changed.data ? changed.data : " none");
 	drr_buf_free(&added);
 	drr_buf_free(&removed);
 	drr_buf_free(&changed);
@@ -101,17 +101,18 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 	memset(&past, 0, sizeof past);
 	if (drr_run_find(o.state_dir, id, dir, sizeof dir, err, sizeof err) < 0 ||
 	    drr_past_load(dir, &past, err, sizeof err) < 0) {
-		fprintf(stderr, "drrun %s: %s\n", verb, err);
+		drr_term_line(stderr, "drrun %s: %s", verb, err);
 		rc = 66;
 		goto out;
 	}
 	if (mode == DRR_MODE_RESUME && past.end &&
 	    !json_is_true(json_object_get(past.end, "resumable"))) {
-		fprintf(stderr, "drrun resume: run %s already ended (%s); nothing to resume%s\n",
-			past.run_id, drr_past_state(&past, o.state_dir),
-			strcmp(drr_past_state(&past, o.state_dir), "completed")
-				? ""
-				: " (drrun rollback undoes it)");
+		drr_term_line(stderr,
+			      "drrun resume: run %s already ended (%s); nothing to resume%s",
+			      past.run_id, drr_past_state(&past, o.state_dir),
+			      strcmp(drr_past_state(&past, o.state_dir), "completed")
+				      ? ""
+				      : " (drrun rollback undoes it)");
 		rc = DRR_EXIT_INVALID;
 		goto out;
 	}
@@ -126,22 +127,22 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 	/* the lock first: never repair a journal another process is writing */
 	res.lock_fd = drr_lock_take(o.state_dir, rb->name, past.run_id, err, sizeof err);
 	if (res.lock_fd < 0) {
-		fprintf(stderr, "drrun %s: cannot start: %s\n", verb, err);
+		drr_term_line(stderr, "drrun %s: cannot start: %s", verb, err);
 		rc = DRR_EXIT_CANTSTART;
 		goto out;
 	}
 	/* read it again under the lock: the last holder may have written more */
 	drr_past_free(&past);
 	if (drr_past_load(dir, &past, err, sizeof err) < 0) {
-		fprintf(stderr, "drrun %s: %s\n", verb, err);
+		drr_term_line(stderr, "drrun %s: %s", verb, err);
 		drr_lock_release(res.lock_fd);
 		rc = 66;
 		goto out;
 	}
 	if (mode == DRR_MODE_RESUME && past.end &&
 	    !json_is_true(json_object_get(past.end, "resumable"))) {
-		fprintf(stderr, "drrun resume: run %s ended meanwhile; nothing to resume\n",
-			past.run_id);
+		drr_term_line(stderr, "drrun resume: run %s ended meanwhile; nothing to resume",
+			      past.run_id);
 		drr_lock_release(res.lock_fd);
 		rc = DRR_EXIT_INVALID;
 		goto out;
@@ -150,14 +151,15 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 	res.j = drr_journal_open(path, &res.repaired, err, sizeof err);
 	free(path);
 	if (!res.j) {
-		fprintf(stderr, "drrun %s: %s\n", verb, err);
+		drr_term_line(stderr, "drrun %s: %s", verb, err);
 		drr_lock_release(res.lock_fd);
 		rc = DRR_EXIT_CANTSTART;
 		goto out;
 	}
 	if (res.repaired)
-		fprintf(stderr, "drrun %s: cut a torn record (%zu bytes) off the journal's end\n",
-			verb, res.repaired);
+		drr_term_line(stderr,
+			      "drrun %s: cut a torn record (%zu bytes) off the journal's end", verb,
+			      res.repaired);
 	rc = drr_sched_run(rb, &o, &res);
 out:
 	drr_runbook_free(rb);

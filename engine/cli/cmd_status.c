@@ -1,6 +1,7 @@
 /*
  * cmd_status.c - `drrun status` lists the runs in the state directory;
- * `drrun status RUN_ID` shows each step of one run.
+ * `drrun status RUN_ID` shows each step of one run.  What comes from the
+ * journal reaches the terminal escaped (term.c); --json is JSON.
  */
 #include "cli/cli.h"
 
@@ -29,7 +30,7 @@ static int list_runs(const struct drr_opts *o)
 		if (o->json)
 			printf("[]\n");
 		else
-			printf("no runs in %s\n", o->state_dir);
+			drr_term_line(stdout, "no runs in %s", o->state_dir);
 		free(runs);
 		return 0;
 	}
@@ -57,7 +58,8 @@ static int list_runs(const struct drr_opts *o)
 		struct drr_past p;
 		if (drr_past_load(dir, &p, err, sizeof err) < 0) {
 			if (!o->json)
-				printf("%-44s %-20s %-27s %s\n", names[i], "?", "?", "unreadable");
+				drr_term_line(stdout, "%-44s %-20s %-27s %s", names[i], "?", "?",
+					      "unreadable");
 		} else {
 			const char *state = drr_past_state(&p, o->state_dir);
 			if (o->json)
@@ -66,11 +68,12 @@ static int list_runs(const struct drr_opts *o)
 								     "started", str(p.start, "ts"),
 								     "state", state));
 			else
-				printf("%-44s %-20s %-27.27s %s%s\n", p.run_id, p.runbook,
-				       str(p.start, "ts"), state,
-				       p.end && json_is_true(json_object_get(p.end, "resumable"))
-					       ? " (resumable)"
-					       : "");
+				drr_term_line(
+					stdout, "%-44s %-20s %-27.27s %s%s", p.run_id, p.runbook,
+					str(p.start, "ts"), state,
+					p.end && json_is_true(json_object_get(p.end, "resumable"))
+						? " (resumable)"
+						: "");
 			drr_past_free(&p);
 		}
 		free(dir);
@@ -109,7 +112,7 @@ static int show_run(const struct drr_opts *o, const char *id)
 	struct drr_past p;
 	if (drr_run_find(o->state_dir, id, dir, sizeof dir, err, sizeof err) < 0 ||
 	    drr_past_load(dir, &p, err, sizeof err) < 0) {
-		fprintf(stderr, "drrun status: %s\n", err);
+		drr_term_line(stderr, "drrun status: %s", err);
 		return 66;
 	}
 	const char *state = drr_past_state(&p, o->state_dir);
@@ -132,24 +135,26 @@ static int show_run(const struct drr_opts *o, const char *id)
 		free(s);
 		json_decref(out);
 	} else {
-		printf("run %s\n  runbook: %s (%s)\n  started: %s\n  state:   %s", p.run_id,
-		       p.runbook, p.file, str(p.start, "ts"), state);
-		if (p.end && *str(p.end, "reason"))
-			printf(": %s", str(p.end, "reason"));
-		printf("\n  journal: %s/journal.jsonl%s\n\n", dir,
-		       p.torn ? " (ends in a torn record: resume repairs it)" : "");
-		printf("  %-28s %-24s %8s %10s  %s\n", "step", "state", "attempts", "duration",
+		/* all of it read back from the journal: escaped, one line each */
+		const char *reason = p.end ? str(p.end, "reason") : "";
+		drr_term_line(stdout, "run %s", p.run_id);
+		drr_term_line(stdout, "  runbook: %s (%s)", p.runbook, p.file);
+		drr_term_line(stdout, "  started: %s", str(p.start, "ts"));
+		drr_term_line(stdout, "  state:   %s%s%s", state, *reason ? ": " : "", reason);
+		drr_term_line(stdout, "  journal: %s/journal.jsonl%s", dir,
+			      p.torn ? " (ends in a torn record: resume repairs it)" : "");
+		printf("\n  %-28s %-24s %8s %10s  %s\n", "step", "state", "attempts", "duration",
 		       "error");
 		for (int i = 0; i < p.nsteps; i++) {
 			struct drr_past_step *s = &p.steps[i];
 			char d[32] = "-";
 			if (s->ended)
 				drr_duration_fmt(s->duration, d, sizeof d);
-			printf("  %-28s %-24s %8d %10s  %.200s\n", s->name, step_state(s),
-			       s->attempts, d,
-			       s->rb_error ? s->rb_error
-			       : s->error  ? s->error
-					   : "");
+			drr_term_line(stdout, "  %-28s %-24s %8d %10s  %.200s", s->name,
+				      step_state(s), s->attempts, d,
+				      s->rb_error ? s->rb_error
+				      : s->error  ? s->error
+						  : "");
 		}
 	}
 	drr_past_free(&p);

@@ -47,6 +47,19 @@ void drr_diag_add(struct drr_diag *d, const char *file, int line, const char *fm
 	DRR_PRINTF(4, 5);
 void drr_diag_free(struct drr_diag *d);
 
+/* ---- term.c: what may reach a terminal -------------------------------- */
+
+/* Every string drrun did not write itself goes through these on its way to
+ * a terminal (never into a journal): C0 controls and DEL become \r \n \t or
+ * \xNN, C1 controls and bytes that are not UTF-8 become \xNN; printable
+ * UTF-8 passes.  Redact before escaping. */
+void drr_term_add(struct drr_buf *b, const char *s, size_t n);
+/* Newly allocated escaped copy of s (NULL for NULL).  Caller frees. */
+char *drr_term_str(const char *s);
+/* Format, escape the whole result, write it to f and end the line: for a
+ * line of plain text whose only newline is its end. */
+void drr_term_line(FILE *f, const char *fmt, ...) DRR_PRINTF(2, 3);
+
 /* ---- redact.c: the secret registry ------------------------------------ */
 
 /* Register a secret value; every string that leaves the process passes

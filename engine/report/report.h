@@ -18,6 +18,10 @@ struct drr_view *drr_view_new(const struct drr_runbook *rb, const struct drr_ste
 void drr_view_event(struct drr_view *v, const struct drr_stepstate *s, const char *what,
 		    const char *detail);
 void drr_view_redraw(struct drr_view *v);
+/* A message for the operator, on stderr: above the live view, which is
+ * cleared first and redrawn below it.  Leading newlines only matter without
+ * a live view.  The message is escaped (term.c) and ends the line. */
+void drr_view_message(struct drr_view *v, const char *fmt, ...) DRR_PRINTF(2, 3);
 /* Stop drawing in place (before a prompt or the summary). */
 void drr_view_suspend(struct drr_view *v);
 void drr_view_resume(struct drr_view *v);

@@ -1,7 +1,8 @@
 /*
  * report.c - the summary printed when a run ends: each step with its phase,
  * result, attempts and duration; each phase's wall time; the total against
- * the runbook's RTO; the result and where the journal is.
+ * the runbook's RTO; the result and where the journal is.  Names, errors
+ * and paths reach the terminal escaped (term.c).
  */
 #include "report/report.h"
 
@@ -42,7 +43,10 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 			w = n < 40 ? n : 40;
 	}
 	const char *bold = sm->color ? "\033[1m" : "", *reset = sm->color ? "\033[0m" : "";
-	fprintf(out, "\n%sSummary of %s%s (%s)\n", bold, rb->name, reset, sm->run_id);
+	char *name = drr_term_str(rb->name), *id = drr_term_str(sm->run_id);
+	fprintf(out, "\n%sSummary of %s%s (%s)\n", bold, name, reset, id);
+	free(name);
+	free(id);
 	fprintf(out, "  %-*s  %-12s %-16s %8s  %s\n", w, "step", "phase", "result", "attempts",
 		"duration");
 	for (int i = 0; i < rb->nsteps; i++) {
@@ -52,12 +56,15 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 			dur = drr_duration_fmt(s->t_end - s->t_start, d, sizeof d);
 		else if (s->prior > 0) /* done in an earlier session of a resumed run */
 			dur = drr_duration_fmt(s->prior, d, sizeof d);
-		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, s->def->name,
-			s->def->phase, s->cancelled ? "cancelled" : result_word(s->state),
-			s->attempt, dur);
+		char *sn = drr_term_str(s->def->name), *ph = drr_term_str(s->def->phase);
+		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, sn, ph,
+			s->cancelled ? "cancelled" : result_word(s->state), s->attempt, dur);
+		free(sn);
+		free(ph);
 		if (s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED)) {
-			char *e = drr_redact(s->error);
-			fprintf(out, "  %-*s  error: %.300s\n", w, "", e);
+			char *e = drr_redact(s->error), *te = drr_term_str(e);
+			fprintf(out, "  %-*s  error: %.300s\n", w, "", te);
+			free(te);
 			free(e);
 		}
 	}
@@ -82,8 +89,10 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 			if (s->t_end > hi)
 				hi = s->t_end;
 		}
-		fprintf(out, "%s %s %s", printed++ ? "," : "", ph,
+		char *tph = drr_term_str(ph);
+		fprintf(out, "%s %s %s", printed++ ? "," : "", tph,
 			lo > 0 ? drr_duration_fmt(hi - lo, d, sizeof d) : "-");
+		free(tph);
 	}
 	fprintf(out, "\n");
 	fprintf(out, "  total: %s", drr_duration_fmt(sm->total, d, sizeof d));
@@ -96,10 +105,13 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 	const char *col = !sm->color ? "" : sm->exit_code == 0 ? "\033[1;32m" : "\033[1;31m";
 	fprintf(out, "  result: %s%s%s (exit %d)", col, sm->status, reset, sm->exit_code);
 	if (sm->reason) {
-		char *rr = drr_redact(sm->reason);
-		fprintf(out, ": %s", rr);
+		char *rr = drr_redact(sm->reason), *tr = drr_term_str(rr);
+		fprintf(out, ": %s", tr);
+		free(tr);
 		free(rr);
 	}
-	fprintf(out, "\n  journal: %s\n", sm->journal);
+	char *jp = drr_term_str(sm->journal);
+	fprintf(out, "\n  journal: %s\n", jp);
+	free(jp);
 	fflush(out);
 }

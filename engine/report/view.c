@@ -2,11 +2,14 @@
  * view.c - what the operator sees while a run goes on.  On a terminal: one
  * line per step (state, elapsed time, last log line) redrawn in place.
  * Otherwise: plain timestamped lines, one per event, fit for a log file.
+ * Messages for the operator print above the live view, which then redraws
+ * below them, so a frame never overwrites a message or leaves rows behind.
  * Every string shown has already been redacted by the caller or is redacted
- * here.
+ * here, and reaches the terminal through term.c's escaping.
  */
 #include "report/report.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,11 +103,12 @@ void drr_view_event(struct drr_view *v, const struct drr_stepstate *s, const cha
 	ts[23] = 'Z';
 	ts[24] = '\0'; /* milliseconds are enough on screen */
 	char *d = detail ? drr_redact(detail) : NULL;
+	/* one line per event, whatever the detail holds */
 	if (s)
-		fprintf(v->out, "%s %-20s %s%s%s\n", ts, s->def->name, what, d ? ": " : "",
-			d ? d : "");
+		drr_term_line(v->out, "%s %-20s %s%s%s", ts, s->def->name, what, d ? ": " : "",
+			      d ? d : "");
 	else
-		fprintf(v->out, "%s %s%s%s\n", ts, what, d ? " " : "", d ? d : "");
+		drr_term_line(v->out, "%s %s%s%s", ts, what, d ? " " : "", d ? d : "");
 	fflush(v->out);
 	free(d);
 }
@@ -122,27 +126,23 @@ static int term_size(int *rows, int *cols)
 	return -1;
 }
 
-/* Append s to b, cut to `width` display columns (UTF-8 aware, roughly). */
+/* Append s to b, control bytes escaped (term.c), cut to `width` display
+ * columns (UTF-8 aware, roughly). */
 static void add_cut(struct drr_buf *b, const char *s, int width)
 {
+	struct drr_buf e = { 0 };
+	drr_term_add(&e, s, strlen(s));
 	int cols = 0;
-	for (const char *p = s; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '\n' || c == '\r' || c == '\t') {
-			if (cols + 1 > width)
-				break;
-			drr_buf_adds(b, " ");
-			cols++;
-			continue;
-		}
+	for (size_t i = 0; i < e.len; i++) {
+		unsigned char c = (unsigned char)e.data[i];
 		if ((c & 0xC0) != 0x80) {
 			if (cols + 1 > width)
 				break;
 			cols++;
 		}
-		if (c >= 0x20 || c >= 0x80)
-			drr_buf_add(b, p, 1);
+		drr_buf_add(b, &e.data[i], 1);
 	}
+	drr_buf_free(&e);
 }
 
 void drr_view_redraw(struct drr_view *v)
@@ -213,6 +213,32 @@ void drr_view_redraw(struct drr_view *v)
 	fwrite(b.data, 1, b.len, v->out);
 	fflush(v->out);
 	drr_buf_free(&b);
+}
+
+void drr_view_message(struct drr_view *v, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	const char *m = msg;
+	int live = v && v->live && !v->suspended;
+	if (live && v->drawn) {
+		/* back to the frame's first row, and clear it and all below */
+		fprintf(v->out, "\r\033[%dA\033[J", v->drawn);
+		fflush(v->out);
+		v->drawn = 0;
+	}
+	while (*m == '\n') {
+		if (!live) /* off the "^C" the terminal echoed; the clear did that */
+			fputc('\n', stderr);
+		m++;
+	}
+	drr_term_line(stderr, "%s", m);
+	fflush(stderr);
+	free(msg);
+	if (live)
+		drr_view_redraw(v); /* the frame again, below the message */
 }
 
 void drr_view_suspend(struct drr_view *v)

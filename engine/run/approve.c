@@ -149,9 +149,12 @@ int approve(struct run *r, struct drr_stepstate *s)
 		r->prompt_step = s;
 		s->state = DRR_WAIT_APPROVAL;
 		drr_view_suspend(r->view);
-		char *q = drr_redact(step_question(s));
-		fprintf(stderr, "\n? step '%s': %s [y/N] ", s->def->name, q);
+		char *q = drr_redact(step_question(s)), *tq = drr_term_str(q),
+		     *tn = drr_term_str(s->def->name);
+		fprintf(stderr, "\n? step '%s': %s [y/N] ", tn, tq);
 		fflush(stderr);
+		free(tn);
+		free(tq);
 		free(q);
 		uv_read_start((uv_stream_t *)&r->tty, tty_alloc, tty_read);
 		return 0;
@@ -161,10 +164,10 @@ no_terminal:
 	s->state = DRR_NOT_RUN;
 	{
 		char *q = drr_redact(step_question(s));
-		fprintf(stderr,
-			"drrun: step '%s' needs approval (\"%s\") and there is no terminal to "
-			"ask on: re-run with --yes to approve every gate\n",
-			s->def->name, q);
+		drr_term_line(stderr,
+			      "drrun: step '%s' needs approval (\"%s\") and there is no terminal "
+			      "to ask on: re-run with --yes to approve every gate",
+			      s->def->name, q);
 		free(q);
 	}
 	char *why = drr_xasprintf("step '%s' needs approval", s->def->name);

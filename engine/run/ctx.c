@@ -35,7 +35,7 @@ void task_log(struct drr_task *t, const char *msg)
 		step_log(t->owner, msg);
 	else {
 		char *red = drr_redact(msg);
-		fprintf(stderr, "drrun: %s\n", red);
+		drr_view_message(run_current ? run_current->view : NULL, "drrun: %s", red);
 		free(red);
 	}
 }

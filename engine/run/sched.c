@@ -101,7 +101,7 @@ static void journal_failed(struct run *r)
 	r->reason = drr_xasprintf("journal: %s", drr_journal_error(r->j));
 	r->stop = STOP_JOURNAL;
 	r->hard = 1;
-	fprintf(stderr, "drrun: %s; stopping (nothing more can be recorded)\n", r->reason);
+	drr_view_message(r->view, "drrun: %s; stopping (nothing more can be recorded)", r->reason);
 	for (int i = 0; i < r->rb->nsteps; i++) {
 		struct drr_stepstate *s = &r->st[i];
 		if (s->task)
@@ -418,12 +418,12 @@ static void on_signal(uv_signal_t *h, int sig)
 	if (r->stop == STOP_INTERRUPTED || r->hard) {
 		/* second signal: stop at once, leave the run resumable */
 		r->hard = 1;
-		fprintf(stderr, "\ndrrun: second %s: stopping now\n", strsignal(sig));
+		drr_view_message(r->view, "\ndrrun: second %s: stopping now", strsignal(sig));
 	} else {
-		fprintf(stderr,
-			"\ndrrun: %s: stopping; cancelling running steps%s "
-			"(again to stop at once)\n",
-			strsignal(sig), r->o->no_rollback ? "" : ", then rolling back");
+		drr_view_message(r->view,
+				 "\ndrrun: %s: stopping; cancelling running steps%s "
+				 "(again to stop at once)",
+				 strsignal(sig), r->o->no_rollback ? "" : ", then rolling back");
 		/* on disk before anything is cancelled: a resume after a crash from
 		 * here on finishes stopping (rolls back), it never goes forward */
 		json_t *rec = rec_step("run_interrupt", NULL);

@@ -159,7 +159,7 @@ static int l_print(lua_State *L)
 		drr_task_log(L, "%s", msg);
 	} else {
 		char *r = drr_redact(msg);
-		fprintf(stderr, "%s\n", r);
+		drr_term_line(stderr, "%s", r);
 		free(r);
 	}
 	return 0;

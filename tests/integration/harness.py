@@ -857,7 +857,7 @@ def main():
                 run.failures.append(f"{where}: {name}: cannot evaluate: {type(e).__name__}: {e}")
         hook = os.path.join(case_dir, "check.py")
         if os.path.isfile(hook):
-            env = dict(os.environ)
+            env = dict(os.environ, DRRUN=run.drrun)
             try:
                 env["DRRUN_JOURNAL"] = run.journal()[0]
             except Failure:

@@ -1,0 +1,96 @@
+/*
+ * term.c - the one gate between a string drrun did not write itself (a log
+ * line, an error, a command's output, a name read back from a journal) and
+ * the operator's terminal.  Every byte a terminal would act on is written
+ * visibly instead: C0 controls and DEL as \r \n \t or \xNN; C1 controls
+ * (U+0080..U+009F) and bytes that are not UTF-8 as \xNN.  So a remote
+ * command cannot move the cursor, clear a line, set the title or print a
+ * fake "result: completed" on a line of its own.  Journals keep the real
+ * bytes: this is for the terminal only.  Redact first, then escape.
+ */
+#include "core/core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	unsigned cp;
+	if (c < 0xC2 || c > 0xF4)
+		return 0; /* a continuation byte, an overlong lead or past U+10FFFF */
+	len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	if (n < len)
+		return 0;
+	cp = c & (0x7F >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0; /* overlong, out of range, or a surrogate */
+	if (cp <= 0x9F)
+		return 0; /* a C1 control: escaped byte by byte */
+	return len;
+}
+
+void drr_term_add(struct drr_buf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		size_t run = i;
+		while (run < n && p[run] >= 0x20 && p[run] < 0x7F)
+			run++; /* printable ASCII, the common case */
+		if (run > i) {
+			drr_buf_add(b, p + i, run - i);
+			i = run;
+			continue;
+		}
+		unsigned c = p[i];
+		size_t len = c >= 0x80 ? utf8_len(p + i, n - i) : 0;
+		if (len) {
+			drr_buf_add(b, p + i, len);
+			i += len;
+			continue;
+		}
+		if (c == '\n')
+			drr_buf_adds(b, "\\n");
+		else if (c == '\r')
+			drr_buf_adds(b, "\\r");
+		else if (c == '\t')
+			drr_buf_adds(b, "\\t");
+		else
+			drr_buf_addf(b, "\\x%02x", c);
+		i++;
+	}
+}
+
+char *drr_term_str(const char *s)
+{
+	if (!s)
+		return NULL;
+	struct drr_buf b = { 0 };
+	drr_term_add(&b, s, strlen(s));
+	return b.data ? b.data : drr_xstrdup("");
+}
+
+void drr_term_line(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *line = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	struct drr_buf b = { 0 };
+	drr_term_add(&b, line, strlen(line));
+	drr_buf_adds(&b, "\n");
+	fwrite(b.data, 1, b.len, f);
+	drr_buf_free(&b);
+	free(line);
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""What the operator sees on a real terminal: drrun runs inside tmux (a
+terminal emulator with a fixed size, on a private server socket), the test
+types Ctrl-C with send-keys and reads the screen with capture-pane.
+Prints "ok NAME" or "FAIL NAME: why" per test.
+Usage: terminal.py DRRUN SCRATCH"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+DRRUN, SCRATCH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+SOCKET = f"drrun-terminal-{os.getpid()}"
+
+LIVE_RB = r'''local exec = require "drrun.exec"
+runbook { name = "live" }
+step "a" { run = function(ctx) ctx.log("a is done") end }
+step "b" { after = "a",
+  run = function(ctx) ctx.log("waiting for b") exec.run { "sleep", "60" } end,
+  rollback = function() end }
+step "c" { after = "b", run = function() end }
+step "d" { after = "a",
+  run = function(ctx) ctx.log("\r\27[2Kresult: completed") drrun.sleep("60s") end }
+'''
+
+
+class Fail(Exception):
+    pass
+
+
+def expect(cond, why):
+    if not cond:
+        raise Fail(why)
+
+
+def tmux(*args):
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=20)
+
+
+def screen():
+    return tmux("capture-pane", "-p", "-J").stdout
+
+
+def wait_for(pred, what, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = screen()
+        if pred(s):
+            return s
+        time.sleep(0.1)
+    raise Fail(f"timed out waiting for {what}; screen:\n{screen()}")
+
+
+def start(d, *args):
+    """drrun in a 100x30 terminal; the pane stays after it exits.  bash, not
+    sh: dash exits on the Ctrl-C that drrun handles."""
+    cmd = (f"cd {d} && TERM=xterm {DRRUN} {' '.join(args)} --state-dir state; "
+           "echo EXIT=$?; sleep 60")
+    r = tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "t",
+             "env", "-u", "NO_COLOR", "bash", "-c", cmd)
+    expect(r.returncode == 0, f"tmux new-session: {r.stderr}")
+
+
+def case_dir(name, text):
+    d = os.path.join(SCRATCH, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    with open(os.path.join(d, "rb.lua"), "w") as f:
+        f.write(text)
+    return d
+
+
+def frame_rows(s):
+    """The step rows of the screen, before the summary."""
+    head = s.split("Summary of", 1)[0]
+    return [l for l in head.splitlines() if l[:1] in "abcd" and l[1:2] == " "]
+
+
+def t_live_view_escapes():
+    d = case_dir("escapes", LIVE_RB)
+    try:
+        start(d, "run", "rb.lua", "--no-color")
+        s = wait_for(lambda s: "waiting for b" in s and "result" in s, "the live view")
+        row = [l for l in s.splitlines() if l.startswith("d ")]
+        expect(row and row[0].endswith(r"\r\x1b[2Kresult: completed"),
+               f"row d shows the log escaped: {row}")
+        expect(not any(l.startswith("result:") for l in s.splitlines()),
+               f"no fake result line:\n{s}")
+        tmux("send-keys", "-t", "t", "C-c")
+        wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+    finally:
+        tmux("kill-server")
+
+
+def t_interrupt_message_above_view():
+    d = case_dir("interrupt", LIVE_RB)
+    try:
+        start(d, "run", "rb.lua", "--no-color")
+        wait_for(lambda s: "waiting for b" in s, "step b to run")
+        tmux("send-keys", "-t", "t", "C-c")
+        s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+        lines = s.splitlines()
+        msg = [i for i, l in enumerate(lines) if l.startswith("drrun: Interrupt: stopping")]
+        expect(len(msg) == 1, f"the interrupt message is on screen once:\n{s}")
+        rows = frame_rows(s)
+        expect([r[0] for r in rows] == ["a", "b", "c", "d"],
+               f"one row per step, no stale rows left above:\n{s}")
+        first = next(i for i, l in enumerate(lines) if l.startswith("a "))
+        expect(msg[0] < first, f"the message is above the frame:\n{s}")
+        expect("EXIT=3" in s, f"interrupted run exits 3:\n{s}")
+    finally:
+        tmux("kill-server")
+
+
+TESTS = [t_live_view_escapes, t_interrupt_message_above_view]
+
+
+def main():
+    if not shutil.which("tmux"):
+        print("FAIL terminal: tmux is missing (tests/deps.sh installs it)", flush=True)
+        return 1
+    os.makedirs(SCRATCH, exist_ok=True)
+    bad = 0
+    for t in TESTS:
+        name = t.__name__[2:].replace("_", "-")
+        try:
+            t()
+            print("ok " + name, flush=True)
+        except Exception as e:  # a failed expectation or a crash of the test itself
+            bad += 1
+            print(f"FAIL {name}: {type(e).__name__ if not isinstance(e, Fail) else ''}{e}",
+                  flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
