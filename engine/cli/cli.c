@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,9 @@ void drr_cli_help(FILE *out, const char *verb)
 		DRRUN_VERSION, FLAGS);
 }
 
+/* $DRRUN_STATE_DIR, $XDG_STATE_HOME/drrun or $HOME/.local/state/drrun; NULL
+ * when none is set: a run never journals under whatever directory it
+ * happens to be started in. */
 static char *default_state_dir(void)
 {
 	const char *e = getenv("DRRUN_STATE_DIR");
@@ -106,7 +110,9 @@ static char *default_state_dir(void)
 	if (e && *e)
 		return drr_xasprintf("%s/drrun", e);
 	e = getenv("HOME");
-	return drr_xasprintf("%s/.local/state/drrun", e && *e ? e : ".");
+	if (e && *e)
+		return drr_xasprintf("%s/.local/state/drrun", e);
+	return NULL;
 }
 
 void drr_cli_free_opts(struct drr_opts *o)
@@ -120,21 +126,53 @@ void drr_cli_free_opts(struct drr_opts *o)
 	memset(o, 0, sizeof *o);
 }
 
+/* An audit key is a few dozen bytes: a file longer than this is not one. */
+#define KEY_FILE_MAX 4096
+
+/* Read --key-file into b: a regular file of at most KEY_FILE_MAX bytes (so
+ * not /dev/zero, a FIFO or a directory).  0, or -1 with a message. */
+static int read_key_file(const char *path, const char *verb, struct drr_buf *b)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	const char *why = NULL;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = S_ISDIR(st.st_mode) ? "is a directory, not a key file"
+					  : "not a regular file (give a file holding the key)";
+	else if (st.st_size > KEY_FILE_MAX)
+		why = "larger than 4096 bytes: not an audit key";
+	char chunk[KEY_FILE_MAX + 1];
+	ssize_t n = 0;
+	if (!why) {
+		do
+			n = read(fd, chunk, sizeof chunk);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			why = strerror(errno);
+		else if (n > KEY_FILE_MAX)
+			why = "larger than 4096 bytes: not an audit key";
+	}
+	if (fd >= 0)
+		close(fd);
+	if (why) {
+		drr_term_line(stderr, "drrun %s: --key-file %s: %s", verb, path, why);
+		memset(chunk, 0, sizeof chunk);
+		return -1;
+	}
+	drr_buf_add(b, chunk, (size_t)n);
+	memset(chunk, 0, sizeof chunk);
+	return 0;
+}
+
 static int load_key(struct drr_opts *o, const char *verb)
 {
 	if (o->key_file) {
-		FILE *f = fopen(o->key_file, "rb");
-		if (!f) {
-			fprintf(stderr, "drrun %s: --key-file %s: %s\n", verb, o->key_file,
-				strerror(errno));
-			return -1;
-		}
 		struct drr_buf b = { 0 };
-		char chunk[4096];
-		size_t n;
-		while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-			drr_buf_add(&b, chunk, n);
-		fclose(f);
+		if (read_key_file(o->key_file, verb, &b) < 0)
+			return -1;
 		while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
 			b.data[--b.len] = '\0';
 		if (!b.len) {
@@ -269,6 +307,18 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		fprintf(stderr, "drrun %s: unexpected argument '%s'\n", verb, argv[optind]);
 		goto usage;
 	}
+	if (*file && !**file) {
+		/* an empty RUN_ID is a prefix of every run id: never "the only run" */
+		fprintf(stderr, "drrun %s: the %s is empty\n", verb,
+			strcmp(verb, "run") && strcmp(verb, "plan") && strcmp(verb, "check")
+				? "RUN_ID"
+				: "runbook path");
+		goto usage;
+	}
+	if (state && !*state) {
+		fprintf(stderr, "drrun %s: --state-dir is empty (give a directory)\n", verb);
+		goto usage;
+	}
 	if (!*file && !(flags & DRR_CLI_ARG_OPTIONAL)) {
 		fprintf(stderr, "drrun %s: %s\n", verb,
 			strcmp(verb, "run") && strcmp(verb, "plan") && strcmp(verb, "check")
@@ -277,6 +327,14 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		goto usage;
 	}
 	o->state_dir = state ? state : default_state_dir();
+	if (!o->state_dir && strcmp(verb, "check") && strcmp(verb, "plan")) {
+		/* check and plan never touch the state directory */
+		fprintf(stderr,
+			"drrun %s: no state directory: HOME, XDG_STATE_HOME and DRRUN_STATE_DIR "
+			"are all unset; give --state-dir DIR or set DRRUN_STATE_DIR\n",
+			verb);
+		goto usage;
+	}
 	if (load_key(o, verb) < 0) {
 		free((char *)o->state_dir);
 		o->state_dir = NULL;

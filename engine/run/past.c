@@ -15,6 +15,10 @@
 int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
 		 size_t errlen)
 {
+	if (!*id) { /* a prefix of every run id: never "the only run" */
+		snprintf(err, errlen, "the run id is empty");
+		return -1;
+	}
 	char *runs = drr_xasprintf("%s/runs", state_dir);
 	DIR *d = opendir(runs);
 	if (!d) {
