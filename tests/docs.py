@@ -6,7 +6,7 @@ one failed.  Run from anywhere: python3 tests/docs.py
 - docs/drrun.1 renders with man(1) and groff without a single warning;
 - every verb of engine/cli/main.c's dispatch table is a command of the man
   page, and every long flag of engine/cli/cli.c's option table (and -y) an
-  option of it;
+  option of it, and README.md describes each of them too;
 - every environment variable the code reads by name is in ENVIRONMENT, and
   every exit code of engine/core/core.h in EXIT STATUS;
 - RUNBOOKS.md's error token table is exactly DRR_ERROR_TOKENS of
@@ -126,6 +126,13 @@ def check_verbs_and_flags(sections):
         if "-" + s not in options:
             problems.append("flag '-%s' is not an option in OPTIONS" % s)
     report("man-page-has-every-flag", problems)
+
+    readme = read("README.md")
+    problems = ["README.md does not describe 'drrun %s'" % v for v in verbs
+                if not re.search(r"`drrun %s\b" % re.escape(v), readme)]
+    problems += ["README.md's flags do not include --%s" % f for f in flags
+                 if not re.search(r"^\| `--%s\b" % re.escape(f), readme, re.M) and f != "help"]
+    report("readme-has-every-verb-and-flag", problems)
 
 
 def check_environment_and_exits(sections):
