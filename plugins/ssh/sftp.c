@@ -1,7 +1,8 @@
 /*
  * sftp.c - put and get over the session's SFTP channel, one transfer at a
  * time per session, hashed (SHA-256) as they go; a download is written to
- * a temporary file next to its destination, synced and renamed into place.
+ * a temporary file next to its destination (a unique name, from
+ * mkostemp), synced and renamed into place.
  */
 #include "ssh.h"
 
@@ -197,8 +198,10 @@ struct sshop *ssh_xfer_new(int kind, const char *local, const char *remote, long
 	if (kind == K_PUT) {
 		o->lfd = open(local, O_RDONLY | O_CLOEXEC);
 	} else {
-		o->tmp = drr_xasprintf("%s.drrun-part", local);
-		o->lfd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		/* unique (mkostemp: O_EXCL, mode 0600), so two gets into one
+		 * file, or a file that happens to have the name, never mix */
+		o->tmp = drr_xasprintf("%s.drrun-part.XXXXXX", local);
+		o->lfd = mkostemp(o->tmp, O_CLOEXEC);
 	}
 	if (o->lfd < 0) {
 		int e = errno;

@@ -305,6 +305,20 @@ chained("sftp", {
 		eq(g.sha256, want, "sha256 of what was got")
 		eq(sha256sum(back), want, "sha256sum of the local copy")
 		eq(exists(back .. ".drrun-part"), false, "temp file left")
+		eq(sh('ls -a "$1"', dir):find(".drrun-part", 1, true), nil, "a temp file left")
+		-- the temporary name is unique: a file of that name that is not ours
+		-- is left alone, and two gets into one file at once do not mix
+		local theirs = back .. "2.drrun-part"
+		sh('printf theirs > "$1"', theirs)
+		local twice = drrun.parallel({ 1, 2 }, function()
+			return ok(s:get(remote, back .. "2")).sha256
+		end, { limit = 2 })
+		eq(twice[1], want, "first of two gets into one file")
+		eq(twice[2], want, "second of two gets into one file")
+		eq(sha256sum(back .. "2"), want, "sha256sum of the file two gets wrote")
+		eq(sh('cat "$1"', theirs), "theirs", "a file named like the temp file")
+		sh('rm -f "$1"', theirs)
+		eq(sh('ls -a "$1"', dir):find(".drrun-part", 1, true), nil, "a temp file left by two gets")
 		-- put and get at once on one session (one SFTP channel)
 		local small = dir .. "/small.txt"
 		sh('printf "small file\\n" > "$1"', small)
@@ -320,6 +334,7 @@ chained("sftp", {
 		assert(err:find("no-such-file", 1, true), err)
 		eq(exists(miss), false, "local file after a failed get")
 		eq(exists(miss .. ".drrun-part"), false, "temp file after a failed get")
+		eq(sh('ls -a "$1"', dir):find(".drrun-part", 1, true), nil, "a temp file after a failed get")
 		-- an existing local file is left alone by a failed get
 		sh('printf keep > "$1"', miss)
 		fails("sftp", s:get(RDIR .. "/no-such-file", miss))
