@@ -57,6 +57,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
 
+# test_faults makes library calls fail: its link wraps them
+$(BUILD)/tests/test_faults: LDFLAGS += -Wl,--wrap=curl_easy_init \
+	-Wl,--wrap=libssh2_session_init_ex -Wl,--wrap=uv_poll_init_socket
+
 unit: $(UNIT)
 
 deps:

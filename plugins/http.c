@@ -454,11 +454,14 @@ static int l_request(lua_State *L)
 
 	/* everything that can raise is done: from here on, C owns the request */
 	ensure_ctx();
+	CURL *easy = curl_easy_init();
+	if (!easy)
+		return drr_push_fail(L, "io", "cannot create a request (libcurl)");
 	struct req *q = drr_xcalloc(1, sizeof *q);
 	q->op.cancel = req_cancel;
 	q->max_body = (size_t)(max_body > 0 ? max_body : DEFAULT_MAX_BODY);
 	q->timeout = timeout;
-	q->easy = curl_easy_init();
+	q->easy = easy;
 	set_common(q, url, timeout, ctimeout);
 	CURL *e = q->easy;
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -549,10 +552,13 @@ static int l_connect(lua_State *L)
 	}
 	drr_task_check(L, "health.tcp");
 	ensure_ctx();
+	CURL *easy = curl_easy_init();
+	if (!easy)
+		return drr_push_fail(L, "io", "cannot create a request (libcurl)");
 	struct req *q = drr_xcalloc(1, sizeof *q);
 	q->op.cancel = req_cancel;
 	q->connect_only = 1;
-	q->easy = curl_easy_init();
+	q->easy = easy;
 	int v6 = strchr(host, ':') != NULL;
 	char *url = drr_xasprintf("http://%s%s%s:%lld/", v6 ? "[" : "", host, v6 ? "]" : "",
 				  (long long)port);

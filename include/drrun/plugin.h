@@ -42,7 +42,8 @@
  *   auth       credentials or host key rejected
  *   closed     the peer closed the connection mid-operation
  *   spawn      a program could not be started
- *   io         a local read, write or sync failed
+ *   io         a local read, write or sync failed, or a local resource (a
+ *              handle, a library's session) could not be had
  *   invalid    the peer rejected the request as malformed (4xx), or its
  *              answer could not be parsed
  *   not_found  the thing asked for does not exist

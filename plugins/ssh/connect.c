@@ -146,7 +146,12 @@ static int tcp_next(struct sshop *o)
 			close(fd);
 			continue;
 		}
-		ssh_watch(se, fd, UV_WRITABLE);
+		int rc = ssh_watch(se, fd, UV_WRITABLE);
+		if (rc < 0) {
+			ssh_unwatch(se); /* closes fd */
+			return ssh_fail(o, "io", "cannot watch the socket to %s:%d: %s", se->host,
+					se->port, uv_strerror(rc));
+		}
 		return 0;
 	}
 	return ssh_fail(o, "refused", "cannot connect to %s:%d: %s", se->host, se->port,
@@ -291,6 +296,8 @@ int ssh_connect_step(struct sshop *o)
 			ssh_unwatch(se);
 			if (tcp_next(o)) {
 				se->state = S_DEAD;
+				if (!strcmp(o->tok, "io"))
+					return 1; /* a local failure, said as such */
 				return ssh_fail(o, err == ECONNREFUSED ? "refused" : "closed",
 						"cannot connect to %s:%d: %s", se->host, se->port,
 						strerror(err));
@@ -304,6 +311,11 @@ int ssh_connect_step(struct sshop *o)
 		if (getpeername(se->fd, (struct sockaddr *)&ss, &sl) < 0)
 			return 0;
 		se->s = libssh2_session_init_ex(NULL, NULL, NULL, se);
+		if (!se->s) {
+			se->state = S_DEAD;
+			return ssh_fail(o, "io", "cannot start an SSH session to %s:%d (libssh2)",
+					se->host, se->port);
+		}
 		libssh2_session_callback_set(se->s, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
 		libssh2_session_set_blocking(se->s, 0);
 		o->phase = C_HANDSHAKE;

@@ -56,14 +56,20 @@ static void poll_closed(uv_handle_t *h)
 }
 
 /* Watch fd (a new socket) with a fresh poll handle. */
-void ssh_watch(struct sess *se, int fd, int events)
+int ssh_watch(struct sess *se, int fd, int events)
 {
 	se->fd = fd;
 	se->poll = drr_xcalloc(1, sizeof *se->poll);
-	uv_poll_init_socket(drr_loop(), se->poll, fd);
+	int rc = uv_poll_init_socket(drr_loop(), se->poll, fd);
+	if (rc < 0) { /* never initialised: nothing to close but the socket */
+		free(se->poll);
+		se->poll = NULL;
+		return rc;
+	}
 	se->poll->data = se;
 	se->events = events;
 	uv_poll_start(se->poll, events, on_poll);
+	return 0;
 }
 
 void ssh_unwatch(struct sess *se)

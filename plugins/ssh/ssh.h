@@ -127,7 +127,9 @@ int ssh_fail_ssh(struct sshop *o, const char *tok, const char *what);
 
 /* sessions and ops (session.c) */
 void ssh_drive(struct sess *se);
-void ssh_watch(struct sess *se, int fd, int events);
+/* watch fd (a new socket, se->fd from now on) with a fresh poll handle;
+ * 0, or a libuv error */
+int ssh_watch(struct sess *se, int fd, int events);
 void ssh_unwatch(struct sess *se);
 void ssh_pool_remove(struct sess *se);
 struct sess *ssh_pool_find(const char *pool_key);
