@@ -39,7 +39,9 @@
  *   refused    the peer refused the connection
  *   dns        a name did not resolve
  *   tls        TLS handshake or certificate failure
- *   auth       credentials or host key rejected
+ *   auth       credentials rejected
+ *   hostkey    the host's key is not on record, or differs from it (SSH:
+ *              nothing was sent; the fix is in known_hosts, not the key)
  *   closed     the peer closed the connection mid-operation
  *   spawn      a program could not be started
  *   io         a local read, write or sync failed, or a local resource (a
@@ -55,11 +57,16 @@
  *   format     bytes that are not in the expected format (a sealed blob)
  *   crypto     the crypto library failed
  *   failed     the service ran the job and reports it failed (a restore)
+ *   sftp       the SFTP server refused a request (no such file, no
+ *              permission); the session is still usable
+ *   http       an HTTP transfer failed in a way no token above names
+ *              (libcurl's message says how), or, from drrun.api, an HTTP
+ *              status no token above names
  */
-#define DRR_ERROR_TOKENS                                                                       \
-	"timeout", "refused", "dns", "tls", "auth", "closed", "spawn", "io", "invalid",        \
-		"not_found", "conflict", "throttled", "unavailable", "cancelled", "too_large", \
-		"format", "crypto", "failed"
+#define DRR_ERROR_TOKENS                                                                           \
+	"timeout", "refused", "dns", "tls", "auth", "hostkey", "closed", "spawn", "io", "invalid", \
+		"not_found", "conflict", "throttled", "unavailable", "cancelled", "too_large",     \
+		"format", "crypto", "failed", "sftp", "http"
 
 /* ---- memory and buffers: abort on out-of-memory ------------------------- */
 

@@ -37,11 +37,9 @@ CURL *__wrap_curl_easy_init(void)
 	return fail_curl ? NULL : __real_curl_easy_init();
 }
 
-LIBSSH2_SESSION *__real_libssh2_session_init_ex(LIBSSH2_ALLOC_FUNC((*a)),
-						LIBSSH2_FREE_FUNC((*f)),
+LIBSSH2_SESSION *__real_libssh2_session_init_ex(LIBSSH2_ALLOC_FUNC((*a)), LIBSSH2_FREE_FUNC((*f)),
 						LIBSSH2_REALLOC_FUNC((*r)), void *abstract);
-LIBSSH2_SESSION *__wrap_libssh2_session_init_ex(LIBSSH2_ALLOC_FUNC((*a)),
-						LIBSSH2_FREE_FUNC((*f)),
+LIBSSH2_SESSION *__wrap_libssh2_session_init_ex(LIBSSH2_ALLOC_FUNC((*a)), LIBSSH2_FREE_FUNC((*f)),
 						LIBSSH2_REALLOC_FUNC((*r)), void *abstract)
 {
 	return fail_ssh_init ? NULL : __real_libssh2_session_init_ex(a, f, r, abstract);
@@ -118,8 +116,8 @@ static int reset(void **state)
 	return 0;
 }
 
-#define EXPECT_IO                                                                             \
-	"if r or tok ~= 'io' or not err:find('^io: ') then\n"                                 \
+#define EXPECT_IO                                                                                \
+	"if r or tok ~= 'io' or not err:find('^io: ') then\n"                                    \
 	"  error(('want io, got %s %s %s'):format(tostring(r), tostring(err), tostring(tok)))\n" \
 	"end\n"
 
@@ -130,8 +128,8 @@ static void test_curl_easy_init_fails(void **state)
 	run_runbook("local http = require 'drrun.http'\n"
 		    "runbook { name = 'faults' }\n"
 		    "step 'get' { run = function()\n"
-		    "  local r, err, tok = http.get('http://127.0.0.1:9/', { timeout = '5s' })\n" EXPECT_IO
-		    "end }\n");
+		    "  local r, err, tok = http.get('http://127.0.0.1:9/', { timeout = '5s' "
+		    "})\n" EXPECT_IO "end }\n");
 }
 
 static void ssh_case(void)
@@ -139,15 +137,16 @@ static void ssh_case(void)
 	int port;
 	int lfd = listener(&port);
 	char src[2048];
-	snprintf(src, sizeof src,
-		 "local ssh = require 'drrun.ssh'\n"
-		 "runbook { name = 'faults' }\n"
-		 "local PORT = %d\n"
-		 "step 'connect' { run = function()\n"
-		 "  local r, err, tok = ssh.connect { host = '127.0.0.1', port = PORT, user = 'x',\n"
-		 "    key = '/nonexistent', known_hosts = '/dev/null', agent = false,\n"
-		 "    timeout = '10s' }\n",
-		 port);
+	snprintf(
+		src, sizeof src,
+		"local ssh = require 'drrun.ssh'\n"
+		"runbook { name = 'faults' }\n"
+		"local PORT = %d\n"
+		"step 'connect' { run = function()\n"
+		"  local r, err, tok = ssh.connect { host = '127.0.0.1', port = PORT, user = 'x',\n"
+		"    key = '/nonexistent', known_hosts = '/dev/null', agent = false,\n"
+		"    timeout = '10s' }\n",
+		port);
 	strncat(src, EXPECT_IO "end }\n", sizeof src - strlen(src) - 1);
 	run_runbook(src);
 	close(lfd);
