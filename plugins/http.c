@@ -447,9 +447,14 @@ static int l_request(lua_State *L)
 	int tidx = 0;
 	if (lua_getfield(L, 1, "tls") == LUA_TTABLE)
 		tidx = lua_gettop(L);
+	/* safe = true: the caller vouches that this request changes nothing
+	 * (a POST that only reads), so a dry run sends it too */
+	lua_getfield(L, 1, "safe");
+	int safe = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	struct drr_task *t = drr_task_check(L, "http.request");
 	(void)t;
-	if (drr_dry_run() && !is_safe_method(method))
+	if (drr_dry_run() && !safe && !is_safe_method(method))
 		return dry_run_request(L, method, url, hidx, blen);
 
 	/* everything that can raise is done: from here on, C owns the request */
