@@ -5,7 +5,7 @@
 #   make bench      benchmarks side by side with their peers (bench-ssh: the SSH one)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 
-PKGS    := lua5.4 libuv jansson libcrypto libpcre2-8 libcurl libssh2
+PKGS    := lua5.4 libuv jansson libcrypto libpcre2-8 libcurl libssh2 expat
 MODE    := $(if $(SAN),san,rel)
 BUILD   := build/$(MODE)
 CC      ?= cc

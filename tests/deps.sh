@@ -12,6 +12,7 @@ PKGS=(
   python3 procps time coreutils util-linux iproute2 curl openssh-server openssh-client
   nginx libnginx-mod-http-echo openssl tmux
   man-db groff-base
+  python3-botocore awscli
 )
 [ $# -gt 0 ] && PKGS=("$@")
 

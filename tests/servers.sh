@@ -45,7 +45,7 @@ usage() {
 CMD=$1
 [ "$CMD" = start ] && mkdir -p "$2"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-FAKES="heroku netlify statuspage pagerduty slack"
+FAKES="heroku netlify statuspage pagerduty slack aws"
 # DIR as an absolute path; stop must work when DIR has been deleted already
 if [ -d "$2" ]; then D=$(cd "$2" && pwd); else case $2 in /*) D=$2 ;; *) D=$PWD/$2 ;; esac; fi
 D=${D%/}
@@ -149,8 +149,15 @@ start_fakes() { # PYTHON
 	rm -rf "$D/fakes"
 	mkdir -p "$D/fakes"
 	for svc in $FAKES; do
-		"$py" -S -u "$ROOT/tests/fakes/serve.py" "$svc" 0 --state "$D/fakes/$svc.json" \
-			</dev/null >"$D/fakes/$svc.out" 2>&1 &
+		if [ "$svc" = aws ]; then
+			# checks signatures with Debian's python3-botocore: Debian's python,
+			# with its site packages
+			/usr/bin/python3 -u "$ROOT/tests/fakes/serve.py" "$svc" 0 \
+				--state "$D/fakes/$svc.json" </dev/null >"$D/fakes/$svc.out" 2>&1 &
+		else
+			"$py" -S -u "$ROOT/tests/fakes/serve.py" "$svc" 0 --state "$D/fakes/$svc.json" \
+				</dev/null >"$D/fakes/$svc.out" 2>&1 &
+		fi
 		echo "$svc $!" >>"$D/fakes/pids"
 	done
 }
@@ -281,7 +288,7 @@ EOF
 
 start() {
 	local hp sp wp cp mod pid i ports_pid py
-	local PORT_heroku='' PORT_netlify='' PORT_statuspage='' PORT_pagerduty='' PORT_slack='' # wait_fakes
+	local PORT_heroku='' PORT_netlify='' PORT_statuspage='' PORT_pagerduty='' PORT_slack='' PORT_aws='' # wait_fakes
 	stop # a leftover from an earlier run in the same DIR
 	rm -rf "$D/www" "$D/tmp" "$D/tls"
 	rm -f "$D/env" "$D/access.log" "$D/error.log" "$D/nginx.pid"
@@ -338,6 +345,9 @@ start() {
 		DRRUN_STATUSPAGE_URL "http://127.0.0.1:$PORT_statuspage/v1" \
 		DRRUN_PAGERDUTY_URL "http://127.0.0.1:$PORT_pagerduty" \
 		DRRUN_TEST_SLACK_WEBHOOK "http://127.0.0.1:$PORT_slack/services/T0000/B0000/XXXXXXXXXXXXXXXX" \
+		DRRUN_TEST_AWS_URL "http://127.0.0.1:$PORT_aws" \
+		DRRUN_TEST_AWS_KEY AKIDDRRUN \
+		DRRUN_TEST_AWS_SECRET drrun-test-secret \
 		DRRUN_TEST_HEROKU_TOKEN test-heroku-token \
 		DRRUN_TEST_NETLIFY_TOKEN test-netlify-token \
 		DRRUN_TEST_STATUSPAGE_KEY test-statuspage-key \
@@ -351,7 +361,7 @@ start() {
 	trap - EXIT
 	echo "servers: nginx $pid on http $hp, https $sp, https (wrong name) $wp"
 	echo "servers: fakes heroku $PORT_heroku, netlify $PORT_netlify," \
-		"statuspage $PORT_statuspage, pagerduty $PORT_pagerduty, slack $PORT_slack"
+		"statuspage $PORT_statuspage, pagerduty $PORT_pagerduty, slack $PORT_slack, aws $PORT_aws"
 }
 
 case $CMD in

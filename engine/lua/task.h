@@ -87,6 +87,8 @@ int luaopen_drrun_re(lua_State *L);
 int luaopen_drrun_http(lua_State *L);
 int luaopen_drrun_ssh(lua_State *L);
 int luaopen_drrun_crypto(lua_State *L);
+int luaopen_drrun_aws_core(lua_State *L);
+int luaopen_drrun_fs(lua_State *L);
 
 /* Embedded stdlib (generated): NULL-terminated. */
 struct drr_embedded {

@@ -2,13 +2,13 @@
 """selftest.py - check the SaaS fakes of tests/fakes/ against the contract.
 
 Usage: python3 tests/fakes/selftest.py [FILTER...]
-Starts its own five fakes (serve.py, port 0 on 127.0.0.1), then checks that
+Starts its own six fakes (serve.py, port 0 on 127.0.0.1), then checks that
 each refuses bad auth, missing headers and missing fields, enforces its burst
 limit and injected failures, and that the stateful flows work (rollback,
 restore and capture transfers, builds, incident updates, PagerDuty dedup,
-Slack posts).  Prints "ok NAME" or "FAIL NAME: why" per check (a FILTER runs
+Slack posts), and drives the aws fake with the real AWS CLI.  Prints "ok NAME" or "FAIL NAME: why" per check (a FILTER runs
 only the checks whose name contains it); exits 1 when one failed.  Python 3
-standard library only (urllib).
+standard library only (urllib); the AWS checks need Debian's awscli.
 """
 import json
 import os
@@ -770,13 +770,90 @@ def _():
     reset("pagerduty")
 
 
+# ---- AWS: the real AWS CLI against the fake ------------------------------------
+
+AWS_CLI = "/usr/bin/aws"  # Debian's awscli, not whatever else is on PATH
+
+
+def aws_cli(*args, key="AKIDDRRUN", secret="drrun-test-secret", token=None):
+    """Run the AWS CLI against the aws fake: (exit status, stdout, stderr)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "AWS_ACCESS_KEY_ID": key,
+           "AWS_SECRET_ACCESS_KEY": secret, "AWS_CONFIG_FILE": "/nonexistent/config",
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials", "AWS_PAGER": "",
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "3"}
+    if token:
+        env["AWS_SESSION_TOKEN"] = token
+    p = subprocess.run([AWS_CLI, "--endpoint-url", BASE["aws"], "--output", "json"] + list(args),
+                       env=env, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+@check("aws/cli-signed-call")
+def _():
+    reset("aws")
+    rc, out, err = aws_cli("sts", "get-caller-identity")
+    need(rc == 0, "the AWS CLI's signed call was refused: " + err)
+    need(json.loads(out)["Account"] == "123456789012", out)
+
+
+@check("aws/cli-wrong-secret")
+def _():
+    rc, out, err = aws_cli("sts", "get-caller-identity", secret="wrong")
+    need(rc != 0 and "SignatureDoesNotMatch" in err, "a wrong secret: %d %s" % (rc, err))
+
+
+@check("aws/cli-unknown-key")
+def _():
+    rc, out, err = aws_cli("sts", "get-caller-identity", key="AKIDNOBODY")
+    need(rc != 0 and "InvalidClientTokenId" in err, "an unknown key: %d %s" % (rc, err))
+
+
+@check("aws/unsigned")
+def _():
+    r = call("aws", "POST", "/", body="Action=GetCallerIdentity&Version=2011-06-15",
+             ctype="application/x-www-form-urlencoded")
+    need(r.status == 403 and "MissingAuthenticationToken" in r.text, r)
+
+
+@check("aws/cli-assume-role")
+def _():
+    rc, out, err = aws_cli("sts", "assume-role", "--role-arn", "arn:aws:iam::123456789012:role/dr",
+                           "--role-session-name", "selftest")
+    need(rc == 0, err)
+    c = json.loads(out)["Credentials"]
+    rc, out, err = aws_cli("sts", "get-caller-identity", key=c["AccessKeyId"],
+                           secret=c["SecretAccessKey"], token=c["SessionToken"])
+    need(rc == 0 and ":assumed-role/dr/selftest" in out, "the temporary keys: " + err)
+    rc, out, err = aws_cli("sts", "get-caller-identity", key=c["AccessKeyId"],
+                           secret=c["SecretAccessKey"])
+    need(rc != 0 and "InvalidClientTokenId" in err, "no session token: %d %s" % (rc, err))
+    rc, out, err = aws_cli("sts", "assume-role", "--role-arn", "arn:aws:s3:::not-a-role-bucket",
+                           "--role-session-name", "selftest")
+    need(rc != 0 and "ValidationError" in err, "a bad role ARN: " + err)
+
+
+@check("aws/cli-throttled")
+def _():
+    reset("aws", throttle={"service": "sts", "action": "GetCallerIdentity", "count": 1})
+    rc, out, err = aws_cli("sts", "get-caller-identity")
+    need(rc == 0, "the CLI retries one throttle: " + err)
+    reset("aws", throttle={"service": "sts", "action": "GetCallerIdentity", "count": 9})
+    rc, out, err = aws_cli("sts", "get-caller-identity")
+    need(rc != 0 and "Throttling" in err, "past its attempts: %d %s" % (rc, err))
+    reset("aws")
+
+
 # ---- runner ------------------------------------------------------------------
 
 def start_fakes():
     procs = {}
-    for svc in ("heroku", "netlify", "statuspage", "pagerduty", "slack"):
-        procs[svc] = subprocess.Popen([sys.executable, "-S", "-u", os.path.join(HERE, "serve.py"),
-                                       svc, "0"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    for svc in ("heroku", "netlify", "statuspage", "pagerduty", "slack", "aws"):
+        # the aws fake checks signatures with Debian's python3-botocore
+        py = ["/usr/bin/python3", "-u"] if svc == "aws" else [sys.executable, "-S", "-u"]
+        procs[svc] = subprocess.Popen(py + [os.path.join(HERE, "serve.py"), svc, "0"],
+                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     for svc, p in procs.items():
         line = p.stdout.readline().decode().split()
         if len(line) != 2 or line[0] != "ready":

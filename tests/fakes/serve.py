@@ -2,20 +2,21 @@
 """serve.py - run one SaaS fake of tests/fakes/ on 127.0.0.1.
 
 Usage: serve.py SERVICE PORT [--state FILE] [--verbose]
-  SERVICE  heroku | netlify | statuspage | pagerduty | slack
+  SERVICE  heroku | netlify | statuspage | pagerduty | slack | aws
   PORT     a TCP port on 127.0.0.1; 0 picks a free one
   --state FILE  after every request, write the fake's state, config and the
                 tail of its request log to FILE (JSON, replaced atomically)
   --verbose     log each request to stderr
 Prints one line "ready PORT" on stdout once it listens; runs until SIGTERM
-or SIGINT.  Python 3 standard library only.
+or SIGINT.  Python 3 standard library only, but for the aws fake, which
+needs Debian's python3-botocore.
 """
 import importlib
 import os
 import signal
 import sys
 
-SERVICES = ("heroku", "netlify", "statuspage", "pagerduty", "slack")
+SERVICES = ("heroku", "netlify", "statuspage", "pagerduty", "slack", "aws")
 
 
 def main(argv):
