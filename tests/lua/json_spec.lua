@@ -237,3 +237,28 @@ step "journal-uses-the-same-sentinels" {
 		return { n = json.null, e = json.empty_array, d = json.decode("[]"), f = print }
 	end,
 }
+
+step "journal-sentinels-as-written" {
+	after = "journal-uses-the-same-sentinels",
+	run = function(ctx)
+		-- what the step above returned, as its step_end in this run's journal
+		local text = require("saas_lib").journal(ctx)
+		local line
+		for l in text:gmatch("[^\n]+") do
+			if l:find('"type":"step_end","step":"journal-uses-the-same-sentinels"', 1, true) then
+				line = l
+			end
+		end
+		assert(line, "no step_end for journal-uses-the-same-sentinels in the journal")
+		for _, want in ipairs { '"n":null', '"e":[]', '"d":[]', '"f":"<function>"' } do
+			assert(line:find(want, 1, true), want .. " not in " .. line)
+		end
+		local out = assert(json.decode(line)).output
+		assert(out.n == json.null, "n is json.null")
+		assert(json.encode(out.e) == "[]" and json.encode(out.d) == "[]", "e and d are arrays")
+		assert(out.f == "<function>", tostring(out.f))
+		-- and the other steps saw the same value in ctx.outputs
+		local seen = ctx.outputs["journal-uses-the-same-sentinels"]
+		assert(json.encode(seen.e) == "[]" and seen.n == json.null)
+	end,
+}
