@@ -4,6 +4,7 @@
  * process: a crashed run never blocks the next one.  The file names the
  * holder ("<run-id> <pid>") for the error message and for `drrun status`.
  * The descriptor is close-on-exec: services a step starts never inherit it.
+ * The lock is opened with O_NOFOLLOW: a symlink in its place is refused.
  */
 #include "journal/journal.h"
 
@@ -39,9 +40,12 @@ int drr_lock_take(const char *state_dir, const char *name, const char *run_id, c
 	}
 	free(dir);
 	char *path = lock_path(state_dir, name);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* O_NOFOLLOW: a symlink planted as the lock is refused, and whatever
+	 * it points at is never truncated or written */
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 errno == ELOOP ? "it is a symbolic link (refused)" : strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -57,9 +61,12 @@ int drr_lock_take(const char *state_dir, const char *name, const char *run_id, c
 		free(path);
 		return -1;
 	}
+	/* the holder's line, cut to the buffer: snprintf's return is what it
+	 * wanted to write, not what it wrote */
 	char line[256];
-	int n = snprintf(line, sizeof line, "%s %ld\n", run_id, (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+	int want = snprintf(line, sizeof line, "%s %ld\n", run_id, (long)getpid());
+	size_t n = want < 0 ? 0 : (size_t)want >= sizeof line ? sizeof line - 1 : (size_t)want;
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, n, 0) != (ssize_t)n) {
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		close(fd);
 		free(path);
@@ -72,7 +79,7 @@ int drr_lock_take(const char *state_dir, const char *name, const char *run_id, c
 int drr_lock_holder(const char *state_dir, const char *name, char *run_id, size_t n, long *pid)
 {
 	char *path = lock_path(state_dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	free(path);
 	if (fd < 0)
 		return 0;
