@@ -220,6 +220,9 @@ fi
 if selected terminal; then
 	run_suite terminal python3 tests/durability/terminal.py "$ABS_DRRUN" "$ABS_WORK/terminal"
 fi
+if selected tamper; then
+	run_suite tamper python3 tests/durability/tamper.py "$ABS_DRRUN" "$ABS_WORK/tamper"
+fi
 if selected torture; then
 	run_suite torture python3 tests/durability/torture.py "$ABS_DRRUN" "$ABS_WORK/torture" \
 		--trials "${TORTURE_TRIALS:-40}"

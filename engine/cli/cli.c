@@ -28,7 +28,8 @@ static const struct {
 	  "Carry on with an interrupted or crashed run.  Completed steps are not run\n"
 	  "again (their outputs come back from the journal); steps in flight when it\n"
 	  "stopped run again, but a step marked once asks first (or --yes); a run that\n"
-	  "failed finishes its rollbacks.  A torn last record is cut off and reported.\n"
+	  "failed finishes its rollbacks.  A torn last record is cut off and reported;\n"
+	  "a journal that does not verify (audit verify) is refused, exit 65.\n"
 	  "Refuses when the runbook changed since the run started, listing the steps\n"
 	  "added, removed and changed, unless --force.  RUN_ID may be a unique prefix.\n" },
 	{ "rollback", "drrun rollback [--force] [--state-dir DIR] RUN_ID",

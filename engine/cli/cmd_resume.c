@@ -95,14 +95,22 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 	int rc = drr_cli_parse(argc, argv, verb, &o, &id, 0);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	char dir[4096], err[512];
+	char dir[4096], err[512], *path = NULL;
 	struct drr_past past;
 	struct drr_runbook *rb = NULL;
 	memset(&past, 0, sizeof past);
-	if (drr_run_find(o.state_dir, id, dir, sizeof dir, err, sizeof err) < 0 ||
-	    drr_past_load(dir, &past, err, sizeof err) < 0) {
+	if (drr_run_find(o.state_dir, id, dir, sizeof dir, err, sizeof err) < 0) {
 		drr_term_line(stderr, "drrun %s: %s", verb, err);
 		rc = 66;
+		goto out;
+	}
+	/* nothing is read from a journal that does not verify, nor appended */
+	path = drr_xasprintf("%s/journal.jsonl", dir);
+	struct drr_verify v;
+	rc = drr_journal_check(o.state_dir, path, o.key, o.klen, &v, err, sizeof err);
+	if (rc || drr_past_load(dir, &past, err, sizeof err) < 0) {
+		drr_term_line(stderr, "drrun %s: %s", verb, err);
+		rc = rc ? rc : 66;
 		goto out;
 	}
 	if (mode == DRR_MODE_RESUME && past.end &&
@@ -147,13 +155,11 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 		rc = DRR_EXIT_INVALID;
 		goto out;
 	}
-	char *path = drr_xasprintf("%s/journal.jsonl", dir);
-	res.j = drr_journal_open(path, &res.repaired, err, sizeof err);
-	free(path);
+	res.j = drr_journal_open(o.state_dir, path, o.key, o.klen, &res.repaired, &rc, err,
+				 sizeof err);
 	if (!res.j) {
 		drr_term_line(stderr, "drrun %s: %s", verb, err);
 		drr_lock_release(res.lock_fd);
-		rc = DRR_EXIT_CANTSTART;
 		goto out;
 	}
 	if (res.repaired)
@@ -162,6 +168,7 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 			      res.repaired);
 	rc = drr_sched_run(rb, &o, &res);
 out:
+	free(path);
 	drr_runbook_free(rb);
 	drr_past_free(&past);
 	drr_redact_clear();

@@ -31,8 +31,33 @@ void drr_sha256_hex(const void *p, size_t n, char hex[65]);
 int drr_sha256_file_hex(const char *path, char hex[65]);
 void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char hex[65]);
 
+/* Text that is not valid UTF-8 keeps its bytes: every byte that is not
+ * part of a valid UTF-8 sequence becomes the four characters \xNN (lowercase
+ * hex); valid sequences, NULs included, are kept as they are.  This is the
+ * one rule for every string the journal and drrun.json's lenient mode write. */
+int drr_utf8_valid(const char *s, size_t n);
+/* The escaped copy (NUL-terminated, *outlen its length).  Caller frees. */
+char *drr_utf8_escape(const char *s, size_t n, size_t *outlen);
+/* A JSON string of n bytes under that rule (never NULL: a field is never
+ * dropped because its text is not UTF-8).  New reference. */
+json_t *drr_json_text(const char *s, size_t n);
+/* The same for a NUL-terminated string; NULL gives json null. */
+json_t *drr_json_str(const char *s);
+
 /* mkdir -p; 0 or -1 with errno. */
 int drr_mkdir_p(const char *path, unsigned mode);
+
+/* ---- file.c: the shared whole-file reader and writers ------------------ */
+
+/* The bytes of a regular file, NUL-terminated (a NUL inside is kept; *len
+ * is the true length).  NULL, with "cannot open/read PATH: why" in err and
+ * errno set, when it cannot be opened or read, is not a regular file, or is
+ * larger than cap bytes.  Caller frees. */
+char *drr_slurp(const char *path, size_t cap, size_t *len, char *err, size_t errlen);
+/* write(2) until done (EINTR retried); 0 or -1 with errno. */
+int drr_write_all(int fd, const void *p, size_t n);
+/* fsync a directory, so an entry created in it is durable; 0 or -1. */
+int drr_fsync_dir(const char *dir);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 int drr_edit_distance(const char *a, const char *b);
@@ -70,7 +95,15 @@ int drr_redact_count(void);
 /* Returns a newly allocated copy of s with every registered secret replaced
  * by "***".  Caller frees. */
 char *drr_redact(const char *s);
-/* Redact every string (values and keys) of a JSON tree in place. */
+/* The same over n bytes that may hold NULs; *outlen (if not NULL) gets the
+ * length of the result (NUL-terminated too).  Caller frees. */
+char *drr_redactn(const char *s, size_t n, size_t *outlen);
+/* Redact every string (values and keys) of a JSON tree in place, each by
+ * its full length. */
 void drr_redact_json(json_t *j);
+/* Redact the values of an object's members, except the members named in
+ * keep (NULL-terminated): the object's own member names are never changed.
+ * For records whose structure is not the runbook's to write. */
+void drr_redact_values(json_t *rec, const char *const *keep);
 
 #endif

@@ -343,3 +343,86 @@ void drr_diag_free(struct drr_diag *d)
 	d->msgs = NULL;
 	d->n = d->cap = 0;
 }
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if the bytes
+ * there are not one: overlong forms, surrogates and code points past
+ * U+10FFFF are invalid, as jansson judges them. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	unsigned cp;
+	if (c < 0x80)
+		return 1;
+	else if (c >= 0xC2 && c <= 0xDF)
+		len = 2, cp = c & 0x1F;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3, cp = c & 0x0F;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+int drr_utf8_valid(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+		if (!l)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+char *drr_utf8_escape(const char *s, size_t n, size_t *outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct drr_buf b = { 0 };
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+		if (l) {
+			drr_buf_add(&b, s + i, l);
+			i += l;
+		} else {
+			unsigned char c = (unsigned char)s[i++];
+			char e[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
+			drr_buf_add(&b, e, 4);
+		}
+	}
+	if (!b.data)
+		drr_buf_adds(&b, "");
+	if (outlen)
+		*outlen = b.len;
+	return b.data;
+}
+
+json_t *drr_json_text(const char *s, size_t n)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_stringn(s, n);
+	if (j)
+		return j;
+	size_t len;
+	char *e = drr_utf8_escape(s, n, &len);
+	j = json_stringn(e, len);
+	free(e);
+	return j ? j : json_string("<unencodable>");
+}
+
+json_t *drr_json_str(const char *s)
+{
+	return s ? drr_json_text(s, strlen(s)) : json_null();
+}

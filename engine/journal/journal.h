@@ -14,9 +14,12 @@ struct drr_journal;
  * Returns NULL with a message in err on failure. */
 struct drr_journal *drr_journal_create(const char *state_dir, const char *run_id, char *err,
 				       size_t errlen);
-/* Append one record.  Adds seq, ts, run, prev and hash; redacts every string;
- * steals the reference to rec.  With sync, the record is on disk when this
- * returns 0.  Returns -1 on a write error (journal is then dead). */
+/* Append one record.  Adds seq, ts, run, prev and hash; redacts the values
+ * the runbook wrote (never the record's own members: type, step, status,
+ * seq, ts, run, prev, hash...); steals the reference to rec.  With sync, the
+ * record is on disk when this returns 0.  run_start, run_resume and run_end
+ * also add an entry to the state dir's ledger (ledger.c).  Returns -1 on a
+ * write error (journal is then dead). */
 int drr_journal_append(struct drr_journal *j, json_t *rec, int sync);
 int drr_journal_sync(struct drr_journal *j);
 const char *drr_journal_path(const struct drr_journal *j);
@@ -31,6 +34,12 @@ int drr_journal_line_hash(const char *line, size_t len, char hex[65], char found
 /* Optional audit key: every record then carries an HMAC-SHA256 "mac". */
 void drr_journal_set_key(struct drr_journal *j, const void *key, size_t klen);
 
+/* A line from a serialised body (blen bytes, ending in '}'): the body with
+ * ,"hash":"H"[,"mac":"M"]} and a newline.  Fills hash.  Caller frees.  The
+ * journal's and the ledger's lines are made alike. */
+char *drr_journal_seal(const char *body, size_t blen, const void *key, size_t klen, char hash[65],
+		       size_t *linelen);
+
 struct drr_jline {
 	char hash[65];	     /* computed over the body */
 	char found_hash[65]; /* as written in the line */
@@ -43,22 +52,71 @@ struct drr_jline {
 int drr_journal_parse_line(const char *line, size_t len, const void *key, size_t klen,
 			   struct drr_jline *out);
 /* Every whole record of a journal, as a JSON array (new reference).  A torn
- * last line is left out: *torn_bytes says how long it is. */
+ * last line (no newline) is left out: *torn_bytes says how long it is.  Any
+ * other line that is not a record makes it NULL, with err. */
 json_t *drr_journal_load(const char *path, size_t *good_bytes, size_t *torn_bytes, char *err,
 			 size_t errlen);
-/* Reopen a journal for appending; a torn tail is truncated (*repaired bytes). */
-struct drr_journal *drr_journal_open(const char *path, size_t *repaired, char *err, size_t errlen);
 
 struct drr_verify {
 	long records;
 	long bad_seq; /* 0 when intact */
 	char reason[256];
 	char run[160];
-	long macs; /* records that carry a mac */
-	int ended; /* the last run_start/run_resume was closed by run_end */
+	long macs;		       /* records that carry a mac */
+	int ended;		       /* the last run_start/run_resume was closed by run_end */
+	size_t good_bytes, torn_bytes; /* the whole records; a torn last line */
+	char last_hash[65];	       /* of the last whole record */
+	/* the ledger (when a state dir was given): entries of this run, -1
+	 * when not checked; the ledger's own last entry, to compare with a copy
+	 * kept elsewhere */
+	long ledger_entries;
+	long ledger_seq;
+	char ledger_head[65];
 };
-/* 0: intact; 1: bad (v->bad_seq, v->reason); -1: unreadable (v->reason). */
-int drr_journal_verify(const char *path, const void *key, size_t klen, struct drr_verify *v);
+enum {
+	DRR_VERIFY_TORN_OK = 1 /* a torn last line is not damage (resume cuts it) */
+};
+/* Check a journal line by line: hashes, seq, prev, run ids, HMACs with a
+ * key, that a journal named journal.jsonl lies in its run's directory, and,
+ * with a state dir, that it holds every record the ledger says it had.
+ * 0: intact; 1: bad (v->bad_seq, v->reason); -1: unreadable (v->reason). */
+int drr_journal_verify(const char *path, const char *state_dir, const void *key, size_t klen,
+		       int flags, struct drr_verify *v);
+/* What resume and rollback ask before they append: the whole journal
+ * verifies (a torn last line aside), with the key when one is given, and a
+ * journal whose records carry HMACs is not appended to without it.  Returns
+ * 0, 65 (damaged: err names the seq and why) or 66 (unreadable). */
+int drr_journal_check(const char *state_dir, const char *path, const void *key, size_t klen,
+		      struct drr_verify *v, char *err, size_t errlen);
+/* Reopen a journal for appending, after drr_journal_check: on damage it
+ * returns NULL with *code 65 and the file untouched.  Only a torn last line
+ * is cut (*repaired bytes).  Other failures: NULL, *code 75. */
+struct drr_journal *drr_journal_open(const char *state_dir, const char *path, const void *key,
+				     size_t klen, size_t *repaired, int *code, char *err,
+				     size_t errlen);
+
+/* A record's "path" (a file's path, escaped when it is not UTF-8), and then
+ * "path_hex", the exact bytes in hex, so the file can be found again. */
+void drr_journal_path_members(json_t *rec, const char *path);
+/* The exact bytes of a record's path from its "path_hex", as a string value
+ * for use in memory only (new reference), or NULL when there is none. */
+json_t *drr_journal_raw_path(json_t *rec);
+
+/* ---- ledger.c: the state dir's ledger of runs ----------------------------- */
+
+/* <state_dir>/ledger.jsonl: one line per run_start, run_resume and run_end
+ * of every run in the state dir, hash-chained like a journal (and HMAC'd
+ * under the audit key), each naming the run, its journal's record count and
+ * the hash of its last record at that point.  Appends are O_APPEND under an
+ * flock and fdatasync'd, so runs of different runbooks can share it. */
+int drr_ledger_append(const char *state_dir, const char *type, const char *run_id, int64_t records,
+		      const char head[65], const void *key, size_t klen, char *err, size_t errlen);
+/* Check a journal's record hashes (hashes[0..nrec)) against the ledger's
+ * entries for run_id: the ledger's chain verifies, the run is in it, and
+ * every entry's record is there with the hash the ledger recorded.  0, or 1
+ * with v->bad_seq and v->reason; fills v's ledger fields. */
+int drr_ledger_check(const char *state_dir, const char *run_id, const char (*hashes)[65], long nrec,
+		     const void *key, size_t klen, struct drr_verify *v);
 
 /* ---- lock.c: one active run per runbook name ----------------------------- */
 

@@ -8,8 +8,8 @@
  * arrays even when empty.
  *
  * One converter, two modes.  The journal's lenient mode never fails:
- * strings that are not valid UTF-8 (binary command output) are kept with the
- * bad bytes replaced by U+FFFD, numeric keys are written as strings, other
+ * strings that are not valid UTF-8 (binary command output) keep their bytes,
+ * each invalid byte written as the four characters \xNN, numeric keys are written as strings, other
  * keys are dropped, NaN and infinities become null, functions and userdata
  * become "<function>"-style strings, and nesting deeper than 64 (cycles
  * included) becomes "<too deep>".  The strict mode of json.encode turns each
@@ -41,40 +41,11 @@ struct frame {
 	const struct frame *up;
 };
 
+/* Lenient mode: a string that is not UTF-8 keeps its bytes, the invalid
+ * ones written as the text \xNN (core.h's one rule for the journal). */
 static json_t *lstring(const char *s, size_t n)
 {
-	json_t *j = json_stringn(s, n);
-	if (j)
-		return j;
-	/* invalid UTF-8: rebuild with replacement characters */
-	struct drr_buf b = { 0 };
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80	      ? 1
-			     : (c >> 5) == 6  ? 2
-			     : (c >> 4) == 14 ? 3
-			     : (c >> 3) == 30 ? 4
-					      : 0;
-		int ok = len > 0 && i + len <= n;
-		for (size_t k = 1; ok && k < len; k++)
-			ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-		if (ok && len > 1) {
-			json_t *t = json_stringn(s + i, len);
-			ok = t != NULL;
-			json_decref(t);
-		}
-		if (ok) {
-			drr_buf_add(&b, s + i, len);
-			i += len;
-		} else {
-			drr_buf_adds(&b, "\xEF\xBF\xBD");
-			i++;
-		}
-	}
-	j = json_stringn(b.data ? b.data : "", b.len);
-	drr_buf_free(&b);
-	return j ? j : json_string("<unencodable>");
+	return drr_json_text(s, n);
 }
 
 /* Strict mode: record what failed; returns NULL for the caller to pass on. */

@@ -66,7 +66,7 @@ int eval_when(struct run *r, struct drr_stepstate *s)
 static void approval_rec(struct run *r, struct drr_stepstate *s, const char *status, const char *by)
 {
 	json_t *rec = rec_step("approval", s);
-	json_object_set_new(rec, "question", json_string(step_question(s)));
+	json_object_set_new(rec, "question", drr_json_str(step_question(s)));
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "by", by ? json_string(by) : json_null());
 	jrec(r, rec, 1);

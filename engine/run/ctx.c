@@ -24,7 +24,7 @@ static void step_log(struct drr_stepstate *s, const char *msg)
 	free(s->last_log);
 	s->last_log = red;
 	json_t *rec = rec_step("step_log", s);
-	json_object_set_new(rec, "msg", json_string(red));
+	json_object_set_new(rec, "msg", drr_json_str(red));
 	jrec(r, rec, 0);
 	drr_view_event(r->view, s, "log", red);
 }

@@ -163,7 +163,10 @@ int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t err
 	p->run_id = str(p->start, "run");
 	p->runbook = str(p->start, "runbook");
 	p->file = str(p->start, "file");
-	p->path = str(p->start, "path");
+	json_t *raw = drr_journal_raw_path(p->start); /* a path that is not UTF-8 */
+	if (raw)
+		json_object_set_new(p->start, "path_raw", raw);
+	p->path = str(p->start, raw ? "path_raw" : "path");
 	p->sha256 = str(p->start, "sha256");
 	p->env = str(p->start, "env");
 	p->params = json_object_get(p->start, "params");

@@ -31,7 +31,7 @@ static void rollback_done(struct drr_task *t, int status, void *ud)
 		char *e = drr_redact(t->error ? t->error : "failed");
 		json_object_set_new(rec, "status", json_string("failed"));
 		json_object_set_new(rec, "duration", jsecs(dur));
-		json_object_set_new(rec, "error", json_string(e));
+		json_object_set_new(rec, "error", drr_json_str(e));
 		drr_view_event(r->view, s, "rollback failed", e);
 		free(s->error);
 		s->error = e;

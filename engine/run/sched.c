@@ -203,7 +203,7 @@ static void record_end(struct run *r, struct drr_stepstate *s, const char *statu
 		json_object_set_new(rec, "output", output ? output : json_null());
 	else
 		json_object_set_new(rec, strcmp(status, "aborted") ? "error" : "reason",
-				    json_string(s->error));
+				    drr_json_str(s->error));
 	jrec(r, rec, 0);
 	r->running--;
 }
@@ -288,7 +288,7 @@ static void step_done(struct drr_task *t, int status, void *ud)
 			json_t *rec = rec_step("step_attempt", s);
 			json_object_set_new(rec, "attempt", json_integer(s->attempt));
 			json_object_set_new(rec, "status", json_string("failed"));
-			json_object_set_new(rec, "error", json_string(s->error));
+			json_object_set_new(rec, "error", drr_json_str(s->error));
 			json_object_set_new(rec, "retry_in", jsecs(delay));
 			jrec(r, rec, 1);
 			s->state = DRR_RETRY_WAIT;
@@ -499,7 +499,7 @@ static void finish_run(struct run *r)
 	json_object_set_new(rec, "exit", json_integer(r->exit_code));
 	json_object_set_new(rec, "duration", jsecs(total));
 	if (r->reason)
-		json_object_set_new(rec, "reason", json_string(r->reason));
+		json_object_set_new(rec, "reason", drr_json_str(r->reason));
 	if (r->hard || r->resumable)
 		json_object_set_new(rec, "resumable", json_true());
 	jrec(r, rec, 1);
@@ -577,9 +577,9 @@ static void run_start_record(struct run *r)
 	gethostname(host, sizeof host - 1);
 	json_t *rec = rec_step("run_start", NULL);
 	json_object_set_new(rec, "runbook", json_string(rb->name));
-	json_object_set_new(rec, "file", json_string(rb->path));
+	json_object_set_new(rec, "file", drr_json_str(rb->path));
 	char *abs = realpath(rb->path, NULL);
-	json_object_set_new(rec, "path", json_string(abs ? abs : rb->path));
+	drr_journal_path_members(rec, abs ? abs : rb->path);
 	free(abs);
 	json_object_set_new(rec, "sha256", json_string(rb->sha256));
 	lua_rawgeti(L, LUA_REGISTRYINDEX, rb->params_ref);
@@ -592,7 +592,7 @@ static void run_start_record(struct run *r)
 	json_object_set_new(rec, "max_parallel",
 			    json_integer(r->o->max_parallel > 0 ? r->o->max_parallel : 32));
 	json_object_set_new(rec, "pid", json_integer(getpid()));
-	json_object_set_new(rec, "host", json_string(host));
+	json_object_set_new(rec, "host", drr_json_str(host));
 	json_object_set_new(rec, "version", json_string(DRRUN_VERSION));
 	json_object_set_new(rec, "rto", rb->rto > 0 ? jsecs(rb->rto) : json_null());
 	json_object_set_new(rec, "rpo", rb->rpo > 0 ? jsecs(rb->rpo) : json_null());
@@ -709,7 +709,7 @@ static void apply_past(struct run *r)
 		json_object_set_new(end, "status", json_string("cancelled"));
 		json_object_set_new(end, "attempts", json_integer(s->attempt));
 		json_object_set_new(end, "duration", jsecs(0));
-		json_object_set_new(end, "error", json_string(s->error));
+		json_object_set_new(end, "error", drr_json_str(s->error));
 		jrec(r, end, k + 1 == nstopped);
 	}
 	free(stopped);

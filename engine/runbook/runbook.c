@@ -1017,6 +1017,11 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 				     rb->secrets[i]);
 		else
 			drr_redact_add(v);
+		if (v && *v && strlen(v) < 4) /* the name only, never the value */
+			fprintf(stderr,
+				"drrun: warning: secret %s is shorter than 4 bytes: every "
+				"occurrence of it in logs, outputs and reports becomes ***\n",
+				rb->secrets[i]);
 	}
 	return d->n - before;
 }

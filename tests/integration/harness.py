@@ -28,7 +28,7 @@ import time
 DEFAULT_TIMEOUT = 60
 SANITIZER = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-HASH_RE = re.compile(rb',"hash":"([0-9a-f]{64})"\}$')
+HASH_RE = re.compile(rb',"hash":"([0-9a-f]{64})"(,"mac":"[0-9a-f]{64}")?\}$')
 # key, optional operator and value: "status=completed", "error~timeout",
 # "duration<10", "output.results=[1,2]", "!error" (absent), "output" (present)
 TOKEN_RE = re.compile(r"^(!?)([A-Za-z_][\w.]*)(?:(=~|!=|<=|>=|=|~|<|>)(.*))?$", re.S)
@@ -384,8 +384,9 @@ def verify_chain(raw, run_dir_name):
             errs.append(f"{where}: duplicate members")
         if keys[:4] != ["seq", "ts", "run", "type"]:
             errs.append(f"{where}: members start {keys[:4]}, want seq, ts, run, type")
-        if keys[-2:] != ["prev", "hash"]:
-            errs.append(f"{where}: members end {keys[-2:]}, want prev, hash")
+        want_end = ["prev", "hash", "mac"] if m.group(2) else ["prev", "hash"]
+        if keys[-len(want_end):] != want_end:
+            errs.append(f"{where}: members end {keys[-len(want_end):]}, want {', '.join(want_end)}")
         if rec.get("seq") != n:
             errs.append(f"{where}: seq is {rec.get('seq')!r}, want {n}")
         if rec.get("prev") != prev:

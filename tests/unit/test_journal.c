@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "journal/journal.h"
@@ -377,6 +378,339 @@ static void test_never_reuses_a_journal(void **state)
 	assert_true(strlen(err) > 0);
 }
 
+static void write_bytes(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* The sample journal, closed; returns its path (caller frees). */
+static char *sample_journal(struct fixture *fx)
+{
+	struct drr_journal *j = open_journal(fx);
+	append_sample(j);
+	char *path = drr_xstrdup(drr_journal_path(j));
+	drr_journal_close(j);
+	return path;
+}
+
+static void test_short_secret_keeps_structure(void **state)
+{
+	struct fixture *fx = *state;
+	/* one-byte secrets that occur in every hash, ts, run id and type */
+	drr_redact_add("a");
+	drr_redact_add("0");
+	drr_redact_add("e");
+	char *path = sample_journal(fx);
+	size_t len;
+	char *data = slurp(path, &len);
+	assert_int_equal(verify(data, len), 5);
+	assert_non_null(strstr(data, "\"type\":\"run_start\""));
+	assert_non_null(
+		strstr(data, "\"type\":\"step_end\",\"step\":\"a\",\"status\":\"completed\""));
+	/* the runbook's values are still redacted */
+	assert_non_null(strstr(data, "\"msg\":\"quot***s"));
+	assert_non_null(strstr(data, "\"runbook\":\"unit\""));
+	free(data);
+	free(path);
+}
+
+static void test_short_key_keeps_structure(void **state)
+{
+	struct fixture *fx = *state;
+	drr_redact_add("b"); /* as the CLI registers the audit key */
+	struct drr_journal *j = open_journal(fx);
+	drr_journal_set_key(j, "b", 1);
+	append_sample(j);
+	char *path = drr_xstrdup(drr_journal_path(j));
+	drr_journal_close(j);
+	struct drr_verify v;
+	int r = drr_journal_verify(path, fx->dir, "b", 1, 0, &v);
+	if (r)
+		fail_msg("verify: seq %ld: %s", v.bad_seq, v.reason);
+	assert_int_equal(v.records, 5);
+	assert_int_equal(v.macs, 5);
+	assert_string_equal(v.run, RUN_ID);
+	free(path);
+}
+
+static void test_nul_in_output(void **state)
+{
+	struct fixture *fx = *state;
+	drr_redact_add("tok-123456");
+	static const char out[] = "env\0API_TOKEN=tok-123456\0HOME=/root";
+	static const char want[] = "env\0API_TOKEN=***\0HOME=/root";
+	struct drr_journal *j = open_journal(fx);
+	append(j, json_pack("{s:s}", "type", "run_start"));
+	append(j, json_pack("{s:s, s:s, s:s, s:{s:s%}}", "type", "step_end", "step", "a", "status",
+			    "completed", "output", "stdout", out, sizeof out - 1));
+	append(j, json_pack("{s:s, s:s}", "type", "run_end", "status", "completed"));
+	char *path = drr_xstrdup(drr_journal_path(j));
+	drr_journal_close(j);
+	size_t len, good, torn;
+	char *data = slurp(path, &len);
+	assert_null(strstr(data, "tok-123456"));
+	assert_non_null(strstr(data, "env\\u0000API_TOKEN=***\\u0000HOME=/root"));
+	free(data);
+	/* and it reads back whole: the run is not mistaken for interrupted */
+	char err[256];
+	json_t *recs = drr_journal_load(path, &good, &torn, err, sizeof err);
+	if (!recs)
+		fail_msg("load: %s", err);
+	assert_int_equal(json_array_size(recs), 3);
+	assert_int_equal(torn, 0);
+	json_t *s = json_object_get(json_object_get(json_array_get(recs, 1), "output"), "stdout");
+	assert_int_equal(json_string_length(s), sizeof want - 1);
+	assert_memory_equal(json_string_value(s), want, sizeof want - 1);
+	json_decref(recs);
+	free(path);
+}
+
+static void test_invalid_utf8_kept(void **state)
+{
+	struct fixture *fx = *state;
+	struct drr_journal *j = open_journal(fx);
+	append(j, json_pack("{s:s}", "type", "run_start"));
+	json_t *rec = json_pack("{s:s, s:s}", "type", "step_log", "step", "a");
+	json_object_set_new(rec, "msg", drr_json_str("bad \xff and \xc3( and ok \xc3\xa9"));
+	append(j, rec);
+	char *path = drr_xstrdup(drr_journal_path(j));
+	drr_journal_close(j);
+	size_t len;
+	char *data = slurp(path, &len);
+	assert_non_null(strstr(data, "\"msg\":\"bad \\\\xff and \\\\xc3( and ok \xc3\xa9\""));
+	free(data);
+	free(path);
+}
+
+static void test_open_refuses_damage(void **state)
+{
+	struct fixture *fx = *state;
+	char *path = sample_journal(fx);
+	size_t len;
+	char *orig = slurp(path, &len);
+	char err[512];
+	size_t rep;
+	int code;
+
+	/* an edited record in the middle */
+	char *edit = drr_xstrdup(orig);
+	char *hit = strstr(edit, "\"phase\":\"main\"");
+	assert_non_null(hit);
+	hit[9] = 'M';
+	write_bytes(path, edit, len);
+	struct drr_journal *j =
+		drr_journal_open(fx->dir, path, NULL, 0, &rep, &code, err, sizeof err);
+	assert_null(j);
+	assert_int_equal(code, 65);
+	assert_non_null(strstr(err, "seq 2"));
+	size_t l2;
+	char *now = slurp(path, &l2);
+	assert_int_equal(l2, len);
+	assert_memory_equal(now, edit, len); /* untouched */
+	free(now);
+	free(edit);
+
+	/* a deleted middle line */
+	char *del = drr_xstrdup(orig);
+	char *l3 = strchr(strchr(del, '\n') + 1, '\n') + 1;
+	char *l4 = strchr(l3, '\n') + 1;
+	memmove(l3, l4, strlen(l4) + 1);
+	write_bytes(path, del, strlen(del));
+	assert_null(drr_journal_open(fx->dir, path, NULL, 0, &rep, &code, err, sizeof err));
+	assert_int_equal(code, 65);
+	assert_non_null(strstr(err, "seq 3"));
+	now = slurp(path, &l2);
+	assert_int_equal(l2, strlen(del));
+	free(now);
+	free(del);
+
+	/* the last two records cut off: the chain is whole, the ledger knows */
+	char *cut = drr_xstrdup(orig);
+	*(strrchr(cut, '\n')) = '\0';
+	*(strrchr(cut, '\n') + 1) = '\0';
+	*(strrchr(cut, '\n') + 1) = '\0';
+	write_bytes(path, cut, strlen(cut));
+	assert_null(drr_journal_open(fx->dir, path, NULL, 0, &rep, &code, err, sizeof err));
+	assert_int_equal(code, 65);
+	assert_non_null(strstr(err, "cut short"));
+	struct drr_verify v;
+	assert_int_equal(drr_journal_verify(path, NULL, NULL, 0, 0, &v), 0);
+	assert_int_equal(drr_journal_verify(path, fx->dir, NULL, 0, 0, &v), 1);
+	free(cut);
+
+	/* emptied */
+	write_bytes(path, "", 0);
+	assert_null(drr_journal_open(fx->dir, path, NULL, 0, &rep, &code, err, sizeof err));
+	assert_int_equal(code, 65);
+	assert_int_equal(drr_journal_verify(path, NULL, NULL, 0, 0, &v), 1);
+
+	/* a key given, but the records carry no mac */
+	write_bytes(path, orig, len);
+	assert_null(drr_journal_open(fx->dir, path, "k3y", 3, &rep, &code, err, sizeof err));
+	assert_int_equal(code, 65);
+	assert_non_null(strstr(err, "mac"));
+	free(orig);
+	free(path);
+}
+
+static void test_open_cuts_only_a_torn_tail(void **state)
+{
+	struct fixture *fx = *state;
+	char *path = sample_journal(fx);
+	size_t len;
+	char *orig = slurp(path, &len);
+	struct drr_buf b = { 0 };
+	drr_buf_add(&b, orig, len);
+	drr_buf_adds(&b, "{\"seq\":6,\"ts\":\"2026-");
+	write_bytes(path, b.data, b.len);
+	char err[512];
+	size_t rep;
+	int code = -1;
+	struct drr_journal *j =
+		drr_journal_open(fx->dir, path, NULL, 0, &rep, &code, err, sizeof err);
+	if (!j)
+		fail_msg("open: %s", err);
+	assert_int_equal(code, 0);
+	assert_int_equal(rep, b.len - len);
+	append(j, json_pack("{s:s, s:s}", "type", "run_resume", "mode", "continue"));
+	drr_journal_close(j);
+	size_t l2;
+	char *now = slurp(path, &l2);
+	assert_true(l2 > len);
+	assert_memory_equal(now, orig, len); /* every record kept */
+	assert_int_equal(verify(now, l2), 6);
+	struct drr_verify v;
+	int r = drr_journal_verify(path, fx->dir, NULL, 0, 0, &v);
+	if (r)
+		fail_msg("verify: seq %ld: %s", v.bad_seq, v.reason);
+	assert_int_equal(v.ledger_entries, 3); /* run_start, run_end, run_resume */
+	free(now);
+	free(orig);
+	drr_buf_free(&b);
+	free(path);
+}
+
+static void test_copied_journal(void **state)
+{
+	struct fixture *fx = *state;
+	char *path = sample_journal(fx);
+	size_t len;
+	char *data = slurp(path, &len);
+	char dir[512], other[600];
+	snprintf(dir, sizeof dir, "%s/runs/20261122T051022.123Z-unit-test-0000", fx->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(other, sizeof other, "%s/journal.jsonl", dir);
+	write_bytes(other, data, len);
+	struct drr_verify v;
+	assert_int_equal(drr_journal_verify(other, NULL, NULL, 0, 0, &v), 1);
+	assert_non_null(strstr(v.reason, "copied"));
+	char err[512];
+	size_t rep;
+	int code;
+	assert_null(drr_journal_open(fx->dir, other, NULL, 0, &rep, &code, err, sizeof err));
+	assert_int_equal(code, 65);
+	free(data);
+	free(path);
+}
+
+static void test_ledger_concurrent_appends(void **state)
+{
+	struct fixture *fx = *state;
+	enum {
+		KIDS = 4,
+		EACH = 40
+	};
+	char head[65];
+	memset(head, 'a', 64);
+	head[64] = '\0';
+	for (int k = 0; k < KIDS; k++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char id[64], err[256];
+			snprintf(id, sizeof id, "run-%d", k);
+			for (int i = 0; i < EACH; i++)
+				if (drr_ledger_append(fx->dir, "run_start", id, i + 1, head, "k", 1,
+						      err, sizeof err) < 0)
+					_exit(1);
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < KIDS; k++) {
+		int st;
+		assert_true(wait(&st) > 0);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	char path[400];
+	snprintf(path, sizeof path, "%s/ledger.jsonl", fx->dir);
+	size_t len;
+	char *data = slurp(path, &len);
+	char prev[65] = ZERO64;
+	int n = 0;
+	for (char *p = data; p < data + len; n++) {
+		char *nl = strchr(p, '\n');
+		assert_non_null(nl);
+		struct drr_jline jl;
+		assert_int_equal(drr_journal_parse_line(p, (size_t)(nl - p), "k", 1, &jl), 0);
+		assert_string_equal(jl.hash, jl.found_hash);
+		assert_true(jl.has_mac);
+		assert_memory_equal(jl.mac, jl.want_mac, 64);
+		json_t *o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+		assert_non_null(o);
+		assert_int_equal(json_integer_value(json_object_get(o, "seq")), n + 1);
+		assert_string_equal(json_string_value(json_object_get(o, "prev")), prev);
+		json_decref(o);
+		memcpy(prev, jl.found_hash, 65);
+		p = nl + 1;
+	}
+	assert_int_equal(n, KIDS * EACH);
+	free(data);
+}
+
+static void test_lock_refuses_symlink(void **state)
+{
+	struct fixture *fx = *state;
+	char locks[300], target[300], link_path[400], err[256] = "";
+	snprintf(locks, sizeof locks, "%s/locks", fx->dir);
+	assert_int_equal(mkdir(locks, 0700), 0);
+	snprintf(target, sizeof target, "%s/precious", fx->dir);
+	write_file(target, "do not touch\n");
+	snprintf(link_path, sizeof link_path, "%s/unit.lock", locks);
+	assert_int_equal(symlink(target, link_path), 0);
+	int fd = drr_lock_take(fx->dir, "unit", RUN_ID, err, sizeof err);
+	if (fd >= 0) {
+		drr_lock_release(fd);
+		fail_msg("a symlinked lock was followed");
+	}
+	assert_non_null(strstr(err, "symbolic link"));
+	size_t len;
+	char *data = slurp(target, &len);
+	assert_string_equal(data, "do not touch\n");
+	free(data);
+}
+
+static void test_lock_long_run_id(void **state)
+{
+	struct fixture *fx = *state;
+	char id[301], err[256] = "", path[400];
+	memset(id, 'r', 300);
+	id[300] = '\0';
+	int fd = drr_lock_take(fx->dir, "unit", id, err, sizeof err);
+	if (fd < 0)
+		fail_msg("lock: %s", err);
+	snprintf(path, sizeof path, "%s/locks/unit.lock", fx->dir);
+	size_t len;
+	char *data = slurp(path, &len);
+	/* what was formatted, no byte past it */
+	assert_true(len < 256);
+	assert_int_equal(strspn(data, "r"), len);
+	free(data);
+	drr_lock_release(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +723,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwritable_state_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_record_no_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_reuses_a_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_secret_keeps_structure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_key_keeps_structure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nul_in_output, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_utf8_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_cuts_only_a_torn_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copied_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ledger_concurrent_appends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_refuses_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_long_run_id, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

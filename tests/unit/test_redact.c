@@ -206,6 +206,46 @@ static void test_json_top_level_string(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, clear, clear)
 
+static void test_nul_bytes(void **state)
+{
+	(void)state;
+	drr_redact_add("tok-XYZ");
+	/* a secret after a NUL is found: the whole length is searched */
+	size_t n;
+	static const char in[] = "env\0API_TOKEN=tok-XYZ\0HOME=x";
+	char *r = drr_redactn(in, sizeof in - 1, &n);
+	static const char want[] = "env\0API_TOKEN=***\0HOME=x";
+	assert_int_equal(n, sizeof want - 1);
+	assert_memory_equal(r, want, n);
+	free(r);
+	json_t *j =
+		json_pack("{s:s%, s:[s%]}", "stdout", in, sizeof in - 1, "list", in, sizeof in - 1);
+	drr_redact_json(j);
+	const char *got = json_string_value(json_object_get(j, "stdout"));
+	assert_int_equal(json_string_length(json_object_get(j, "stdout")), sizeof want - 1);
+	assert_memory_equal(got, want, sizeof want - 1);
+	json_t *e = json_array_get(json_object_get(j, "list"), 0);
+	assert_int_equal(json_string_length(e), sizeof want - 1);
+	assert_memory_equal(json_string_value(e), want, sizeof want - 1);
+	json_decref(j);
+}
+
+static void test_values_not_structure(void **state)
+{
+	(void)state;
+	/* a one-byte secret: the values are redacted, the members kept */
+	drr_redact_add("a");
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:{s:s}, s:i}", "type", "step_start", "step",
+				"load_data", "msg", "a cat", "output", "k-a", "a", "attempt", 1);
+	static const char *const keep[] = { "type", "step", NULL };
+	drr_redact_values(rec, keep);
+	char *s = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_string_equal(s, "{\"type\":\"step_start\",\"step\":\"load_data\",\"msg\":\"*** "
+			       "c***t\",\"output\":{\"k-***\":\"***\"},\"attempt\":1}");
+	free(s);
+	json_decref(rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +262,8 @@ int main(void)
 		T(test_json_nested),
 		T(test_json_keys),
 		T(test_json_top_level_string),
+		T(test_nul_bytes),
+		T(test_values_not_structure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
