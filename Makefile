@@ -4,17 +4,23 @@
 #   make demo       deps + build + the local failover example runbook
 #   make bench      benchmarks side by side with their peers (bench-ssh: the SSH one)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       libFuzzer harnesses of the parsers of untrusted bytes (fuzz/)
 
 PKGS    := lua5.4 libuv jansson libcrypto libpcre2-8 libcurl libssh2 expat
-MODE    := $(if $(SAN),san,rel)
+MODE    := $(if $(FUZZ),fuzz,$(if $(SAN),san,rel))
 BUILD   := build/$(MODE)
 CC      ?= cc
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT     := $(if $(SAN),-O1 $(SANFLAGS),-O2)
+ifneq ($(FUZZ),)
+# make fuzz: everything built by clang with coverage for libFuzzer
+CC      := clang
+OPT     := -O1 -fsanitize=fuzzer-no-link $(SANFLAGS)
+endif
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Iinclude -Iengine -Iplugins \
            -DOPENSSL_API_COMPAT=0x10100000L
-LDFLAGS := $(if $(SAN),$(SANFLAGS))
+LDFLAGS := $(if $(SAN)$(FUZZ),$(SANFLAGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 ENGINE  := $(sort $(filter-out engine/tools/%,$(wildcard engine/*/*.c)))
@@ -29,7 +35,7 @@ Q = @
 say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all deps test demo bench bench-ssh clean help unit format FORCE
+.PHONY: all deps test demo bench bench-ssh clean help unit format fuzz fuzzers FORCE
 all: drrun
 
 drrun: $(BUILD)/drrun FORCE
@@ -85,6 +91,29 @@ bench-ssh: deps
 	@bench/deps.sh
 	@bench/ssh.sh
 
+# libFuzzer harnesses for the parsers of untrusted bytes (fuzz/*.c), outside
+# make test: each runs FUZZ_RUNS executions (default 1,000,000) from its seed
+# corpus in fuzz/corpus/NAME; make fuzz FUZZ_RUNS=10000000 FUZZERS="xml sigv4"
+FUZZ_RUNS ?= 1000000
+FUZZERS   ?= $(patsubst fuzz/%.c,%,$(wildcard fuzz/*.c))
+fuzz:
+	@tests/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
+	@for f in $(FUZZERS); do \
+		mkdir -p build/fuzz/corpus/$$f && \
+		echo "fuzz: $$f, $(FUZZ_RUNS) runs" && \
+		build/fuzz/fuzz/$$f -runs=$(FUZZ_RUNS) -max_len=65536 -print_final_stats=1 \
+			build/fuzz/corpus/$$f fuzz/corpus/$$f 2>&1 | \
+			grep -E '^(stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|Done)' \
+			|| exit 1; \
+	done
+
+fuzzers: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZERS))
+
+$(BUILD)/fuzz/%: fuzz/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$<)$(CC) $(CFLAGS) -fsanitize=fuzzer $(SANFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS)
+
 # the house style is .clang-format's
 format:
 	clang-format -i $(shell find engine plugins include tests/unit -name '*.[ch]')
@@ -95,4 +124,4 @@ clean:
 -include $(OBJS:.o=.d) $(UNIT:=.d)
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
