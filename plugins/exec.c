@@ -11,9 +11,8 @@
  * process group of its own (setsid), so a timeout or a cancelled step kills
  * the whole group, grandchildren included.  Output beyond max_output per
  * stream is counted but dropped, with a marker.  In dry-run mode nothing is
- * spawned: the command is journalled as "would run: ..." and a placeholder
- * result { status = 0, stdout = "", stderr = "", duration = 0,
- * dry_run = true } comes back.
+ * spawned: the command is journalled as "would run: ..." and the one
+ * dry-run placeholder (drr_push_dry_run) comes back.
  */
 #include "drrun/plugin.h"
 
@@ -321,20 +320,10 @@ static int l_run(lua_State *L)
 			quote_arg(&cmd, lua_tostring(L, -1));
 			lua_pop(L, 1);
 		}
-		drr_task_log(L, "would run: %s%s%s", cmd.data, cwd ? " in " : "", cwd ? cwd : "");
+		lua_pushlstring(L, cmd.data, cmd.len);
 		drr_buf_free(&cmd);
-		lua_createtable(L, 0, 6);
-		lua_pushinteger(L, 0);
-		lua_setfield(L, -2, "status");
-		lua_pushliteral(L, "");
-		lua_setfield(L, -2, "stdout");
-		lua_pushliteral(L, "");
-		lua_setfield(L, -2, "stderr");
-		lua_pushnumber(L, 0);
-		lua_setfield(L, -2, "duration");
-		lua_pushboolean(L, 1);
-		lua_setfield(L, -2, "dry_run");
-		return 1;
+		return drr_push_dry_run(L, "would run: %s%s%s", lua_tostring(L, -1),
+					cwd ? " in " : "", cwd ? cwd : "");
 	}
 
 	char **argv = drr_xcalloc((size_t)argc + 1, sizeof *argv);

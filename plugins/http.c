@@ -405,18 +405,9 @@ static int dry_run_request(lua_State *L, const char *method, const char *url, in
 	}
 	if (body_len)
 		drr_buf_addf(&b, " | body: %zu bytes", body_len);
-	drr_task_log(L, "%s", b.data);
+	lua_pushlstring(L, b.data, b.len);
 	drr_buf_free(&b);
-	lua_createtable(L, 0, 4);
-	lua_pushinteger(L, 0);
-	lua_setfield(L, -2, "status");
-	lua_newtable(L);
-	lua_setfield(L, -2, "headers");
-	lua_pushliteral(L, "");
-	lua_setfield(L, -2, "body");
-	lua_pushboolean(L, 1);
-	lua_setfield(L, -2, "dry_run");
-	return 1;
+	return drr_push_dry_run(L, "%s", lua_tostring(L, -1));
 }
 
 static int l_request(lua_State *L)

@@ -391,3 +391,37 @@ void drr_task_log(lua_State *L, const char *fmt, ...)
 		drr_eng.log(t, msg);
 	free(msg);
 }
+
+int drr_push_dry_run(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = drr_xvasprintf(fmt, ap);
+	va_end(ap);
+	struct drr_task *t = drr_task_current(L);
+	while (t && t->parent)
+		t = t->parent;
+	if (drr_eng.log)
+		drr_eng.log(t, msg);
+	free(msg); /* before anything below can raise */
+	lua_createtable(L, 0, 9);
+	lua_pushboolean(L, 1);
+	lua_setfield(L, -2, "dry_run");
+	lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "status");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "stdout");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "stderr");
+	lua_newtable(L);
+	lua_setfield(L, -2, "headers");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "body");
+	lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "bytes");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "sha256");
+	lua_pushnumber(L, 0);
+	lua_setfield(L, -2, "duration");
+	return 1;
+}

@@ -129,6 +129,14 @@ void drr_task_wake(struct drr_task *t);
  * calling task.  Never raises, even when the journal cannot be written:
  * the scheduler stops the run at its next pass. */
 void drr_task_log(lua_State *L, const char *fmt, ...) DRR_PRINTF(2, 3);
+/* Under --dry-run, instead of a side effect: journal the line (printf-like,
+ * "would run: ...") for the calling task, as drr_task_log does, and push
+ * the placeholder result, which is the same for every plugin (RUNBOOKS.md,
+ * "Dry runs"):
+ *   { dry_run = true, status = 0, stdout = "", stderr = "", headers = {},
+ *     body = "", bytes = 0, sha256 = "", duration = 0 }
+ * Returns 1 (the values pushed).  [-0, +1, m] */
+int drr_push_dry_run(lua_State *L, const char *fmt, ...) DRR_PRINTF(2, 3);
 /* Register fn to run once when the run ends, before the loop's handles are
  * closed: for plugins that keep loop-wide state (connection caches). */
 void drr_engine_at_shutdown(void (*fn)(void *ud), void *ud);

@@ -29,16 +29,8 @@ static int file_op(lua_State *L, int kind, const char *what)
 	}
 	drr_task_check(L, what);
 	if (drr_dry_run()) {
-		drr_task_log(L, "would %s '%s' to '%s'", kind == W_ENCRYPT ? "encrypt" : "decrypt",
-			     src, dst);
-		lua_createtable(L, 0, 3);
-		lua_pushinteger(L, 0);
-		lua_setfield(L, -2, "bytes");
-		lua_pushliteral(L, "");
-		lua_setfield(L, -2, "sha256");
-		lua_pushboolean(L, 1);
-		lua_setfield(L, -2, "dry_run");
-		return 1;
+		return drr_push_dry_run(L, "would %s '%s' to '%s'",
+					kind == W_ENCRYPT ? "encrypt" : "decrypt", src, dst);
 	}
 	struct work *w = crypto_work_new(L, kind, 2, 3, aad_slot);
 	memcpy(w->key, key, KEY_LEN);

@@ -199,17 +199,8 @@ static int start_op(lua_State *L, struct sess *se, struct sshop *o, double timeo
 
 static int dry(lua_State *L, struct sess *se, const char *what, const char *detail)
 {
-	drr_task_log(L, "would %s on %s@%s:%d: %s", what, se->user, se->host, se->port, detail);
-	lua_createtable(L, 0, 4);
-	lua_pushinteger(L, 0);
-	lua_setfield(L, -2, "status");
-	lua_pushliteral(L, "");
-	lua_setfield(L, -2, "stdout");
-	lua_pushliteral(L, "");
-	lua_setfield(L, -2, "stderr");
-	lua_pushboolean(L, 1);
-	lua_setfield(L, -2, "dry_run");
-	return 1;
+	return drr_push_dry_run(L, "would %s on %s@%s:%d: %s", what, se->user, se->host, se->port,
+				detail);
 }
 
 /* session:exec(cmd, { timeout, stdin, pty, max_output }) */
@@ -265,13 +256,11 @@ static int transfer(lua_State *L, int kind)
 	drr_task_check(L, kind == K_PUT ? "session:put" : "session:get");
 	const char *local = kind == K_PUT ? a : b, *remote = kind == K_PUT ? b : a;
 	if (drr_dry_run()) {
-		char *d =
-			drr_xasprintf("%s %s %s %s", kind == K_PUT ? "send" : "fetch",
-				      kind == K_PUT ? local : remote, kind == K_PUT ? "to" : "into",
-				      kind == K_PUT ? remote : local);
-		dry(L, se, "transfer", d);
-		free(d);
-		return 1;
+		const char *d = lua_pushfstring(L, "%s %s %s %s", kind == K_PUT ? "send" : "fetch",
+						kind == K_PUT ? local : remote,
+						kind == K_PUT ? "to" : "into",
+						kind == K_PUT ? remote : local);
+		return dry(L, se, "transfer", d);
 	}
 	struct sshop *o = ssh_xfer_new(kind, local, remote, (long)mode);
 	if (!o)
