@@ -36,8 +36,7 @@ struct exec_op {
 	int exited, out_eof, err_eof, timed_out, finished, consumed, cancelled;
 	int64_t status;
 	int term_signal;
-	struct drr_buf out, err;
-	size_t max_output, out_total, err_total;
+	struct drr_capture out, err;
 	char *in_data;
 	size_t in_len;
 	double t0, duration, timeout;
@@ -46,8 +45,8 @@ struct exec_op {
 
 static void op_free(struct exec_op *e)
 {
-	drr_buf_free(&e->out);
-	drr_buf_free(&e->err);
+	drr_capture_free(&e->out);
+	drr_capture_free(&e->err);
 	free(e->in_data);
 	free(e->argv0);
 	free(e);
@@ -116,12 +115,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct exec_op *e = s->data;
 	int is_out = s == (uv_stream_t *)&e->pout;
-	struct drr_buf *b = is_out ? &e->out : &e->err;
-	size_t *total = is_out ? &e->out_total : &e->err_total;
 	if (n > 0) {
-		size_t room = *total < e->max_output ? e->max_output - *total : 0;
-		drr_buf_add(b, buf->base, (size_t)n < room ? (size_t)n : room);
-		*total += (size_t)n;
+		drr_capture_add(is_out ? &e->out : &e->err, buf->base, (size_t)n);
 		return;
 	}
 	if (n == 0)
@@ -172,20 +167,6 @@ static void exec_cancel(struct drr_op *op)
 		op_free(e);
 }
 
-static void push_output(lua_State *L, struct drr_buf *b, size_t total, size_t cap)
-{
-	luaL_Buffer lb;
-	luaL_buffinit(L, &lb);
-	luaL_addlstring(&lb, b->data ? b->data : "", b->len);
-	if (total > cap) {
-		char note[96];
-		snprintf(note, sizeof note, "\n[drrun: output truncated: %zu of %zu bytes kept]\n",
-			 cap, total);
-		luaL_addstring(&lb, note);
-	}
-	luaL_pushresult(&lb);
-}
-
 static int exec_k(lua_State *L, int status, lua_KContext ctx)
 {
 	(void)status;
@@ -204,13 +185,14 @@ static int exec_k(lua_State *L, int status, lua_KContext ctx)
 			lua_pushinteger(L, (lua_Integer)e->status);
 			lua_setfield(L, -2, "status");
 		}
-		push_output(L, &e->out, e->out_total, e->max_output);
+		drr_capture_push(L, &e->out);
 		lua_setfield(L, -2, "stdout");
-		push_output(L, &e->err, e->err_total, e->max_output);
+		drr_capture_push(L, &e->err);
 		lua_setfield(L, -2, "stderr");
 		lua_pushnumber(L, e->duration);
 		lua_setfield(L, -2, "duration");
-		lua_pushboolean(L, e->out_total > e->max_output || e->err_total > e->max_output);
+		lua_pushboolean(L,
+				drr_capture_truncated(&e->out) || drr_capture_truncated(&e->err));
 		lua_setfield(L, -2, "truncated");
 		nret = 1;
 	}
@@ -341,7 +323,7 @@ static int l_run(lua_State *L)
 
 	struct exec_op *e = drr_xcalloc(1, sizeof *e);
 	e->op.cancel = exec_cancel;
-	e->max_output = (size_t)max_output;
+	e->out.cap = e->err.cap = (size_t)max_output;
 	e->timeout = timeout;
 	e->argv0 = drr_xstrdup(argv[0]);
 	uv_loop_t *loop = drr_loop();

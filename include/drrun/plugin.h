@@ -87,6 +87,20 @@ void drr_buf_adds(struct drr_buf *b, const char *s);
 void drr_buf_addf(struct drr_buf *b, const char *fmt, ...) DRR_PRINTF(2, 3);
 void drr_buf_free(struct drr_buf *b);
 
+/* A program's output kept up to a cap (exec, ssh): the first `cap` bytes,
+ * and the count of all that came.  Zero-initialise, set cap. */
+struct drr_capture {
+	struct drr_buf buf;
+	size_t total, cap;
+};
+void drr_capture_add(struct drr_capture *c, const void *p, size_t n);
+/* True when more than cap bytes came. */
+int drr_capture_truncated(const struct drr_capture *c);
+/* Push what was kept as a string, ended by "\n[drrun: output truncated:
+ * K of N bytes kept]\n" when more came.  [-0, +1, m] */
+void drr_capture_push(lua_State *L, const struct drr_capture *c);
+void drr_capture_free(struct drr_capture *c);
+
 /* ---- durations and clocks ----------------------------------------------- */
 
 /* Parse "250ms", "5s", "10m", "1h", "1h30m" into seconds.  Returns 0 and sets

@@ -72,25 +72,14 @@ static int op_k(lua_State *L, int status, lua_KContext ctx)
 			lua_pushinteger(L, o->exit_status);
 			lua_setfield(L, -2, "status");
 		}
-		for (int stream = 0; stream < 2; stream++) {
-			struct drr_buf *b = stream ? &o->errb : &o->out;
-			size_t total = stream ? o->err_total : o->out_total;
-			luaL_Buffer lb;
-			luaL_buffinit(L, &lb);
-			luaL_addlstring(&lb, b->data ? b->data : "", b->len);
-			if (total > o->max_output) {
-				char note[96];
-				snprintf(note, sizeof note,
-					 "\n[drrun: output truncated: %zu of %zu bytes kept]\n",
-					 o->max_output, total);
-				luaL_addstring(&lb, note);
-			}
-			luaL_pushresult(&lb);
-			lua_setfield(L, -2, stream ? "stderr" : "stdout");
-		}
+		drr_capture_push(L, &o->out);
+		lua_setfield(L, -2, "stdout");
+		drr_capture_push(L, &o->errb);
+		lua_setfield(L, -2, "stderr");
 		lua_pushnumber(L, drr_mono() - o->t0);
 		lua_setfield(L, -2, "duration");
-		lua_pushboolean(L, o->out_total > o->max_output || o->err_total > o->max_output);
+		lua_pushboolean(L,
+				drr_capture_truncated(&o->out) || drr_capture_truncated(&o->errb));
 		lua_setfield(L, -2, "truncated");
 		lua_pushstring(L, o->se->host);
 		lua_setfield(L, -2, "host");
@@ -233,7 +222,7 @@ static int l_exec(lua_State *L)
 	o->cmd = drr_xasprintf("printf '" PID_TAG "%%s\\n' \"$$\" >&2; %s", cmd);
 	o->user_cmd = drr_xstrdup(cmd);
 	o->pty = pty;
-	o->max_output = (size_t)max;
+	o->out.cap = o->errb.cap = (size_t)max;
 	if (in) {
 		o->in = drr_xmalloc(in_len ? in_len : 1);
 		memcpy(o->in, in, in_len);

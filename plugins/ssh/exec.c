@@ -29,11 +29,7 @@ enum {
 
 static void keep_out(struct sshop *o, int stream, const char *p, size_t n)
 {
-	struct drr_buf *b = stream ? &o->errb : &o->out;
-	size_t *total = stream ? &o->err_total : &o->out_total;
-	size_t room = *total < o->max_output ? o->max_output - *total : 0;
-	drr_buf_add(b, p, n < room ? n : room);
-	*total += n;
+	drr_capture_add(stream ? &o->errb : &o->out, p, n);
 }
 
 /* What the command wrote.  The pid report is the first line the command

@@ -288,8 +288,8 @@ void ssh_op_free(struct sshop *o)
 	free(o->local);
 	free(o->remote);
 	free(o->buf);
-	drr_buf_free(&o->out);
-	drr_buf_free(&o->errb);
+	drr_capture_free(&o->out);
+	drr_capture_free(&o->errb);
 	if (o->agent) {
 		libssh2_agent_disconnect(o->agent);
 		libssh2_agent_free(o->agent);

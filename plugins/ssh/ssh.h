@@ -86,8 +86,8 @@ struct sshop {
 	/* exec */
 	LIBSSH2_CHANNEL *ch, *kill_ch;
 	char *cmd, *user_cmd, *in;
-	size_t in_len, in_off, max_output, out_total, err_total;
-	struct drr_buf out, errb;
+	size_t in_len, in_off;
+	struct drr_capture out, errb;
 	int pty, exit_status, has_exit;
 	char signame[32];
 	long remote_pgid; /* 0: not reported yet; -1: never will be */
