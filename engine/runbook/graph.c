@@ -8,12 +8,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int find(const struct drr_gnode *nodes, int n, const char *name)
+/* Step names hashed to their indices (open addressing, FNV-1a): resolving
+ * a graph is O(nodes + edges), not a scan of every node per name. */
+struct index {
+	int *slot; /* node index + 1; 0 = empty */
+	size_t mask;
+};
+
+static size_t hash(const char *s)
 {
-	for (int i = 0; i < n; i++)
-		if (strcmp(nodes[i].name, name) == 0)
-			return i;
-	return -1;
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void index_init(struct index *x, int n)
+{
+	size_t cap = 16;
+	while (cap < (size_t)n * 2)
+		cap <<= 1;
+	x->slot = drr_xcalloc(cap, sizeof *x->slot);
+	x->mask = cap - 1;
+}
+
+/* The index of the node named name, or -1; with add >= 0, adds node `add`
+ * under that name when it is not there yet. */
+static int index_find(struct index *x, const struct drr_gnode *nodes, const char *name, int add)
+{
+	for (size_t h = hash(name) & x->mask;; h = (h + 1) & x->mask) {
+		int v = x->slot[h];
+		if (v == 0) {
+			if (add >= 0)
+				x->slot[h] = add + 1;
+			return -1;
+		}
+		if (strcmp(nodes[v - 1].name, name) == 0)
+			return v - 1;
+	}
 }
 
 /* Iterative DFS colouring; on a back edge, print the cycle from the stack. */
@@ -76,9 +108,11 @@ static int report_cycles(struct drr_gnode *nodes, int n, const char *file, struc
 int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct drr_diag *d)
 {
 	int errors = 0;
+	struct index x;
+	index_init(&x, n);
 
 	for (int i = 0; i < n; i++) {
-		int j = find(nodes, i, nodes[i].name);
+		int j = index_find(&x, nodes, nodes[i].name, i);
 		if (j >= 0) {
 			drr_diag_add(d, file, nodes[i].line,
 				     "duplicate step name '%s' (first defined at line %d)",
@@ -92,7 +126,7 @@ int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct d
 		nodes[i].ndeps = 0;
 		for (int a = 0; a < nodes[i].nafter; a++) {
 			const char *want = nodes[i].after[a];
-			int j = find(nodes, n, want);
+			int j = index_find(&x, nodes, want, -1);
 			if (j < 0) {
 				const char *best = NULL;
 				int bd = 3;
@@ -128,6 +162,7 @@ int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct d
 				nodes[i].deps[nodes[i].ndeps++] = j;
 		}
 	}
+	free(x.slot);
 	errors += report_cycles(nodes, n, file, d);
 	return errors;
 }

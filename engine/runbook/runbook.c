@@ -750,6 +750,26 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 	parse_retry(ld, idx, s, limit, what);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* The first of the n sorted lines after `line`, or 0. */
+static int next_line(const int *sorted, int n, int line)
+{
+	int lo = 0, hi = n;
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (sorted[mid] <= line)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n ? sorted[lo] : 0;
+}
+
 static void parse_steps(struct ld *ld)
 {
 	lua_State *L = ld->L;
@@ -768,6 +788,10 @@ static void parse_steps(struct ld *ld)
 		lines[i] = (int)lua_tointeger(L, -1);
 		lua_pop(L, 2);
 	}
+	int *sorted = drr_xmalloc((size_t)(n ? n : 1) * sizeof(int));
+	for (int i = 0; i < n; i++)
+		sorted[i] = lines[i];
+	qsort(sorted, (size_t)(n > 0 ? n : 0), sizeof(int), cmp_int);
 	for (int i = 0; i < n; i++) {
 		struct drr_step *s = &rb->steps[rb->nsteps++];
 		s->run_ref = s->rollback_ref = s->when_ref = LUA_NOREF;
@@ -780,10 +804,7 @@ static void parse_steps(struct ld *ld)
 		s->g->name = s->name;
 		s->g->line = s->line;
 		/* a field belongs to this step until the next step starts */
-		int limit = 0;
-		for (int k = 0; k < n; k++)
-			if (lines[k] > s->line && (!limit || lines[k] < limit))
-				limit = lines[k];
+		int limit = next_line(sorted, n, s->line);
 		{
 			/* fingerprint: the step's source text, for resume's change check */
 			int from = s->line > 0 ? s->line : 1;
@@ -803,6 +824,7 @@ static void parse_steps(struct ld *ld)
 		lua_pop(L, 2);
 	}
 	free(lines);
+	free(sorted);
 	lua_pop(L, 1);
 	drr_graph_resolve(rb->graph, rb->nsteps, ld->file, ld->d);
 }
