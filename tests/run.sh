@@ -223,6 +223,9 @@ fi
 if selected tamper; then
 	run_suite tamper python3 tests/durability/tamper.py "$ABS_DRRUN" "$ABS_WORK/tamper"
 fi
+if selected scale; then
+	run_suite scale python3 tests/perf/scale.py "$ABS_DRRUN" "$ABS_WORK/scale"
+fi
 if selected torture; then
 	run_suite torture python3 tests/durability/torture.py "$ABS_DRRUN" "$ABS_WORK/torture" \
 		--trials "${TORTURE_TRIALS:-40}"

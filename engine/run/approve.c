@@ -83,6 +83,7 @@ void prompt_answer(struct run *r, int yes)
 		approval_rec(r, s, "approved", "terminal");
 		s->approved = 1;
 		s->state = DRR_PENDING;
+		r->rescan = 1; /* it may start now */
 		drr_view_event(r->view, s, "approved", NULL);
 	} else {
 		approval_rec(r, s, "declined", "terminal");

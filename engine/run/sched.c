@@ -116,14 +116,80 @@ static void journal_failed(struct run *r)
 
 static void step_done(struct drr_task *t, int status, void *ud);
 
+/* ---- the ready set: steps whose dependencies are done, lowest index first -- */
+
+static void ready_push(struct run *r, int i)
+{
+	if (r->st[i].queued)
+		return;
+	r->st[i].queued = 1;
+	int k = r->nready++;
+	while (k > 0 && r->ready[(k - 1) / 2] > i) {
+		r->ready[k] = r->ready[(k - 1) / 2];
+		k = (k - 1) / 2;
+	}
+	r->ready[k] = i;
+}
+
+static int ready_pop(struct run *r)
+{
+	int top = r->ready[0], last = r->ready[--r->nready], k = 0;
+	for (;;) {
+		int c = 2 * k + 1;
+		if (c >= r->nready)
+			break;
+		if (c + 1 < r->nready && r->ready[c + 1] < r->ready[c])
+			c++;
+		if (r->ready[c] >= last)
+			break;
+		r->ready[k] = r->ready[c];
+		k = c;
+	}
+	if (r->nready > 0)
+		r->ready[k] = last;
+	r->st[top].queued = 0;
+	return top;
+}
+
+/* Rebuild the ready set from every step's state (after a resume or an
+ * approval changed states outside the pass). */
+static void ready_rescan(struct run *r)
+{
+	r->rescan = 0;
+	for (int i = 0; i < r->rb->nsteps; i++)
+		if (r->st[i].state == DRR_PENDING && r->st[i].waiting == 0)
+			ready_push(r, i);
+}
+
+/* Each step's dependents, as a compressed list: O(steps + edges) once, so
+ * that a completion touches only the steps that wait for it. */
+static void index_dependents(struct run *r)
+{
+	struct drr_runbook *rb = r->rb;
+	int n = rb->nsteps, nedges = 0;
+	r->dep_first = drr_xcalloc((size_t)n + 1, sizeof *r->dep_first);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < rb->steps[i].g->ndeps; k++, nedges++)
+			r->dep_first[rb->steps[i].g->deps[k] + 1]++;
+	for (int i = 0; i < n; i++)
+		r->dep_first[i + 1] += r->dep_first[i];
+	r->dep_list = drr_xmalloc((size_t)(nedges ? nedges : 1) * sizeof *r->dep_list);
+	int *fill = drr_xmalloc((size_t)(n ? n : 1) * sizeof *fill);
+	for (int i = 0; i < n; i++)
+		fill[i] = r->dep_first[i];
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < rb->steps[i].g->ndeps; k++)
+			r->dep_list[fill[rb->steps[i].g->deps[k]]++] = i;
+	free(fill);
+}
+
 static void dependents_done(struct run *r, struct drr_stepstate *s)
 {
 	int idx = (int)(s - r->st);
-	for (int i = 0; i < r->rb->nsteps; i++) {
-		struct drr_gnode *g = r->rb->steps[i].g;
-		for (int k = 0; k < g->ndeps; k++)
-			if (g->deps[k] == idx)
-				r->st[i].waiting--;
+	for (int e = r->dep_first[idx]; e < r->dep_first[idx + 1]; e++) {
+		int i = r->dep_list[e];
+		if (--r->st[i].waiting == 0 && r->st[i].state == DRR_PENDING)
+			ready_push(r, i);
 	}
 }
 
@@ -321,42 +387,42 @@ static void step_done(struct drr_task *t, int status, void *ud)
 
 static void schedule_steps(struct run *r)
 {
-	struct drr_runbook *rb = r->rb;
 	int max = r->o->max_parallel > 0 ? r->o->max_parallel : 32;
-	struct drr_stepstate **start = drr_xmalloc((size_t)rb->nsteps * sizeof *start);
-	int nstart = 0, changed = 1;
+	struct drr_stepstate **start = r->start;
+	int nstart = 0, nheld = 0;
 
-	while (!r->stop && changed) {
-		changed = 0;
-		for (int i = 0; i < rb->nsteps && !r->stop; i++) {
-			struct drr_stepstate *s = &r->st[i];
-			if (s->state != DRR_PENDING || s->waiting > 0)
-				continue;
-			if (r->running + nstart >= max)
-				break;
-			int go = eval_when(r, s);
-			if (go < 0)
-				break;
-			if (go == 0) {
-				s->state = DRR_SKIPPED;
-				json_t *rec = rec_step("step_skipped", s);
-				json_object_set_new(rec, "reason",
-						    json_string("when returned false"));
-				jrec(r, rec, 0);
-				dependents_done(r, s);
-				drr_view_event(r->view, s, "skipped", NULL);
-				changed = 1;
-				continue;
-			}
-			if (step_question(s) && !approve(r, s))
-				continue;
-			s->t_start = drr_mono();
-			s->ts_start_us = drr_now_us();
-			s->state = DRR_RUNNING;
-			record_start(r, s);
-			start[nstart++] = s;
+	if (r->rescan)
+		ready_rescan(r);
+	while (!r->stop && r->nready > 0 && r->running + nstart < max) {
+		int i = ready_pop(r);
+		struct drr_stepstate *s = &r->st[i];
+		if (s->state != DRR_PENDING || s->waiting > 0)
+			continue;
+		int go = eval_when(r, s);
+		if (go < 0)
+			break;
+		if (go == 0) {
+			s->state = DRR_SKIPPED;
+			json_t *rec = rec_step("step_skipped", s);
+			json_object_set_new(rec, "reason", json_string("when returned false"));
+			jrec(r, rec, 0);
+			dependents_done(r, s);
+			drr_view_event(r->view, s, "skipped", NULL);
+			continue;
 		}
+		if (step_question(s) && !approve(r, s)) {
+			if (s->state == DRR_PENDING)
+				r->held[nheld++] = i; /* another question is being asked */
+			continue;
+		}
+		s->t_start = drr_mono();
+		s->ts_start_us = drr_now_us();
+		s->state = DRR_RUNNING;
+		record_start(r, s);
+		start[nstart++] = s;
 	}
+	for (int k = 0; k < nheld; k++)
+		ready_push(r, r->held[k]);
 	/* a step starts only once its step_start is on disk */
 	if (nstart && drr_journal_sync(r->j) < 0)
 		journal_failed(r);
@@ -368,7 +434,6 @@ static void schedule_steps(struct run *r)
 		r->running++;
 		launch_attempt(r, start[i]);
 	}
-	free(start);
 
 	if (r->running > 0 || r->prompting)
 		return;
@@ -381,7 +446,7 @@ static void schedule_steps(struct run *r)
 		r->phase = P_DONE;
 		return;
 	}
-	for (int i = 0; i < rb->nsteps; i++)
+	for (int i = 0; i < r->rb->nsteps; i++)
 		if (r->st[i].state == DRR_PENDING)
 			return; /* more to come on the next pass */
 	r->phase = P_DONE;
@@ -746,6 +811,11 @@ static void free_states(struct run *r)
 		free(r->st[i].question);
 	}
 	free(r->st);
+	free(r->dep_first);
+	free(r->dep_list);
+	free(r->ready);
+	free(r->held);
+	free(r->start);
 }
 
 int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct drr_resume *res)
@@ -802,6 +872,11 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 		r->st[i].waiting = rb->steps[i].g->ndeps;
 		r->st[i].output_ref = LUA_NOREF;
 	}
+	index_dependents(r);
+	r->ready = drr_xmalloc((size_t)rb->nsteps * sizeof *r->ready + sizeof(int));
+	r->held = drr_xmalloc((size_t)rb->nsteps * sizeof *r->held + sizeof(int));
+	r->start = drr_xmalloc(((size_t)rb->nsteps + 1) * sizeof *r->start);
+	r->rescan = 1;
 
 	int live = !o->json && isatty(1) && getenv("TERM") && strcmp(getenv("TERM"), "dumb");
 	r->view = drr_view_new(rb, r->st, o->json ? stderr : stdout, live, o->color);

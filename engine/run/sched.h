@@ -23,7 +23,13 @@ enum {
 
 struct run {
 	struct drr_runbook *rb;
-	struct drr_stepstate *st; /* indexed like rb->steps */
+	struct drr_stepstate *st;     /* indexed like rb->steps */
+	int *dep_first, *dep_list;    /* dependents of step i: dep_list[dep_first[i] ..
+				      dep_first[i + 1]) */
+	int *ready, nready;	      /* min-heap of steps that may start */
+	int rescan;		      /* states changed outside the pass: rebuild it */
+	int *held;		      /* ready steps put back for the next pass */
+	struct drr_stepstate **start; /* the pass's steps to launch */
 	const struct drr_opts *o;
 	struct drr_journal *j;
 	lua_State *L;

@@ -29,6 +29,7 @@ struct drr_stepstate {
 	enum drr_step_state state;
 	int attempt;
 	int waiting;	       /* dependencies not yet done */
+	int queued;	       /* in the scheduler's ready set */
 	double t_start, t_end; /* monotonic */
 	int64_t ts_start_us;
 	int output_ref;
