@@ -10,7 +10,7 @@ PKGS=(
   liblua5.4-dev lua5.4 libuv1-dev libcurl4-openssl-dev libssh2-1-dev libjansson-dev
   libssl-dev libpcre2-dev libexpat1-dev libmicrohttpd-dev libcmocka-dev
   python3 procps time coreutils util-linux iproute2 curl openssh-server openssh-client
-  nginx libnginx-mod-http-echo openssl tmux
+  nginx libnginx-mod-http-echo openssl tmux python3-cryptography strace
   man-db groff-base
   python3-botocore awscli
 )
