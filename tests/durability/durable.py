@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Durable runs: tamper detection, the per-runbook lock, signals, a full
-state dir, torn tails, changed runbooks, and the rollback/status/log verbs.
+"""Durable runs: tamper detection, the per-runbook lock, signals, a journal
+that fills up at each kind of record, the order of journal writes and syncs
+against the steps' side effects (strace), torn tails, changed runbooks, and
+the rollback/status/log verbs.
 Prints "ok NAME" or "FAIL NAME: why" per test.
 Usage: durable.py DRRUN SCRATCH"""
 import json, os, re, shutil, signal, subprocess, sys, time
@@ -403,10 +405,40 @@ def t_crash_after_interrupt_before_rollback():
     expect(verify(d).returncode == 0, "verify")
 
 
-# ---- a full state dir ---------------------------------------------------------
+# ---- a full state dir -----------------------------------------------------------
 
-def t_state_dir_full():
-    d = case_dir("full")
+def crashed(r):
+    """Why a finished drrun looks crashed or hung, or None."""
+    if r.returncode == 124:
+        return "did not stop within its time (a hang or a busy loop)"
+    if r.returncode < 0 or r.returncode > 128:
+        return f"killed by signal {abs(r.returncode) % 128} (exit {r.returncode})"
+    for word in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "Segmentation"):
+        if word in r.stderr:
+            return f"{word} in its stderr"
+    return None
+
+
+def says_journal_failed(r, reason):
+    """The run said, in one line of stderr, that the journal could not be
+    written, and the OS's reason."""
+    lines = [l for l in r.stderr.splitlines() if "journal" in l and reason in l]
+    expect(lines, f"no stderr line names the journal and '{reason}': {r.stderr.strip()[-600:]}")
+
+
+def leftovers(state):
+    """Files under STATE that a finished run must not leave: a journal still
+    under its temporary name, or any other temporary file."""
+    out = []
+    for root, _, files in os.walk(state):
+        out += [os.path.join(root, f) for f in files if f.endswith(".new") or ".tmp" in f]
+    return out
+
+
+def t_file_limit_at_start():
+    """A 4 KiB file-size limit with 40 independent steps: the journal fills up
+    while the first pass records their step_starts, before any step runs."""
+    d = case_dir("fsize")
     steps = "\n".join(f'step "s{i}" {{ run = function(ctx) ctx.log("%s", string.rep("x", 200)) '
                       f'return {{ pad = string.rep("y", 300) }} end }}' for i in range(40))
     write_rb(d, text='runbook { name = "full" }\n' + steps + "\n")
@@ -424,6 +456,206 @@ def t_state_dir_full():
     recs = records(d)
     started = {r["step"] for r in recs if r["type"] == "step_start"}
     expect(len(started) < 40, "it stopped part-way")
+    expect(not [x for x in recs if x["type"] in ("step_log", "step_end")], "no step ran")
+
+
+# The journal fills up at each kind of record: a file-size limit
+# (RLIMIT_FSIZE, exact to the byte) in the middle of that record, as found
+# in a reference run of the same runbook.  The records are long enough that
+# the few bytes which differ between runs (pid, durations) cannot move the
+# fill point into another record; the test checks that they did not.
+POINTS_RB = '''local exec = require "drrun.exec"
+runbook { name = "fill" }
+step "one" { run = function(ctx)
+  ctx.log("%s", string.rep("l", 1000))
+  drrun.must(exec.run { "sh", "-c", "echo one >> ledger" })
+  return { pad = string.rep("o", 1000) }
+end }
+step "two" { after = "one", run = function(ctx)
+  drrun.must(exec.run { "sh", "-c", "echo two >> ledger" })
+end }
+'''
+_points_ref = []
+
+
+def points_reference():
+    """[(type, step, offset, length)] of the records of a whole run of POINTS_RB."""
+    if not _points_ref:
+        d = case_dir("points-ref")
+        write_rb(d, text=POINTS_RB)
+        r = drrun(d, "run", "rb.lua", "--state-dir", "state")
+        expect(r.returncode == 0, f"reference run exit {r.returncode}: {r.stderr}")
+        off = 0
+        for line in raw_lines(d):
+            rec, n = json.loads(line), len(line.encode())
+            _points_ref.append((rec["type"], rec.get("step"), off, n))
+            off += n
+    return _points_ref
+
+
+def disk_full_at(rtype, step, want_ledger):
+    """A test: the journal fills up in the middle of the RTYPE record (of
+    STEP): exit 75 with the reason, no crash or hang, exactly the records
+    before it on disk, verifying, and the side effects WANT_LEDGER."""
+    def t():
+        ref = points_reference()
+        k = next(i for i, x in enumerate(ref) if x[:2] == (rtype, step))
+        limit = ref[k][2] + ref[k][3] // 2
+        d = case_dir(f"points-{rtype}-{step}")
+        write_rb(d, text=POINTS_RB)
+
+        def limited():
+            import resource
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        r = subprocess.run(["timeout", "-k", "5", "30", DRRUN, "run", "rb.lua", "--state-dir",
+                            "state"], cwd=d, env=ENV, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60, preexec_fn=limited)
+        why = crashed(r)
+        expect(not why, f"{why}: {r.stderr.strip()[-600:]}")
+        expect(r.returncode == 75, f"exit {r.returncode}, want 75: {r.stderr.strip()[-600:]}")
+        says_journal_failed(r, "File too large")
+        expect(ledger(d) == want_ledger, f"side effects {ledger(d)}, want {want_ledger}")
+        state = os.path.join(d, "state")
+        expect(not leftovers(state), f"left {leftovers(state)}")
+        if k == 0:  # not even run_start: no journal at all
+            runs = os.path.join(state, "runs")
+            found = [os.path.join(p, f) for p, _, fs in os.walk(runs) for f in fs]
+            expect(not found, f"a run whose first record failed left {found}")
+            return
+        raw = open(journal_path(d), "rb").read()
+        expect(raw.endswith(b"\n") and len(raw) <= limit, "no half-written record")
+        v = verify(d)
+        expect(v.returncode == 0, f"what was written verifies: {v.stdout}{v.stderr}")
+        got = [(x["type"], x.get("step")) for x in records(d)]
+        expect(got == [x[:2] for x in ref[:k]], f"records {got}, want those before {rtype}")
+    t.__name__ = f"t_disk_full_at_{rtype}" + (f"_{step}" if step else "")
+    return t
+
+
+# ---- power loss: the order of writes and syncs ------------------------------------
+
+ORDER_RB = '''local exec = require "drrun.exec"
+runbook { name = "order" }
+local function mk(name, after)
+  step(name) { after = after, run = function(ctx)
+    ctx.log("%s running", name)
+    drrun.must(exec.run { "sh", "-c", "echo " .. name .. " >> ledger" })
+    return name
+  end }
+end
+mk("a"); mk("b", "a"); mk("c", "a"); mk("d", { "b", "c" }); mk("e", "d")
+'''
+DEPS = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": ["d"]}
+SYSCALLS = "write,pwrite64,writev,fdatasync,fsync,sync_file_range,rename,renameat2,link,linkat," \
+    "unlink,openat,execve,clone,clone3,vfork,fork,exit_group"
+
+
+def strace_events(path):
+    """The syscalls of an `strace -f -y` log as [(at, pid, name, text, ret)],
+    in the order they happened.  A call strace shows in two parts
+    (<unfinished ...> and <... resumed>) is one event; `at` is where it began
+    for a spawn or an exec (a side effect starts there), where it returned for
+    everything else (a write or a sync counts once it is done)."""
+    events, pending = [], {}
+    line_re = re.compile(r"^(\d+)\s+(.*)$")
+    for i, line in enumerate(open(path, errors="replace")):
+        m = line_re.match(line.rstrip("\n"))
+        if not m:
+            continue
+        pid, rest = int(m.group(1)), m.group(2)
+        if rest.startswith("<... "):
+            name = rest[5:].split(" ", 1)[0]
+            start, text = pending.pop((pid, name), (i, ""))
+            text += rest.split("resumed>", 1)[1]
+        elif rest.endswith("<unfinished ...>"):
+            name = rest.split("(", 1)[0]
+            pending[(pid, name)] = (i, rest[: -len("<unfinished ...>")])
+            continue
+        elif "(" in rest and not rest.startswith(("---", "+++")):
+            name, start, text = rest.split("(", 1)[0], i, rest
+        else:
+            continue
+        ret = text.rsplit("= ", 1)[1].split()[0] if "= " in text else "?"
+        at = start if name in ("clone", "clone3", "vfork", "fork", "execve") else i
+        events.append((at, pid, name, text, ret))
+    return sorted(events, key=lambda e: e[0])
+
+
+def t_sync_order():
+    """Power-loss ordering, from the syscalls of a real run (strace -f): a
+    step's side effect starts only after its step_start record was written
+    and then synced, and after the step_end of each of its dependencies was
+    written and synced; the journal's name is linked and its directory synced
+    before the first step runs; run_end is synced before the process exits.
+    Unsynced records of one pass may share one fdatasync: until it returns,
+    none of the steps they start has done anything, so a power cut at any
+    moment leaves a journal that holds at least what happened."""
+    d = case_dir("order")
+    write_rb(d, text=ORDER_RB)
+    trace = os.path.join(d, "trace")
+    # LeakSanitizer cannot run under ptrace; the same paths are leak-checked
+    # by every other test of a sanitizer build
+    env = dict(ENV, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
+    r = subprocess.run(["strace", "-f", "-y", "-qq", "-s", "256", "-e", "trace=" + SYSCALLS,
+                        "-o", trace, DRRUN, "run", "rb.lua", "--state-dir", "state"],
+                       cwd=d, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=120)
+    expect(r.returncode == 0, f"exit {r.returncode} under strace: {r.stderr.strip()[-600:]}")
+    expect(sorted(ledger(d)) == sorted(DEPS), f"every step ran once: {ledger(d)}")
+    ev = strace_events(trace)
+    main = ev[0][1]  # strace's first event is drrun's execve
+    journal_fd = re.compile(r"^\w+\(\d+<[^>]*/journal\.jsonl(\.new)?>")
+    rec_re = re.compile(r'\\"type\\":\\"(\w+)\\"(?:,\\"step\\":\\"([^\\"]+)\\")?')
+    writes, syncs, spawns, child_cmd = {}, [], {}, {}
+    for at, pid, name, text, ret in ev:
+        if name in ("write", "pwrite64", "writev") and journal_fd.match(text):
+            m = rec_re.search(text)
+            expect(m, f"a journal write strace shows no record type in: {text[:200]}")
+            expect(ret.isdigit() and int(ret) > 0, f"a journal write failed: {text[:200]}")
+            writes.setdefault((m.group(1), m.group(2)), at)
+        elif name in ("fdatasync", "fsync") and journal_fd.match(text) and ret == "0":
+            syncs.append(at)
+        elif name in ("clone", "clone3", "vfork", "fork") and pid == main and ret.isdigit():
+            spawns[int(ret)] = at
+        elif name == "execve":
+            m = re.search(r'\["sh", "-c", "echo (\w+) >> ledger"\]', text)
+            if m:
+                child_cmd[m.group(1)] = pid
+    expect(syncs, "the journal was never fdatasync'd")
+
+    def synced_after(at):
+        return next((s for s in syncs if s > at), None)
+    first_side = None
+    for s, deps in DEPS.items():
+        expect(s in child_cmd and child_cmd[s] in spawns, f"no spawn of {s}'s command in the trace")
+        side = spawns[child_cmd[s]]
+        first_side = side if first_side is None else min(first_side, side)
+        w = writes.get(("step_start", s))
+        expect(w is not None, f"no step_start of {s} written")
+        sy = synced_after(w)
+        expect(sy is not None and sy < side,
+               f"{s}'s command was spawned before its step_start was synced")
+        for dep in deps:
+            w = writes.get(("step_end", dep))
+            expect(w is not None and w < writes[("step_start", s)],
+                   f"{dep}'s step_end is not before {s}'s step_start in the journal")
+            sy = synced_after(w)
+            expect(sy is not None and sy < side,
+                   f"{s}'s command was spawned before {dep}'s step_end was synced")
+    # the journal's own name is durable before anything happens
+    links = [at for at, pid, name, text, ret in ev
+             if name in ("link", "linkat", "rename", "renameat2") and "journal.jsonl" in text
+             and ret == "0"]
+    expect(links and links[0] < first_side, "the journal was not linked in before the first step")
+    dirsync = [at for at, pid, name, text, ret in ev if name in ("fsync", "fdatasync")
+               and re.match(r"^\w+\(\d+<[^>]*/runs/[^/>]+>\)", text) and at > links[0]]
+    expect(dirsync and dirsync[0] < first_side,
+           "the run's directory was not fsync'd after the journal was linked, before the first step")
+    w = writes.get(("run_end", None))
+    expect(w is not None, "no run_end written")
+    exits = [at for at, pid, name, text, ret in ev if name == "exit_group" and pid == main]
+    sy = synced_after(w)
+    expect(sy is not None and exits and sy < exits[0], "run_end was not synced before the exit")
 
 
 FILL_RB = '''local exec = require "drrun.exec"
@@ -568,8 +800,11 @@ TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tampe
          t_tamper_rewrite_chain, t_key_never_journalled, t_lock, t_sigint_rolls_back,
          t_sigint_no_rollback, t_double_sigint_resumable,
          t_sigkill_during_rollback_resumes_rollback, t_crash_after_interrupt_before_rollback,
-         t_state_dir_full, t_journal_full_inside_steps,
-         t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
+         t_file_limit_at_start, t_journal_full_inside_steps,
+         disk_full_at("step_start", "one", []),
+         disk_full_at("step_end", "one", ["one"]),
+         disk_full_at("step_start", "two", ["one"]),
+         t_sync_order, t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
          t_rollback_verb, t_status_and_log]
 
 
