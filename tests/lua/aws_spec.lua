@@ -11,9 +11,12 @@ local json = require "drrun.json"
 
 runbook { name = "aws-spec" }
 
-local T = require "saas_lib"
-local eq, has, raises, fails, config, reset, state, journal =
-	T.eq, T.has, T.raises, T.fails, T.config, T.reset, T.state, T.journal
+local T, F = require "lib.spec", require "lib.saas"
+local eq, has, raises, journal = T.eq, T.has, T.raises, T.journal
+-- drrun.aws's messages start "aws: "; aws.core's, like every primitive's,
+-- with their token (T.fails)
+local fails = T.service_fails("aws")
+local config, reset, state = F.config, F.reset, F.state
 
 local URL = os.getenv("DRRUN_TEST_AWS_URL")
 local CREDS = { access_key = os.getenv("DRRUN_TEST_AWS_KEY"),
@@ -157,9 +160,9 @@ step "not-xml" {
 			with { endpoint_url = os.getenv("DRRUN_TEST_HTTP") })
 		has(fails("invalid", v, err, tok), "aws: sts answered HTTP 405, not an AWS error: \"<html>", "an HTML error page")
 		local x, e2, t2 = aws.core.xml("<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>a")
-		has(fails("invalid", x, e2, t2), "first bytes: \"<GetCallerIdentityResponse>", "truncated")
+		has(T.fails("invalid", x, e2, t2), "first bytes: \"<GetCallerIdentityResponse>", "truncated")
 		local d, e3, t3 = aws.core.xml('<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
-		has(fails("invalid", d, e3, t3), "DOCTYPE", "entities are refused")
+		has(T.fails("invalid", d, e3, t3), "DOCTYPE", "entities are refused")
 	end,
 }
 

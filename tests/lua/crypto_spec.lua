@@ -14,47 +14,9 @@ runbook { name = "crypto-spec", description = "drrun.crypto known answers and fo
 
 -- ---- helpers ------------------------------------------------------------------
 
-local function eq(got, want, what)
-	if got ~= want then
-		error(string.format("%s: expected %q, got %q", what, tostring(want), tostring(got)), 2)
-	end
-end
-
--- f(...) must return nil, "token: ...", token
-local function fails(token, what, v, err, tok)
-	if v ~= nil then
-		error(what .. ": expected a failure, got a " .. type(v), 2)
-	end
-	if tok ~= token or type(err) ~= "string" or err:sub(1, #token + 2) ~= token .. ": " then
-		error(string.format("%s: expected token %q, got %q (%s)", what, token, tostring(tok),
-			tostring(err)), 2)
-	end
-	return err
-end
-
--- f(...) must raise an error whose text contains `text`
-local function raises(text, f, ...)
-	local ok, e = pcall(f, ...)
-	if ok then
-		error("expected an error containing '" .. text .. "'", 2)
-	end
-	if not tostring(e):find(text, 1, true) then
-		error("expected an error containing '" .. text .. "', got: " .. tostring(e), 2)
-	end
-end
-
--- run argv; returns stdout; raises unless it exits 0
-local function run(argv)
-	local r = assert(exec.run(argv))
-	if r.status ~= 0 then
-		error(string.format("%s exited %s: %s", argv[1], tostring(r.status or r.signal), r.stderr), 2)
-	end
-	return r.stdout
-end
-
-local function sh(script, ...)
-	return run { "sh", "-c", script, "sh", ... }
-end
+local T = require "lib.spec"
+local eq, fails_as, raises_with, run, sh, exists, sha256sum = T.eq, T.fails_as, T.raises_with,
+	T.run, T.sh, T.exists, T.sha256sum
 
 local function py(code, ...)
 	return run { "python3", "-c", code, ... }
@@ -65,8 +27,6 @@ local function unhex(s) return assert(crypto.unhex(s)) end
 
 local dir -- scratch directory, made by "setup"
 local function path(name) return dir .. "/" .. name end
-local function exists(p) return exec.run { "test", "-e", p }.status == 0 end
-local function sha256sum(p) return sh('sha256sum "$1"', p):match("^(%x+)") end
 local function size(p) return tonumber(sh('stat -c %s "$1"', p)) end
 -- temporary files left next to destinations in dir
 local function leftovers() return tonumber(sh('ls -A "$1" | grep -c "drrun-tmp" || true', dir)) end
@@ -78,9 +38,9 @@ eq(crypto.sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb4
 	"top-level sha256")
 -- (either "can only be called inside a step's run ..." or, when the engine
 -- sees a task slot, "cannot be called here": both name the function)
-raises("crypto.derive_key can", crypto.derive_key, "pw", "salt", 1)
-raises("crypto.encrypt_file can", crypto.encrypt_file, string.rep("k", 32), "a", "b")
-raises("crypto.decrypt_file can", crypto.decrypt_file, string.rep("k", 32), "a", "b")
+raises_with("crypto.derive_key can", crypto.derive_key, "pw", "salt", 1)
+raises_with("crypto.encrypt_file can", crypto.encrypt_file, string.rep("k", 32), "a", "b")
+raises_with("crypto.decrypt_file can", crypto.decrypt_file, string.rep("k", 32), "a", "b")
 
 -- ---- hashes and MACs ------------------------------------------------------------
 
@@ -98,7 +58,7 @@ step "sha256" {
 		local raw = crypto.sha256("abc")
 		eq(#raw, 32, "raw length")
 		eq(hex(raw), crypto.sha256_hex("abc"), "raw = hex")
-		raises("bad argument", crypto.sha256, {})
+		raises_with("bad argument", crypto.sha256, {})
 	end,
 }
 
@@ -144,7 +104,7 @@ step "equal" {
 		eq(crypto.equal("a\0b", "a\0c"), false, "after NUL")
 		local k = crypto.key()
 		eq(crypto.equal(k, k:sub(1)), true, "key copy")
-		raises("bad argument", crypto.equal, "a")
+		raises_with("bad argument", crypto.equal, "a")
 	end,
 }
 
@@ -163,9 +123,9 @@ step "random" {
 		local n = 0
 		for _ in pairs(seen) do n = n + 1 end
 		eq(n, 256, "distinct byte values")
-		raises("between 0 and 1048576", crypto.random, -1)
-		raises("between 0 and 1048576", crypto.random, 1048577)
-		raises("bad argument", crypto.random, "many")
+		raises_with("between 0 and 1048576", crypto.random, -1)
+		raises_with("between 0 and 1048576", crypto.random, 1048577)
+		raises_with("bad argument", crypto.random, "many")
 	end,
 }
 
@@ -184,11 +144,11 @@ step "hex" {
 		eq(crypto.unhex(h:upper()), all, "uppercase accepted")
 		eq(crypto.hex(""), "", "empty")
 		eq(crypto.unhex(""), "", "empty back")
-		fails("invalid", "odd length", crypto.unhex("abc"))
-		local err = fails("invalid", "bad digit", crypto.unhex("00zz"))
+		fails_as("odd length", "invalid", crypto.unhex("abc"))
+		local err = fails_as("bad digit", "invalid", crypto.unhex("00zz"))
 		assert(err:find("offset 2", 1, true), err)
-		fails("invalid", "space", crypto.unhex("00 1"))
-		fails("invalid", "0x prefix", crypto.unhex("0x00"))
+		fails_as("space", "invalid", crypto.unhex("00 1"))
+		fails_as("0x prefix", "invalid", crypto.unhex("0x00"))
 		for n = 0, 40 do
 			local s = crypto.random(n)
 			eq(crypto.unhex(crypto.hex(s)), s, "random round trip " .. n)
@@ -213,18 +173,18 @@ step "base64" {
 		eq(crypto.base64("f", { pad = false }), "Zg", "standard, unpadded")
 		eq(crypto.unbase64("-_8", { url = true }), "\xfb\xff", "url-safe back")
 		eq(crypto.unbase64("-_8=", { url = true }), "\xfb\xff", "url-safe padded back")
-		fails("invalid", "url char in standard", crypto.unbase64("-_8="))
-		fails("invalid", "standard char in url", crypto.unbase64("+/8=", { url = true }))
-		fails("invalid", "one char left", crypto.unbase64("Zm9vY"))
-		fails("invalid", "bad padding", crypto.unbase64("Zg="))
-		fails("invalid", "too much padding", crypto.unbase64("Zm8=="))
-		fails("invalid", "three pads", crypto.unbase64("Z==="))
-		fails("invalid", "padding in the middle", crypto.unbase64("Zg==Zg=="))
-		fails("invalid", "non-zero trailing bits", crypto.unbase64("Zh=="))
-		fails("invalid", "whitespace", crypto.unbase64("Zm9v\nYmFy"))
-		fails("invalid", "bad char", crypto.unbase64("Zm9v!mFy"))
-		raises("url must be a boolean", crypto.base64, "x", { url = "yes" })
-		raises("bad argument", crypto.base64, "x", 5)
+		fails_as("url char in standard", "invalid", crypto.unbase64("-_8="))
+		fails_as("standard char in url", "invalid", crypto.unbase64("+/8=", { url = true }))
+		fails_as("one char left", "invalid", crypto.unbase64("Zm9vY"))
+		fails_as("bad padding", "invalid", crypto.unbase64("Zg="))
+		fails_as("too much padding", "invalid", crypto.unbase64("Zm8=="))
+		fails_as("three pads", "invalid", crypto.unbase64("Z==="))
+		fails_as("padding in the middle", "invalid", crypto.unbase64("Zg==Zg=="))
+		fails_as("non-zero trailing bits", "invalid", crypto.unbase64("Zh=="))
+		fails_as("whitespace", "invalid", crypto.unbase64("Zm9v\nYmFy"))
+		fails_as("bad char", "invalid", crypto.unbase64("Zm9v!mFy"))
+		raises_with("url must be a boolean", crypto.base64, "x", { url = "yes" })
+		raises_with("bad argument", crypto.base64, "x", 5)
 		for n = 0, 64 do
 			local s = crypto.random(n)
 			eq(crypto.unbase64(crypto.base64(s)), s, "round trip " .. n)
@@ -250,36 +210,36 @@ step "encrypt-strings" {
 		local blob = crypto.encrypt(key, "attack at dawn")
 		assert(crypto.encrypt(key, "attack at dawn") ~= blob, "nonce reused")
 		-- wrong key
-		local err = fails("auth", "wrong key", crypto.decrypt(crypto.key(), blob))
+		local err = fails_as("wrong key", "auth", crypto.decrypt(crypto.key(), blob))
 		eq(err, "auth: authentication failed", "message")
 		-- a flipped bit anywhere after the version byte: nonce, ciphertext, tag
 		for _, pos in ipairs { 2, 13, 14, 20, #blob - 16, #blob } do
 			for _, bit in ipairs { 1, 128 } do
 				local b = blob:byte(pos) ~ bit
 				local t = blob:sub(1, pos - 1) .. string.char(b) .. blob:sub(pos + 1)
-				fails("auth", "bit flipped at " .. pos, crypto.decrypt(key, t))
+				fails_as("bit flipped at " .. pos, "auth", crypto.decrypt(key, t))
 			end
 		end
-		fails("format", "unknown version", crypto.decrypt(key, "\2" .. blob:sub(2)))
+		fails_as("unknown version", "format", crypto.decrypt(key, "\2" .. blob:sub(2)))
 		-- truncated and extended
-		fails("auth", "one byte short", crypto.decrypt(key, blob:sub(1, -2)))
-		fails("auth", "tag only", crypto.decrypt(key, blob:sub(1, 29)))
-		fails("auth", "shorter than the overhead", crypto.decrypt(key, blob:sub(1, 28)))
-		fails("auth", "empty", crypto.decrypt(key, ""))
-		fails("auth", "one byte more", crypto.decrypt(key, blob .. "x"))
+		fails_as("one byte short", "auth", crypto.decrypt(key, blob:sub(1, -2)))
+		fails_as("tag only", "auth", crypto.decrypt(key, blob:sub(1, 29)))
+		fails_as("shorter than the overhead", "auth", crypto.decrypt(key, blob:sub(1, 28)))
+		fails_as("empty", "auth", crypto.decrypt(key, ""))
+		fails_as("one byte more", "auth", crypto.decrypt(key, blob .. "x"))
 		-- additional authenticated data
 		local ab = crypto.encrypt(key, "payload", { aad = "run-42" })
 		eq(crypto.decrypt(key, ab, { aad = "run-42" }), "payload", "aad round trip")
-		fails("auth", "aad missing", crypto.decrypt(key, ab))
-		fails("auth", "aad differs", crypto.decrypt(key, ab, { aad = "run-43" }))
-		fails("auth", "aad added", crypto.decrypt(key, blob, { aad = "x" }))
+		fails_as("aad missing", "auth", crypto.decrypt(key, ab))
+		fails_as("aad differs", "auth", crypto.decrypt(key, ab, { aad = "run-43" }))
+		fails_as("aad added", "auth", crypto.decrypt(key, blob, { aad = "x" }))
 		eq(crypto.decrypt(key, blob, { aad = "" }), "attack at dawn", "empty aad = none")
 		-- misuse raises
-		raises("key must be 32 bytes, got 31", crypto.encrypt, key:sub(2), "x")
-		raises("key must be 32 bytes, got 33", crypto.decrypt, key .. "x", blob)
-		raises("bad argument #1", crypto.encrypt, nil, "x")
-		raises("aad must be a string", crypto.encrypt, key, "x", { aad = 5 })
-		raises("bad argument #3", crypto.encrypt, key, "x", "aad")
+		raises_with("key must be 32 bytes, got 31", crypto.encrypt, key:sub(2), "x")
+		raises_with("key must be 32 bytes, got 33", crypto.decrypt, key .. "x", blob)
+		raises_with("bad argument #1", crypto.encrypt, nil, "x")
+		raises_with("aad must be a string", crypto.encrypt, key, "x", { aad = 5 })
+		raises_with("bad argument #3", crypto.encrypt, key, "x", "aad")
 	end,
 }
 
@@ -300,12 +260,12 @@ step "derive-key" {
 			"default iterations")
 		eq(hex(crypto.derive_key("", "", 2)), py("import hashlib; print(hashlib.pbkdf2_hmac("
 			.. "'sha256', b'', b'', 2).hex())"):match("%x+"), "empty passphrase and salt")
-		raises("iterations must be at least 1", crypto.derive_key, "pw", "salt", 0)
+		raises_with("iterations must be at least 1", crypto.derive_key, "pw", "salt", 0)
 		-- inside a step but where the coroutine cannot yield
-		raises("crypto.derive_key cannot be called here", table.sort, { 1, 2 }, function()
+		raises_with("crypto.derive_key cannot be called here", table.sort, { 1, 2 }, function()
 			crypto.derive_key("pw", "salt", 1)
 		end)
-		raises("bad argument #2", crypto.derive_key, "pw")
+		raises_with("bad argument #2", crypto.derive_key, "pw")
 	end,
 }
 
@@ -368,7 +328,7 @@ local key = crypto.key()
 -- decrypt src must fail with token and leave neither dst nor temp files
 local function decrypt_fails(token, what, src, opts, k)
 	local dst = path("out")
-	fails(token, what, crypto.decrypt_file(k or key, src, dst, opts))
+	fails_as(what, token, crypto.decrypt_file(k or key, src, dst, opts))
 	assert(not exists(dst), what .. ": destination exists after a failed decrypt")
 	eq(leftovers(), 0, what .. ": temporary files left")
 end
@@ -542,24 +502,24 @@ step "file-edges" {
 		sh('head -c "$1" "$2" > "$3"', tostring(HDR), path("e0.enc"), path("cut.enc"))
 		decrypt_fails("auth", "empty file without its chunk", path("cut.enc"))
 		-- operational failures
-		fails("io", "missing source", crypto.encrypt_file(key, path("nope"), path("x")))
-		fails("io", "missing destination dir",
+		fails_as("missing source", "io", crypto.encrypt_file(key, path("nope"), path("x")))
+		fails_as("missing destination dir", "io",
 			crypto.encrypt_file(key, path("e1"), path("no/such/dir")))
-		fails("io", "source is a directory", crypto.encrypt_file(key, dir, path("x")))
+		fails_as("source is a directory", "io", crypto.encrypt_file(key, dir, path("x")))
 		sh('mkfifo "$1"', path("fifo"))
-		local err = fails("io", "source is a FIFO", crypto.encrypt_file(key, path("fifo"), path("x")))
+		local err = fails_as("source is a FIFO", "io", crypto.encrypt_file(key, path("fifo"), path("x")))
 		assert(err:find("not a regular file", 1, true), err)
 		decrypt_fails("format", "not an encrypted file", path("e1024"))
 		decrypt_fails("io", "missing encrypted file", path("nope"))
 		assert(not exists(path("x")), "destination created on failure")
 		eq(leftovers(), 0, "temporary files left")
 		-- misuse raises
-		raises("key must be 32 bytes", crypto.encrypt_file, "short", path("e1"), path("x"))
-		raises("chunk must be between", crypto.encrypt_file, key, path("e1"), path("x"),
+		raises_with("key must be 32 bytes", crypto.encrypt_file, "short", path("e1"), path("x"))
+		raises_with("chunk must be between", crypto.encrypt_file, key, path("e1"), path("x"),
 			{ chunk = 1000 })
-		raises("chunk must be between", crypto.encrypt_file, key, path("e1"), path("x"),
+		raises_with("chunk must be between", crypto.encrypt_file, key, path("e1"), path("x"),
 			{ chunk = 64 * 1048576 + 1 })
-		raises("bad argument #3", crypto.decrypt_file, key, path("e1"))
+		raises_with("bad argument #3", crypto.decrypt_file, key, path("e1"))
 		sh('rm -f "$1"/e*', dir)
 	end,
 }

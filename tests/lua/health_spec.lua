@@ -18,11 +18,9 @@ local LOG = os.getenv("DRRUN_TEST_HTTP_LOG")
 local CLOSED = tonumber(os.getenv("DRRUN_TEST_CLOSED_PORT"))
 local PORT = tonumber(HTTP and HTTP:match(":(%d+)$"))
 
-local function eq(got, want, what)
-	if got ~= want then
-		error(("%s: got %s, want %s"):format(what or "value", tostring(got), tostring(want)), 2)
-	end
-end
+local T = require "lib.spec"
+local eq, has = T.eq, T.has
+local logged = T.access_log(LOG)
 
 -- a check that must pass / fail: its detail
 local function passes(ok, detail)
@@ -34,22 +32,6 @@ local function fails(ok, detail)
 	if ok ~= false then error("check passed: " .. tostring(detail), 2) end
 	eq(type(detail), "string", "detail")
 	return detail
-end
-
-local function has(s, part)
-	if not s:find(part, 1, true) then error(("%q does not contain %q"):format(s, part), 2) end
-end
-
--- requests nginx logged with this query string (waits for the last line)
-local function logged(p, want)
-	local n
-	for _ = 1, 50 do
-		n = tonumber(assert(exec.run { "grep", "-c", "-F", "--", p, LOG }).stdout) or -1
-		if n >= want then break end
-		drrun.sleep("20ms")
-	end
-	drrun.sleep("50ms")
-	return tonumber(assert(exec.run { "grep", "-c", "-F", "--", p, LOG }).stdout) or -1
 end
 
 step "servers" {

@@ -20,47 +20,8 @@ local WRONG = os.getenv("DRRUN_TEST_HTTPS_WRONG")
 local CA = os.getenv("DRRUN_TEST_CA")
 local CLOSED = os.getenv("DRRUN_TEST_CLOSED_PORT")
 
-local function eq(got, want, what)
-	if got ~= want then
-		error(("%s: got %s, want %s"):format(what or "value", tostring(got), tostring(want)), 2)
-	end
-end
-
--- a request that must succeed: the response
-local function ok(r, err)
-	if not r then error("request failed: " .. tostring(err), 2) end
-	return r
-end
-
--- a request that must fail with token tok: the message
-local function fails(tok, r, err, got)
-	if r then error(("want failure %q, got HTTP %s"):format(tok, tostring(r.status)), 2) end
-	if got ~= tok then error(("want token %q, got %q (%s)"):format(tok, tostring(got), tostring(err)), 2) end
-	if err:sub(1, #tok + 2) ~= tok .. ": " then error(("message %q does not start with %q"):format(err, tok .. ": "), 2) end
-	return err
-end
-
--- the message of the error fn(...) raises
-local function raises(fn, ...)
-	local good, err = pcall(fn, ...)
-	if good then error("expected an error", 2) end
-	return tostring(err)
-end
-
--- This run's journal, as text.  The state dir is on drrun's command line
--- (the parent of the shell exec.run starts), relative to drrun's cwd.
-local function journal(ctx)
-	local r = assert(exec.run { "bash", "-c", [[
-		sd=${DRRUN_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/drrun} prev=
-		while IFS= read -r -d '' a; do
-			[ "$prev" = --state-dir ] && sd=$a
-			case $a in --state-dir=*) sd=${a#--state-dir=} ;; esac
-			prev=$a
-		done < /proc/$PPID/cmdline
-		cd /proc/$PPID/cwd && cat -- "$sd/runs/$1/journal.jsonl"]], "journal", ctx.run_id })
-	eq(r.status, 0, "reading the journal: " .. r.stderr)
-	return r.stdout
-end
+local T = require "lib.spec"
+local eq, ok, fails, raises, journal = T.eq, T.ok, T.fails, T.raises, T.journal
 
 step "servers" {
 	doc = "the servers of tests/servers.sh are there (a spec without them fails)",

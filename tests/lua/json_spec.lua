@@ -21,12 +21,8 @@ local function roundtrip(v, opts)
 	return back, text
 end
 
--- the message of the error fn(...) raises
-local function raises(fn, ...)
-	local ok, err = pcall(fn, ...)
-	assert(not ok, "expected an error")
-	return tostring(err)
-end
+local T = require "lib.spec"
+local raises = T.raises
 
 step "round-trips" {
 	run = function()
@@ -242,7 +238,7 @@ step "journal-sentinels-as-written" {
 	after = "journal-uses-the-same-sentinels",
 	run = function(ctx)
 		-- what the step above returned, as its step_end in this run's journal
-		local text = require("saas_lib").journal(ctx)
+		local text = T.journal(ctx)
 		local line
 		for l in text:gmatch("[^\n]+") do
 			if l:find('"type":"step_end","step":"journal-uses-the-same-sentinels"', 1, true) then

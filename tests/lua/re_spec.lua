@@ -4,11 +4,7 @@ local re = require "drrun.re"
 
 runbook { name = "re-spec" }
 
-local function raises(fn, ...)
-	local ok, err = pcall(fn, ...)
-	assert(not ok, "expected an error")
-	return tostring(err)
-end
+local raises = require("lib.spec").raises
 
 -- all results of a call, as a table with n
 local function pack(...) return table.pack(...) end

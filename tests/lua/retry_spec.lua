@@ -15,45 +15,9 @@ local HTTP = os.getenv("DRRUN_TEST_HTTP")
 local LOG = os.getenv("DRRUN_TEST_HTTP_LOG")
 local CLOSED = os.getenv("DRRUN_TEST_CLOSED_PORT")
 
-local function eq(got, want, what)
-	if got ~= want then
-		error(("%s: got %s, want %s"):format(what or "value", tostring(got), tostring(want)), 2)
-	end
-end
-
-local function near(got, want, what)
-	if math.abs(got - want) > 1e-9 then
-		error(("%s: got %.17g, want %.17g"):format(what or "value", got, want), 2)
-	end
-end
-
-local function raises(fn, ...)
-	local good, err = pcall(fn, ...)
-	if not good then return tostring(err) end
-	error("expected an error", 2)
-end
-
--- a query string no other request has, to find this one in the access log
-local seq = 0
-local function probe(ctx, what)
-	seq = seq + 1
-	return ("probe=%s-%s-%d"):format(ctx.run_id, what, seq)
-end
-
--- how many requests nginx logged with this probe; waits a little for the
--- last line, as nginx writes it after sending the response
-local function logged(p, want)
-	local n
-	for _ = 1, 50 do
-		local r = assert(exec.run { "grep", "-c", "-F", "--", p, LOG })
-		n = tonumber(r.stdout) or -1
-		if n >= want then break end
-		drrun.sleep("20ms")
-	end
-	drrun.sleep("50ms") -- nothing more may come
-	local r = assert(exec.run { "grep", "-c", "-F", "--", p, LOG })
-	return tonumber(r.stdout) or -1
-end
+local T = require "lib.spec"
+local eq, near, raises, probe = T.eq, T.near, T.raises, T.probe
+local logged = T.access_log(LOG)
 
 -- a fake request: returns the responses (or {nil, err, tok}) in turn
 local function script(list)

@@ -19,30 +19,9 @@ local LOG = os.getenv("DRRUN_TEST_HTTP_LOG")
 local CLOSED = os.getenv("DRRUN_TEST_CLOSED_PORT")
 local TOKEN = "spec-token-5f1e0c2a9b"
 
--- the assertions and the journal reader every saas spec uses
-local T = require "saas_lib"
-local eq, has, raises, journal = T.eq, T.has, T.raises, T.journal
-
--- a query string no other request has, to count this one in the access log
-local seq = 0
-local function probe(ctx, what)
-	seq = seq + 1
-	return ("%s-%s-%d"):format(ctx.run_id, what, seq)
-end
-
--- how many requests nginx logged with this probe (waits a little for the
--- last line, which nginx writes after the response; after a client timeout
--- on /slowhdr, only once its 3 s sleep is over: patience in seconds)
-local function logged(p, want, patience)
-	local n
-	for _ = 1, (patience or 1) * 50 do
-		n = tonumber(assert(exec.run { "grep", "-c", "-F", "--", p, LOG }).stdout) or -1
-		if n >= want then break end
-		drrun.sleep("20ms")
-	end
-	drrun.sleep("50ms")
-	return tonumber(assert(exec.run { "grep", "-c", "-F", "--", p, LOG }).stdout) or -1
-end
+local T = require "lib.spec"
+local eq, has, raises, journal, probe = T.eq, T.has, T.raises, T.journal, T.probe
+local logged = T.access_log(LOG)
 
 -- a test service on nginx
 local FAST = { attempts = 3, delay = "20ms", jitter = false }

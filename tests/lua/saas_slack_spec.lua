@@ -21,8 +21,10 @@ local ORIGIN = HOOK and HOOK:match("^(https?://[^/]+)")
 local PATH = HOOK and HOOK:match("^https?://[^/]+(/.*)$")
 local S = slack.with { url = HOOK, retry = { attempts = 4, delay = "50ms", max_delay = "200ms" } }
 
-local T = require "saas_lib"
-local eq, has, raises, fails, control, reset, config, clear, state, received, journal = T.eq, T.has, T.raises, T.fails, T.control, T.reset, T.config, T.clear, T.state, T.received, T.journal
+local T, F = require "lib.spec", require "lib.saas"
+local eq, has, raises, journal = T.eq, T.has, T.raises, T.journal
+local fails = T.service_fails("slack")
+local control, reset, config, clear, state, received = F.control, F.reset, F.config, F.clear, F.state, F.received
 
 -- ---- the spec ---------------------------------------------------------------
 

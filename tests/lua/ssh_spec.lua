@@ -33,32 +33,9 @@ for p in (os.getenv("DRRUN_TEST_SSH_PORTS") or ""):gmatch("%d+") do PORTS[#PORTS
 
 -- ---- helpers ----------------------------------------------------------------
 
-local function eq(got, want, what)
-	if got ~= want then
-		error(("%s: got %s, want %s"):format(what or "value", tostring(got), tostring(want)), 2)
-	end
-end
-
--- an operation that must succeed: everything it returned
-local function ok(r, ...)
-	if not r then error("operation failed: " .. tostring((...)), 2) end
-	return r, ...
-end
-
--- an operation that must fail with token tok: the message
-local function fails(tok, r, err, got)
-	if r then error(("want failure %q, got a result"):format(tok), 2) end
-	if got ~= tok then error(("want token %q, got %q (%s)"):format(tok, tostring(got), tostring(err)), 2) end
-	if err:sub(1, #tok + 2) ~= tok .. ": " then error(("message %q does not start with %q"):format(err, tok .. ": "), 2) end
-	return err
-end
-
--- the message of the error fn(...) raises
-local function raises(fn, ...)
-	local good, err = pcall(fn, ...)
-	if good then error("expected an error", 2) end
-	return tostring(err)
-end
+local T = require "lib.spec"
+local eq, ok, fails, raises, sh, exists, sha256sum = T.eq, T.ok, T.fails, T.raises, T.sh, T.exists,
+	T.sha256sum
 
 -- connection options for port p (the first host by default), overridden by o
 local function opts(o)
@@ -68,37 +45,15 @@ local function opts(o)
 	return t
 end
 
--- run argv locally; it must exit 0: its stdout
-local function sh(script, ...)
-	local r = ok(exec.run { "sh", "-c", script, "sh", ... })
-	if r.status ~= 0 then error(("local command failed (%s): %s\n%s"):format(tostring(r.status), script, r.stderr), 2) end
-	return r.stdout
-end
-
--- The state dir drrun was started with (the parent of the shell exec.run
--- starts), absolute; a scratch directory under it, made empty on first use.
+-- a scratch directory under the state dir (run.sh drops the state dir of a
+-- passing run), absolute, made empty on first use
 local scratch_dir
 local function scratch()
 	if not scratch_dir then
-		scratch_dir = sh([[
-			sd=${DRRUN_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/drrun} prev=
-			for a in $(tr '\0' '\n' < /proc/$PPID/cmdline); do
-				[ "$prev" = --state-dir ] && sd=$a
-				case $a in --state-dir=*) sd=${a#--state-dir=} ;; esac
-				prev=$a
-			done
-			cd /proc/$PPID/cwd && rm -rf "$sd/ssh-spec-tmp" && mkdir -p "$sd/ssh-spec-tmp" &&
-			cd "$sd/ssh-spec-tmp" && pwd -P]]):gsub("\n$", "")
+		scratch_dir = T.state_dir() .. "/ssh-spec-tmp"
+		sh('rm -rf "$1" && mkdir -p "$1"', scratch_dir)
 	end
 	return scratch_dir
-end
-
-local function sha256sum(path)
-	return (sh('sha256sum < "$1"', path):match("^(%x+)"))
-end
-
-local function exists(path)
-	return exec.run { "test", "-e", path }.status == 0
 end
 
 -- the remote shell's parent: the sshd process of the connection, so two
