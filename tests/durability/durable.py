@@ -10,6 +10,12 @@ import json, os, re, shutil, signal, subprocess, sys, time
 DRRUN, SCRATCH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 ENV = dict(os.environ, NO_COLOR="1")
 ENV.pop("DRRUN_AUDIT_KEY", None)
+# A sanitizer build's reports go to files, whatever a test does with drrun's
+# stderr (many only look at its exit status or stdout); main() fails the
+# test after which one appears.
+SAN_LOGS = os.path.join(SCRATCH, "sanitizer")
+for _var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+    ENV[_var] = ":".join(filter(None, [ENV.get(_var), "log_path=" + os.path.join(SAN_LOGS, "report")]))
 
 LEDGER_RB = '''local exec = require "drrun.exec"
 runbook { name = "%(name)s" }
@@ -595,7 +601,7 @@ def t_sync_order():
     trace = os.path.join(d, "trace")
     # LeakSanitizer cannot run under ptrace; the same paths are leak-checked
     # by every other test of a sanitizer build
-    env = dict(ENV, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
+    env = dict(ENV, ASAN_OPTIONS=ENV["ASAN_OPTIONS"] + ":detect_leaks=0")
     r = subprocess.run(["strace", "-f", "-y", "-qq", "-s", "256", "-e", "trace=" + SYSCALLS,
                         "-o", trace, DRRUN, "run", "rb.lua", "--state-dir", "state"],
                        cwd=d, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -808,13 +814,24 @@ TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tampe
          t_rollback_verb, t_status_and_log]
 
 
+def sanitizer_reports():
+    return sorted(os.listdir(SAN_LOGS)) if os.path.isdir(SAN_LOGS) else []
+
+
 def main():
     os.makedirs(SCRATCH, exist_ok=True)
+    shutil.rmtree(SAN_LOGS, ignore_errors=True)
+    os.makedirs(SAN_LOGS)
     bad = 0
     for t in TESTS:
         name = t.__name__[2:].replace("_", "-")
         try:
+            seen = sanitizer_reports()
             t()
+            new = [f for f in sanitizer_reports() if f not in seen]
+            if new:
+                with open(os.path.join(SAN_LOGS, new[0]), errors="replace") as f:
+                    raise Fail(f"sanitizer report ({len(new)}): " + f.read().strip()[:1500])
             print("ok " + name, flush=True)
         except Exception as e:  # a failed expectation or a crash of the test itself
             bad += 1

@@ -43,12 +43,19 @@ def journal(state):
         return None, []
     recs = []
     with open(os.path.join(runs, ids[0], "journal.jsonl"), "rb") as f:
-        for line in f.read().split(b"\n"):
-            try:
-                recs.append(json.loads(line))
-            except ValueError:
-                pass  # a torn last line
+        lines = f.read().split(b"\n")
+    for n, line in enumerate(lines, 1):
+        try:
+            recs.append(json.loads(line))
+        except ValueError:
+            # only the last line, without its newline, may be torn by a kill
+            if n != len(lines):
+                raise Torn(f"{ids[0]}: journal line {n} of {len(lines) - 1} is not JSON")
     return ids[0], recs
+
+
+class Torn(Exception):
+    pass
 
 
 def inflight(recs):
@@ -68,7 +75,11 @@ def trial(drrun, d, rng, n):
         f.write(runbook(rng))
     state = os.path.join(d, "state")
     kills, resumes, in_flight_count = 0, 0, {}
+    # a sanitizer build's reports go to files, checked at the end of the trial
+    san = os.path.join(d, "sanitizer")
     env = dict(os.environ, NO_COLOR="1")
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        env[var] = ":".join(filter(None, [env.get(var), "log_path=" + os.path.join(san, "report")]))
 
     def start(args):
         return subprocess.Popen([drrun] + args + ["--state-dir", state, "--yes"], cwd=d, env=env,
@@ -110,6 +121,10 @@ def trial(drrun, d, rng, n):
                        capture_output=True, text=True)
     if v.returncode != 0:
         return f"trial {n}: audit verify failed: {v.stdout}{v.stderr}"
+    reports = sorted(os.listdir(san)) if os.path.isdir(san) else []
+    if reports:
+        with open(os.path.join(san, reports[0]), errors="replace") as f:
+            return f"trial {n}: sanitizer report: {f.read().strip()[:1500]}"
     counts = {}
     with open(os.path.join(d, "ledger")) as f:
         for line in f:
@@ -138,13 +153,23 @@ def main():
     rng = random.Random(a.seed)
     drrun = os.path.abspath(a.drrun)
     totals = [0, 0, 0, 0]
+    if a.trials < 1:
+        print(f"FAIL crash-resume: --trials {a.trials}: nothing would be tested")
+        return 1
     for n in range(1, a.trials + 1):
-        r = trial(drrun, os.path.join(a.scratch, f"trial-{n:02d}"), rng, n)
+        try:
+            r = trial(drrun, os.path.join(a.scratch, f"trial-{n:02d}"), rng, n)
+        except Torn as e:
+            r = f"trial {n}: {e}"
         if isinstance(r, str):
             print("FAIL crash-resume: " + r)
             return 1
         totals = [x + y for x, y in zip(totals, r)]
         shutil.rmtree(os.path.join(a.scratch, f"trial-{n:02d}"), ignore_errors=True)
+    if totals[0] == 0 or totals[2] == 0:
+        print(f"FAIL crash-resume: {totals[0]} kills, {totals[2]} steps in flight at a kill: "
+              "no trial crashed a run in the middle of a step")
+        return 1
     print(f"ok crash-resume ({a.trials} trials, seed {a.seed})")
     print(f"torture: {totals[0]} kills, {totals[1]} resumes, {totals[2]} steps in flight "
           f"at a kill, {totals[3]} re-runs of those; every run completed and verified")
