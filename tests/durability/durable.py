@@ -441,6 +441,68 @@ def leftovers(state):
     return out
 
 
+def on_tmpfs(d, size, *args, timeout=60):
+    """drrun ARGS --state-dir fs, with fs a tmpfs of SIZE of its own: a real
+    filesystem that fills up.  The mount lives in a private mount namespace
+    (unshare), so it goes away with the process, however the test ends.  The
+    state dir is then copied to d/state, where the checks look."""
+    script = ('mount -t tmpfs -o size="$1",mode=0700 drrun-test fs || exit 97\n'
+              'shift; timeout -k 5 "$0" "$@" --state-dir fs; rc=$?\n'
+              'cp -a fs/. state/ || exit 98\n'
+              'exit $rc\n')
+    os.makedirs(os.path.join(d, "fs"))
+    os.makedirs(os.path.join(d, "state"))
+    ns = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        ns[1:1] = ["--user", "--map-root-user"]
+    r = subprocess.run(ns + ["bash", "-c", script, str(timeout), size, DRRUN, *args], cwd=d,
+                       env=ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=timeout + 30)
+    expect(r.returncode not in (97, 98), "cannot run drrun on a tmpfs of its own "
+           f"(needs root or user namespaces): {r.stderr.strip()}")
+    return r
+
+
+FULL_RB = '''local exec = require "drrun.exec"
+runbook { name = "full" }
+step "before" { run = function() return "ok" end }
+step "chatty" { after = "before", run = function(ctx)
+  for i = 1, 5000 do ctx.log("line %d %s", i, string.rep("x", 200)) end
+  drrun.must(exec.run { "sh", "-c", "echo chatty >> ledger" })
+end }
+step "later" { after = "chatty", run = function()
+  drrun.must(exec.run { "sh", "-c", "echo later >> ledger" })
+end }
+'''
+
+
+def t_state_dir_full():
+    """The state dir's filesystem fills up in the middle of a step's ctx.log
+    calls (a 64 KiB tmpfs; the step logs 1.3 MB): exit 75 with the reason, no
+    crash, a journal that verifies up to its last whole record, and nothing
+    done after the failed write."""
+    d = case_dir("full")
+    write_rb(d, text=FULL_RB)
+    r = on_tmpfs(d, "64k", "run", "rb.lua")
+    why = crashed(r)
+    expect(not why, f"{why}: {r.stderr.strip()[-600:]}")
+    expect(r.returncode == 75, f"exit {r.returncode}, want 75: {r.stderr.strip()[-600:]}")
+    says_journal_failed(r, "No space left on device")
+    raw = open(journal_path(d), "rb").read()
+    expect(raw.endswith(b"\n"), "no half-written record")
+    expect(len(raw) <= 64 * 1024, "within the filesystem's size")
+    v = verify(d)
+    expect(v.returncode == 0, f"what was written verifies: {v.stdout}{v.stderr}")
+    recs = records(d)
+    logs = [x for x in recs if x["type"] == "step_log" and x.get("step") == "chatty"]
+    expect(len(logs) >= 10, f"the disk filled in the middle of ctx.log: {len(logs)} lines logged")
+    expect(recs[-1] is logs[-1], f"the last record is a log line, not {recs[-1]['type']}")
+    started = {x["step"] for x in recs if x["type"] == "step_start"}
+    expect(started == {"before", "chatty"}, f"it stopped part-way: started {sorted(started)}")
+    expect(not ledger(d), f"nothing ran after the failed write: {ledger(d)}")
+    expect(not leftovers(os.path.join(d, "state")), f"left {leftovers(os.path.join(d, 'state'))}")
+
+
 def t_file_limit_at_start():
     """A 4 KiB file-size limit with 40 independent steps: the journal fills up
     while the first pass records their step_starts, before any step runs."""
@@ -806,7 +868,7 @@ TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tampe
          t_tamper_rewrite_chain, t_key_never_journalled, t_lock, t_sigint_rolls_back,
          t_sigint_no_rollback, t_double_sigint_resumable,
          t_sigkill_during_rollback_resumes_rollback, t_crash_after_interrupt_before_rollback,
-         t_file_limit_at_start, t_journal_full_inside_steps,
+         t_state_dir_full, t_file_limit_at_start, t_journal_full_inside_steps,
          disk_full_at("step_start", "one", []),
          disk_full_at("step_end", "one", ["one"]),
          disk_full_at("step_start", "two", ["one"]),
