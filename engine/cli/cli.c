@@ -134,38 +134,16 @@ void drr_cli_free_opts(struct drr_opts *o)
  * not /dev/zero, a FIFO or a directory).  0, or -1 with a message. */
 static int read_key_file(const char *path, const char *verb, struct drr_buf *b)
 {
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	const char *why = NULL;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		why = strerror(errno);
-	else if (!S_ISREG(st.st_mode))
-		why = S_ISDIR(st.st_mode) ? "is a directory, not a key file"
-					  : "not a regular file (give a file holding the key)";
-	else if (st.st_size > KEY_FILE_MAX)
-		why = "larger than 4096 bytes: not an audit key";
-	char chunk[KEY_FILE_MAX + 1];
-	ssize_t n = 0;
-	if (!why) {
-		do
-			n = read(fd, chunk, sizeof chunk);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			why = strerror(errno);
-		else if (n > KEY_FILE_MAX)
-			why = "larger than 4096 bytes: not an audit key";
-	}
-	if (fd >= 0)
-		close(fd);
-	if (why) {
-		drr_term_line(stderr, "drrun %s: --key-file %s: %s", verb, path, why);
-		memset(chunk, 0, sizeof chunk);
-		return -1;
-	}
-	drr_buf_add(b, chunk, (size_t)n);
-	memset(chunk, 0, sizeof chunk);
-	return 0;
+	char err[512];
+	b->data = drr_slurp(path, KEY_FILE_MAX, &b->len, err, sizeof err);
+	if (b->data)
+		return 0;
+	const char *why = errno == EISDIR   ? "is a directory, not a key file"
+			  : errno == EINVAL ? "not a regular file (give a file holding the key)"
+			  : errno == EFBIG  ? "larger than 4096 bytes: not an audit key"
+					    : strerror(errno);
+	drr_term_line(stderr, "drrun %s: --key-file %s: %s", verb, path, why);
+	return -1;
 }
 
 static int load_key(struct drr_opts *o, const char *verb)

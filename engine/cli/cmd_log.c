@@ -65,17 +65,14 @@ int cmd_log(int argc, char **argv)
 	if (o.json) {
 		/* the records exactly as written, so a reader can check the hashes */
 		char *p2 = drr_xasprintf("%s/journal.jsonl", dir);
-		FILE *f = fopen(p2, "rb");
+		size_t len;
+		char *raw = drr_slurp(p2, (size_t)1 << 30, &len, err, sizeof err);
 		free(p2);
-		char buf[65536];
-		size_t left = good, n;
-		while (f && left &&
-		       (n = fread(buf, 1, left < sizeof buf ? left : sizeof buf, f)) > 0) {
-			fwrite(buf, 1, n, stdout);
-			left -= n;
-		}
-		if (f)
-			fclose(f);
+		if (raw)
+			fwrite(raw, 1, good < len ? good : len, stdout);
+		else
+			drr_term_line(stderr, "drrun log: %s", err);
+		free(raw);
 	} else {
 		size_t i;
 		json_t *r;

@@ -3,7 +3,8 @@
  * that the CLI (key files), the runbook loader and the journal share.
  * drr_slurp refuses what is not a regular file or is larger than a cap, so
  * `--key-file /dev/zero` is an error, not an out-of-memory abort; every read
- * error is reported with the file's name.
+ * error is reported with the file's name, and errno says which it was
+ * (EISDIR, EINVAL for not a regular file, EFBIG past the cap).
  */
 #include "core/core.h"
 
@@ -17,7 +18,9 @@
 
 char *drr_slurp(const char *path, size_t cap, size_t *len, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (fstat then
+	 * refuses it); it changes nothing for a regular file */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
@@ -25,14 +28,19 @@ char *drr_slurp(const char *path, size_t cap, size_t *len, char *err, size_t err
 		return NULL;
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int e = errno;
-		if (!S_ISREG(st.st_mode))
-			e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	int st_rc = fstat(fd, &st);
+	if (st_rc < 0 || !S_ISREG(st.st_mode)) {
+		int e = st_rc < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
 		snprintf(err, errlen, "cannot read %s: %s", path,
 			 e == EINVAL ? "not a regular file" : strerror(e));
 		close(fd);
 		errno = e;
+		return NULL;
+	}
+	if ((size_t)st.st_size > cap) {
+		snprintf(err, errlen, "cannot read %s: larger than %zu bytes", path, cap);
+		close(fd);
+		errno = EFBIG;
 		return NULL;
 	}
 	struct drr_buf b = { 0 };

@@ -38,22 +38,7 @@ static const char *const PARAM_FIELDS[] = { "default", "required", "doc", NULL }
 
 /* ---- source text helpers -------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct drr_buf b = { 0 };
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		drr_buf_add(&b, chunk, n);
-	fclose(f);
-	if (!b.data)
-		drr_buf_adds(&b, "");
-	*len = b.len;
-	return b.data;
-}
+#define RUNBOOK_MAX ((size_t)64 << 20) /* a runbook, or a module it requires */
 
 struct src {
 	char *text;
@@ -196,10 +181,14 @@ static int l_require(lua_State *L)
 	drr_buf_adds(&path, ".lua");
 	lua_pushfstring(L, "@%s", path.data);
 	size_t len;
-	char *text = read_file(path.data, &len);
+	char err[512];
+	char *text = drr_slurp(path.data, RUNBOOK_MAX, &len, err, sizeof err);
 	if (!text) {
-		lua_pushfstring(L, "module '%s' not found: not built in, and no file %s", name,
-				path.data);
+		if (errno == ENOENT)
+			lua_pushfstring(L, "module '%s' not found: not built in, and no file %s",
+					name, path.data);
+		else
+			lua_pushfstring(L, "module '%s': %s", name, err);
 		drr_buf_free(&path);
 		return lua_error(L);
 	}
@@ -852,7 +841,8 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	free(src.text);
 	free(src.starts);
 	memset(&src, 0, sizeof src);
-	src.text = read_file(path, &src.len);
+	char err[512];
+	src.text = drr_slurp(path, RUNBOOK_MAX, &src.len, err, sizeof err);
 	if (!src.text) {
 		drr_diag_add(d, path, 0, "cannot read runbook: %s", strerror(errno));
 		drr_runbook_free(rb);
