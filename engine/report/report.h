@@ -32,7 +32,9 @@ void drr_view_free(struct drr_view *v);
 struct drr_summary {
 	const char *run_id, *status, *journal, *reason;
 	int exit_code, color;
-	double total;
+	double total;	/* since the run first started: what objectives are held to */
+	double session; /* of this process alone */
+	int sessions;	/* 1, or more for a resumed run */
 };
 void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_stepstate *st,
 			const struct drr_summary *s);

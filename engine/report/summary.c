@@ -96,6 +96,9 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 	}
 	fprintf(out, "\n");
 	fprintf(out, "  total: %s", drr_duration_fmt(sm->total, d, sizeof d));
+	if (sm->sessions > 1)
+		fprintf(out, " over %d sessions (this one %s)", sm->sessions,
+			drr_duration_fmt(sm->session, d, sizeof d));
 	if (rb->rto > 0) {
 		char r[32];
 		fprintf(out, " (RTO %s: %s)", drr_duration_fmt(rb->rto, r, sizeof r),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
 		 size_t errlen)
@@ -81,6 +82,22 @@ static struct drr_past_step *get_step(struct drr_past *p, const char *name)
 	memset(s, 0, sizeof *s);
 	s->name = name;
 	return s;
+}
+
+/* "2026-11-22T05:10:22.123456Z" -> microseconds since the epoch; 0 if not so. */
+static int64_t parse_ts(const char *ts)
+{
+	struct tm tm;
+	int us = 0, n = 0;
+	memset(&tm, 0, sizeof tm);
+	if (!ts || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon,
+			  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us, &n) != 7 ||
+	    ts[n] != '\0')
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t t = timegm(&tm);
+	return t < 0 ? 0 : (int64_t)t * 1000000 + us;
 }
 
 int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t errlen)
@@ -169,6 +186,7 @@ int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t err
 	p->path = str(p->start, raw ? "path_raw" : "path");
 	p->sha256 = str(p->start, "sha256");
 	p->env = str(p->start, "env");
+	p->start_us = parse_ts(str(p->start, "ts"));
 	p->params = json_object_get(p->start, "params");
 	p->plan = json_object_get(p->start, "plan");
 	if (!p->run_id || !p->runbook) {

@@ -38,6 +38,7 @@ struct drr_past {
 	int interrupt_rollback; /* ... and it was to roll back */
 	const char *interrupted_by; /* SIGINT or SIGTERM */
 	int sessions;
+	int64_t start_us; /* run_start's ts, in microseconds since the epoch (0: unreadable) */
 	size_t torn;
 	char dir[4096];
 };

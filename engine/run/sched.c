@@ -558,11 +558,18 @@ static void finish_run(struct run *r)
 		status = "completed";
 		r->exit_code = DRR_EXIT_OK;
 	}
-	double total = drr_mono() - r->t0;
+	/* objectives are measured from the first run_start, over every session */
+	double session = drr_mono() - r->t0, total = session;
+	if (r->res && r->res->past->start_us > 0) {
+		double since = (double)(drr_now_us() - r->res->past->start_us) / 1e6;
+		if (since > total)
+			total = since;
+	}
 	json_t *rec = rec_step("run_end", NULL);
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "exit", json_integer(r->exit_code));
-	json_object_set_new(rec, "duration", jsecs(total));
+	json_object_set_new(rec, "duration", jsecs(session));
+	json_object_set_new(rec, "elapsed", jsecs(total));
 	if (r->reason)
 		json_object_set_new(rec, "reason", drr_json_str(r->reason));
 	if (r->hard || r->resumable)
@@ -601,6 +608,8 @@ static void finish_run(struct run *r)
 		.exit_code = r->exit_code,
 		.color = r->o->color,
 		.total = total,
+		.session = session,
+		.sessions = r->res ? r->res->past->sessions + 1 : 1,
 	};
 	drr_report_summary(r->o->json ? stderr : stdout, r->rb, r->st, &sum);
 }
