@@ -51,6 +51,7 @@ static int list_runs(const struct drr_opts *o)
 	closedir(d);
 	qsort(names, (size_t)n, sizeof *names, by_name);
 	json_t *all = json_array();
+	int resumable = 0;
 	if (!o->json)
 		printf("%-44s %-20s %-27s %s\n", "run", "runbook", "started", "state");
 	for (int i = 0; i < n; i++) {
@@ -62,18 +63,18 @@ static int list_runs(const struct drr_opts *o)
 					      "unreadable");
 		} else {
 			const char *state = drr_past_state(&p, o->state_dir);
+			int res = drr_past_resumable(&p, o->state_dir);
+			resumable += res;
 			if (o->json)
-				json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s}", "run",
-								     p.run_id, "runbook", p.runbook,
-								     "started", str(p.start, "ts"),
-								     "state", state));
+				json_array_append_new(all,
+						      json_pack("{s:s, s:s, s:s, s:s, s:b}", "run",
+								p.run_id, "runbook", p.runbook,
+								"started", str(p.start, "ts"),
+								"state", state, "resumable", res));
 			else
-				drr_term_line(
-					stdout, "%-44s %-20s %-27.27s %s%s", p.run_id, p.runbook,
-					str(p.start, "ts"), state,
-					p.end && json_is_true(json_object_get(p.end, "resumable"))
-						? " (resumable)"
-						: "");
+				drr_term_line(stdout, "%-44s %-20s %-27.27s %s%s", p.run_id,
+					      p.runbook, str(p.start, "ts"), state,
+					      res ? " (resumable)" : "");
 			drr_past_free(&p);
 		}
 		free(dir);
@@ -81,6 +82,8 @@ static int list_runs(const struct drr_opts *o)
 	}
 	free(names);
 	free(runs);
+	if (resumable && !o->json)
+		printf("\nresume with: drrun resume RUN_ID (a unique prefix is enough)\n");
 	if (o->json) {
 		char *s = json_dumps(all, JSON_COMPACT);
 		printf("%s\n", s);
@@ -127,9 +130,10 @@ static int show_run(const struct drr_opts *o, const char *id)
 				json_object_set_new(js, "error", json_string(s->error));
 			json_array_append_new(steps, js);
 		}
-		json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:o}", "run", p.run_id, "runbook",
-					p.runbook, "started", str(p.start, "ts"), "state", state,
-					"steps", steps);
+		json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "run", p.run_id,
+					"runbook", p.runbook, "started", str(p.start, "ts"),
+					"state", state, "resumable",
+					drr_past_resumable(&p, o->state_dir), "steps", steps);
 		char *s = json_dumps(out, JSON_COMPACT);
 		printf("%s\n", s);
 		free(s);
@@ -137,10 +141,15 @@ static int show_run(const struct drr_opts *o, const char *id)
 	} else {
 		/* all of it read back from the journal: escaped, one line each */
 		const char *reason = p.end ? str(p.end, "reason") : "";
+		int res = drr_past_resumable(&p, o->state_dir);
 		drr_term_line(stdout, "run %s", p.run_id);
 		drr_term_line(stdout, "  runbook: %s (%s)", p.runbook, p.file);
 		drr_term_line(stdout, "  started: %s", str(p.start, "ts"));
-		drr_term_line(stdout, "  state:   %s%s%s", state, *reason ? ": " : "", reason);
+		drr_term_line(stdout, "  state:   %s%s%s%s", state, res ? " (resumable)" : "",
+			      *reason ? ": " : "", reason);
+		if (res)
+			drr_term_line(stdout, "  resume:  drrun resume %s %s", p.run_id,
+				      drr_past_resume_hint(&p));
 		drr_term_line(stdout, "  journal: %s/journal.jsonl%s", dir,
 			      p.torn ? " (ends in a torn record: resume repairs it)" : "");
 		printf("\n  %-28s %-24s %8s %10s  %s\n", "step", "state", "attempts", "duration",

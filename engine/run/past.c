@@ -90,8 +90,9 @@ static int64_t parse_ts(const char *ts)
 	struct tm tm;
 	int us = 0, n = 0;
 	memset(&tm, 0, sizeof tm);
-	if (!ts || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon,
-			  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us, &n) != 7 ||
+	if (!ts ||
+	    sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us, &n) != 7 ||
 	    ts[n] != '\0')
 		return 0;
 	tm.tm_year -= 1900;
@@ -208,7 +209,21 @@ const char *drr_past_state(const struct drr_past *p, const char *state_dir)
 	if (drr_lock_holder(state_dir, p->runbook, holder, sizeof holder, &pid) &&
 	    !strcmp(holder, p->run_id))
 		return "running";
-	return "interrupted";
+	return "crashed"; /* no run_end, and no process holds its lock */
+}
+
+int drr_past_resumable(const struct drr_past *p, const char *state_dir)
+{
+	if (p->end)
+		return json_is_true(json_object_get(p->end, "resumable"));
+	return strcmp(drr_past_state(p, state_dir), "running") != 0;
+}
+
+const char *drr_past_resume_hint(const struct drr_past *p)
+{
+	if (p->failed || p->in_rollback || p->interrupted)
+		return "finishes its rollback";
+	return "carries on";
 }
 
 void drr_past_free(struct drr_past *p)

@@ -47,8 +47,13 @@ int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, cha
 		 size_t errlen);
 int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t errlen);
 struct drr_past_step *drr_past_step(struct drr_past *p, const char *name);
-/* running, completed, failed, rolled-back, interrupted, aborted */
+/* running, completed, failed, rolled-back, interrupted, aborted, or crashed
+ * (no run_end and no process holding the run's lock: SIGKILL, power loss) */
 const char *drr_past_state(const struct drr_past *p, const char *state_dir);
+/* Whether `drrun resume` takes the run: crashed, or a run_end saying so. */
+int drr_past_resumable(const struct drr_past *p, const char *state_dir);
+/* What `drrun resume` would do with it: "carries on" or "finishes its rollback". */
+const char *drr_past_resume_hint(const struct drr_past *p);
 void drr_past_free(struct drr_past *p);
 
 /* ---- sched.c: running a runbook ------------------------------------------ */

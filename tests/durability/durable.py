@@ -250,7 +250,7 @@ def t_lock():
         p.send_signal(signal.SIGKILL)
         p.wait()
         s = drrun(d, "status", "--state-dir", "state")
-        expect(re.search(rid + r".*interrupted", s.stdout), f"status after kill: {s.stdout}")
+        expect(re.search(rid + r".*crashed \(resumable\)", s.stdout), f"status after kill: {s.stdout}")
         r = drrun(d, "resume", rid, "--state-dir", "state")  # the lock died with the process
         expect(r.returncode == 0, f"resume after a crash: exit {r.returncode}: {r.stderr}")
         expect(sorted(ledger(d)).count("a") == 1, f"a ran once: {ledger(d)}")
