@@ -93,22 +93,6 @@ static int list_runs(const struct drr_opts *o)
 	return 0;
 }
 
-static const char *step_state(const struct drr_past_step *s)
-{
-	if (s->rb_ended)
-		return s->rb_status && !strcmp(s->rb_status, "completed") ? "rolled back"
-									  : "rollback failed";
-	if (s->rb_started)
-		return "rolling back (stopped)";
-	if (s->skipped)
-		return "skipped";
-	if (s->ended)
-		return s->status ? s->status : "?";
-	if (s->started)
-		return "in flight (stopped)";
-	return "waiting";
-}
-
 static int show_run(const struct drr_opts *o, const char *id)
 {
 	char dir[4096], err[512];
@@ -119,13 +103,14 @@ static int show_run(const struct drr_opts *o, const char *id)
 		return 66;
 	}
 	const char *state = drr_past_state(&p, o->state_dir);
+	int running = !strcmp(state, "running");
 	if (o->json) {
 		json_t *steps = json_array();
 		for (int i = 0; i < p.nsteps; i++) {
 			struct drr_past_step *s = &p.steps[i];
 			json_t *js = json_pack("{s:s, s:s, s:i, s:f}", "step", s->name, "state",
-					       step_state(s), "attempts", s->attempts, "duration",
-					       s->duration);
+					       drr_state_word(drr_past_step_state(s, running)),
+					       "attempts", s->attempts, "duration", s->duration);
 			if (s->error)
 				json_object_set_new(js, "error", json_string(s->error));
 			json_array_append_new(steps, js);
@@ -160,7 +145,8 @@ static int show_run(const struct drr_opts *o, const char *id)
 			if (s->ended)
 				drr_duration_fmt(s->duration, d, sizeof d);
 			drr_term_line(stdout, "  %-28s %-24s %8d %10s  %.200s", s->name,
-				      step_state(s), s->attempts, d,
+				      drr_state_word(drr_past_step_state(s, running)), s->attempts,
+				      d,
 				      s->rb_error ? s->rb_error
 				      : s->error  ? s->error
 						  : "");

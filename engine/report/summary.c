@@ -10,25 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *result_word(enum drr_step_state st)
+/* A step's state once the run is over: what was still going on when the
+ * process stopped was interrupted; what never started was not run. */
+static enum drr_step_state final_state(enum drr_step_state st)
 {
 	switch (st) {
-	case DRR_COMPLETED:
-		return "completed";
-	case DRR_FAILED:
-		return "failed";
-	case DRR_SKIPPED:
-		return "skipped";
-	case DRR_ROLLED_BACK:
-		return "rolled back";
-	case DRR_ROLLBACK_FAILED:
-		return "ROLLBACK FAILED";
 	case DRR_RUNNING:
 	case DRR_RETRY_WAIT:
 	case DRR_ROLLING_BACK:
-		return "interrupted";
+		return DRR_INTERRUPTED;
+	case DRR_PENDING:
+	case DRR_WAIT_APPROVAL:
+		return DRR_NOT_RUN;
 	default:
-		return "not run";
+		return st;
 	}
 }
 
@@ -58,10 +53,11 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 			dur = drr_duration_fmt(s->prior, d, sizeof d);
 		char *sn = drr_term_str(s->def->name), *ph = drr_term_str(s->def->phase);
 		fprintf(out, "  %-*.*s  %-12.12s %-16s %8d  %s\n", w, w, sn, ph,
-			s->cancelled ? "cancelled" : result_word(s->state), s->attempt, dur);
+			drr_state_word(final_state(s->state)), s->attempt, dur);
 		free(sn);
 		free(ph);
-		if (s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED)) {
+		if (s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED ||
+				 s->state == DRR_ABORTED)) {
 			char *e = drr_redact(s->error), *te = drr_term_str(e);
 			fprintf(out, "  %-*s  error: %.300s\n", w, "", te);
 			free(te);

@@ -44,35 +44,6 @@ void drr_view_free(struct drr_view *v)
 	free(v);
 }
 
-static const char *state_word(enum drr_step_state st)
-{
-	switch (st) {
-	case DRR_PENDING:
-		return "waiting";
-	case DRR_WAIT_APPROVAL:
-		return "approval?";
-	case DRR_RUNNING:
-		return "running";
-	case DRR_RETRY_WAIT:
-		return "retrying";
-	case DRR_COMPLETED:
-		return "done";
-	case DRR_FAILED:
-		return "FAILED";
-	case DRR_SKIPPED:
-		return "skipped";
-	case DRR_NOT_RUN:
-		return "not run";
-	case DRR_ROLLING_BACK:
-		return "rollback";
-	case DRR_ROLLED_BACK:
-		return "rolled back";
-	case DRR_ROLLBACK_FAILED:
-		return "RB FAILED";
-	}
-	return "?";
-}
-
 static const char *state_color(enum drr_step_state st)
 {
 	switch (st) {
@@ -87,6 +58,8 @@ static const char *state_color(enum drr_step_state st)
 		return "1;31";
 	case DRR_RETRY_WAIT:
 	case DRR_WAIT_APPROVAL:
+	case DRR_ABORTED:
+	case DRR_INTERRUPTED:
 		return "33";
 	default:
 		return "2";
@@ -176,10 +149,12 @@ void drr_view_redraw(struct drr_view *v)
 		if (s->t_start > 0)
 			drr_duration_fmt(el, d, sizeof d);
 		struct drr_buf line = { 0 };
-		drr_buf_addf(&line, "%-24.24s %-11s %8s  ", s->def->name, state_word(s->state), d);
+		drr_buf_addf(&line, "%-24.24s %-17s %8s  ", s->def->name, drr_state_word(s->state),
+			     d);
 		const char *tail =
 			s->error && (s->state == DRR_FAILED || s->state == DRR_ROLLBACK_FAILED ||
-				     s->state == DRR_RETRY_WAIT)
+				     s->state == DRR_RETRY_WAIT || s->state == DRR_ABORTED ||
+				     s->state == DRR_CANCELLED)
 				? s->error
 				: s->last_log;
 		drr_buf_adds(&b, "\033[2K");

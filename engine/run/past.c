@@ -72,6 +72,35 @@ struct drr_past_step *drr_past_step(struct drr_past *p, const char *name)
 	return NULL;
 }
 
+enum drr_step_state drr_past_step_state(const struct drr_past_step *s, int running)
+{
+	static const struct {
+		const char *status;
+		enum drr_step_state st;
+	} ends[] = {
+		{ "completed", DRR_COMPLETED },
+		{ "failed", DRR_FAILED },
+		{ "aborted", DRR_ABORTED },
+		{ "cancelled", DRR_CANCELLED },
+	};
+	if (s->rb_ended)
+		return s->rb_status && !strcmp(s->rb_status, "completed") ? DRR_ROLLED_BACK
+									  : DRR_ROLLBACK_FAILED;
+	if (s->rb_started)
+		return running ? DRR_ROLLING_BACK : DRR_INTERRUPTED;
+	if (s->skipped)
+		return DRR_SKIPPED;
+	if (s->ended) {
+		for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+			if (s->status && !strcmp(s->status, ends[i].status))
+				return ends[i].st;
+		return DRR_FAILED;
+	}
+	if (s->started)
+		return running ? DRR_RUNNING : DRR_INTERRUPTED;
+	return running ? DRR_PENDING : DRR_NOT_RUN;
+}
+
 static struct drr_past_step *get_step(struct drr_past *p, const char *name)
 {
 	struct drr_past_step *s = drr_past_step(p, name);

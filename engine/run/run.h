@@ -7,6 +7,7 @@
 
 #include "journal/journal.h"
 #include "lua/task.h"
+#include "run/state.h"
 #include "runbook/runbook.h"
 
 /* ---- past.c: a run as its journal tells it ------------------------------- */
@@ -47,6 +48,9 @@ int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, cha
 		 size_t errlen);
 int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t errlen);
 struct drr_past_step *drr_past_step(struct drr_past *p, const char *name);
+/* The step's state as the journal tells it, in the one vocabulary of
+ * run/state.h; running: the run is still going on in another process. */
+enum drr_step_state drr_past_step_state(const struct drr_past_step *s, int running);
 /* running, completed, failed, rolled-back, interrupted, aborted, or crashed
  * (no run_end and no process holding the run's lock: SIGKILL, power loss) */
 const char *drr_past_state(const struct drr_past *p, const char *state_dir);

@@ -276,8 +276,8 @@ static void record_end(struct run *r, struct drr_stepstate *s, const char *statu
 
 void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err)
 {
-	s->state = DRR_FAILED;
 	s->cancelled = !strcmp(status, "cancelled");
+	s->state = s->cancelled ? DRR_CANCELLED : DRR_FAILED;
 	free(s->error);
 	s->error = drr_redact(err);
 	record_end(r, s, status, NULL);
@@ -337,7 +337,7 @@ static void step_done(struct drr_task *t, int status, void *ud)
 		dependents_done(r, s);
 		drr_view_event(r->view, s, "completed", NULL);
 	} else if (status == DRR_TASK_ABORT) {
-		s->state = DRR_NOT_RUN;
+		s->state = DRR_ABORTED;
 		free(s->error);
 		s->error = drr_redact(t->error);
 		record_end(r, s, "aborted", NULL);
@@ -716,14 +716,14 @@ static void apply_past(struct run *r)
 		} else if (ps->skipped) {
 			s->state = DRR_SKIPPED;
 		} else if (ps->ended && ps->status && strcmp(ps->status, "cancelled") != 0) {
-			s->state = ps->status && !strcmp(ps->status, "aborted") ? DRR_NOT_RUN
+			s->state = ps->status && !strcmp(ps->status, "aborted") ? DRR_ABORTED
 										: DRR_FAILED;
 			free(s->error);
 			s->error = drr_xstrdup(ps->error ? ps->error : "failed");
 		} else if (ps->started && rollback) {
 			/* in flight (or cancelled) when it stopped: a run that is
 			 * stopping does not start it again */
-			s->state = DRR_FAILED;
+			s->state = DRR_CANCELLED;
 			s->cancelled = 1;
 			free(s->error);
 			s->error = drr_xstrdup(ps->error && ps->ended

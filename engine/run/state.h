@@ -10,19 +10,26 @@
 
 struct drr_task;
 
+/* Where a step stands.  Each state has one name, from drr_state_word(),
+ * used by the live view, the summary and `status` alike, and documented
+ * once, in RUNBOOKS.md ("Step states"). */
 enum drr_step_state {
-	DRR_PENDING,
-	DRR_WAIT_APPROVAL,
-	DRR_RUNNING,
-	DRR_RETRY_WAIT,
-	DRR_COMPLETED,
-	DRR_FAILED,
-	DRR_SKIPPED,
-	DRR_NOT_RUN,
-	DRR_ROLLING_BACK,
-	DRR_ROLLED_BACK,
-	DRR_ROLLBACK_FAILED,
+	DRR_PENDING,	     /* waiting: its dependencies are not done yet */
+	DRR_WAIT_APPROVAL,   /* awaiting approval */
+	DRR_RUNNING,	     /* running */
+	DRR_RETRY_WAIT,	     /* retrying: an attempt failed, the next one is due */
+	DRR_COMPLETED,	     /* completed */
+	DRR_FAILED,	     /* failed: raised an error, retries used up */
+	DRR_SKIPPED,	     /* skipped: `when` said no */
+	DRR_NOT_RUN,	     /* not run: the run stopped before it started */
+	DRR_ROLLING_BACK,    /* rolling back */
+	DRR_ROLLED_BACK,     /* rolled back */
+	DRR_ROLLBACK_FAILED, /* rollback failed */
+	DRR_ABORTED,	     /* aborted: it called ctx.abort */
+	DRR_CANCELLED,	     /* cancelled: stopped by an interrupt or a dead journal */
+	DRR_INTERRUPTED,     /* interrupted: running when the process stopped */
 };
+const char *drr_state_word(enum drr_step_state st);
 
 struct drr_stepstate {
 	const struct drr_step *def; /* the step as the runbook declares it */
