@@ -34,6 +34,10 @@ struct drr_task {
 	void *owner; /* the scheduler's per-task data (struct drr_stepstate *) */
 	int cancelling;
 	char *cancel_why; /* cancelled while Lua ran: unwound at the top of the loop */
+	char *doom;			/* set by the CPU hook: raised on every hook call */
+	int parked;			/* yielded by the CPU hook for a signal */
+	int sig_doom;			/* ended by a signal it could not yield for */
+	struct drr_task *next_parked;
 };
 
 /* Global engine context the loop-level code needs. */
@@ -41,6 +45,7 @@ struct drr_engine {
 	uv_loop_t *loop;
 	lua_State *L;
 	uv_idle_t idle;
+	uv_check_t check; /* re-queues tasks parked for a signal */
 	struct drr_task *ready_head, *ready_tail;
 	int lua_depth;		      /* > 0 while a task (or the scheduler's `when`) runs Lua */
 	void (*after_pass)(void *ud); /* the scheduler's pass, after resumes */
@@ -73,6 +78,21 @@ void drr_task_free(struct drr_task *t);
 void drr_engine_shutdown(void);
 /* Schedule a scheduler pass on the next loop iteration. */
 void drr_engine_kick(void);
+/* Wrap the signal handlers libuv installed for SIGINT and SIGTERM, so a
+ * step computing without yielding notices them (call after
+ * uv_signal_start).  drr_engine_shutdown() puts them back. */
+void drr_engine_watch_signals(void);
+/* SIGINT/SIGTERM received since the engine watches them. */
+int drr_signal_count(void);
+/* lua_pcall with a CPU hook: after `budget` seconds (of process CPU when
+ * cpu is set, else wall) or a signal, it raises msg with file:line on every
+ * hook call, so pcall cannot swallow it.  A failure leaves a string on the
+ * stack (error objects are converted, protected).  [-(nargs+1), +nres|1, -] */
+int drr_lua_pcall_bounded(lua_State *L, int nargs, int nres, int msgh, double budget, int cpu,
+			  const char *msg);
+/* Push the value at idx as text; never raises: a __tostring runs protected
+ * and bounded.  [-0, +1, m] */
+const char *drr_lua_safe_tostring(lua_State *L, int idx);
 /* Abort marker: ctx.abort raises this. */
 int drr_is_abort(lua_State *L, int idx);
 void drr_push_abort(lua_State *L, const char *reason);

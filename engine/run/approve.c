@@ -12,21 +12,10 @@
 #include <unistd.h>
 
 #define WHEN_BUDGET 5.0
-static double when_deadline;
-
-static void when_hook(lua_State *L, lua_Debug *ar)
-{
-	(void)ar;
-	if (drr_mono() > when_deadline)
-		luaL_error(L,
-			   "when ran for more than %ds: keep it quick and move slow checks "
-			   "into a step",
-			   (int)WHEN_BUDGET);
-}
 
 /* Returns 1 to run, 0 to skip, -1 if `when` raised (the step then fails).
- * `when` runs on the main thread, so it cannot wait on I/O; a count hook
- * bounds its CPU. */
+ * `when` runs on the main thread, so it cannot wait on I/O; a bounded call
+ * limits its time. */
 int eval_when(struct run *r, struct drr_stepstate *s)
 {
 	if (s->def->when_ref == LUA_NOREF)
@@ -34,12 +23,12 @@ int eval_when(struct run *r, struct drr_stepstate *s)
 	lua_State *L = r->L;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->when_ref);
 	push_ctx(r, s);
-	when_deadline = drr_mono() + WHEN_BUDGET;
-	lua_sethook(L, when_hook, LUA_MASKCOUNT, 10000);
 	drr_eng.lua_depth++; /* a cancel from inside `when` only marks */
-	int rc = lua_pcall(L, 1, 1, 0);
+	/* bounded so that pcall inside `when` cannot outlive the budget */
+	int rc = drr_lua_pcall_bounded(L, 1, 1, 0, WHEN_BUDGET, 0,
+				       "when ran for more than 5s: keep it quick and move slow "
+				       "checks into a step");
 	drr_eng.lua_depth--;
-	lua_sethook(L, NULL, 0, 0);
 	if (rc != LUA_OK) {
 		char *e = drr_xasprintf("when: %s", lua_tostring(L, -1));
 		lua_pop(L, 1);

@@ -912,6 +912,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	r->sigint.data = r->sigterm.data = r;
 	uv_signal_start(&r->sigint, on_signal, SIGINT);
 	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+	drr_engine_watch_signals(); /* noticed even while a step computes */
 	uv_timer_init(&r->loop, &r->tick);
 	r->tick.data = r;
 	if (live)
