@@ -202,8 +202,7 @@ static int exec_k(lua_State *L, int status, lua_KContext ctx)
 	return nret;
 }
 
-/* Build argv and envp as Lua-owned userdata-free arrays on the C heap; the
- * caller frees them with free_strv.  Raises on misuse before allocating. */
+/* Free a NULL-terminated vector of strings and the vector. */
 static void free_strv(char **v)
 {
 	if (!v)
@@ -213,10 +212,58 @@ static void free_strv(char **v)
 	free(v);
 }
 
-static char **build_env(lua_State *L, int idx, int clear)
+/* A NULL-terminated string vector owned by a userdata, so that an error
+ * raised while it is being built (lua_pushlstring can fail for memory)
+ * leaves it to the collector instead of leaking it.  [-0, +1, m] */
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+static int strv_gc(lua_State *L)
 {
-	size_t n = 0, cap = 16;
-	char **v = drr_xmalloc(cap * sizeof *v);
+	struct strv *s = lua_touserdata(L, 1);
+	free_strv(s->v);
+	s->v = NULL;
+	return 0;
+}
+
+static struct strv *strv_new(lua_State *L)
+{
+	struct strv *s = lua_newuserdatauv(L, sizeof *s, 0);
+	memset(s, 0, sizeof *s);
+	if (luaL_newmetatable(L, "drrun.exec.strv")) {
+		lua_pushcfunction(L, strv_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	s->cap = 16;
+	s->v = drr_xcalloc(s->cap, sizeof *s->v);
+	return s;
+}
+
+/* Append str (taken over); the vector stays NULL-terminated. */
+static void strv_add(struct strv *s, char *str)
+{
+	if (s->n + 2 > s->cap) {
+		s->v = drr_xrealloc(s->v, (s->cap *= 2) * sizeof *s->v);
+		memset(s->v + s->n, 0, (s->cap - s->n) * sizeof *s->v);
+	}
+	s->v[s->n++] = str;
+}
+
+/* Take the vector from its userdata (which then frees nothing). */
+static char **strv_take(struct strv *s)
+{
+	char **v = s->v;
+	s->v = NULL;
+	return v;
+}
+
+/* Fill env (a strv) with the child's environment: ours (unless clear) with
+ * the names of the table at idx overridden, then that table's entries. */
+static void build_env(lua_State *L, int idx, int clear, struct strv *env)
+{
 	if (!clear)
 		for (char **p = environ; *p; p++) {
 			/* overridden names are skipped here and added below */
@@ -229,22 +276,16 @@ static char **build_env(lua_State *L, int idx, int clear)
 			lua_pop(L, 1);
 			if (overridden)
 				continue;
-			if (n + 2 > cap)
-				v = drr_xrealloc(v, (cap *= 2) * sizeof *v);
-			v[n++] = drr_xstrdup(*p);
+			strv_add(env, drr_xstrdup(*p));
 		}
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		if (lua_type(L, -2) == LUA_TSTRING &&
-		    (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
-			if (n + 2 > cap)
-				v = drr_xrealloc(v, (cap *= 2) * sizeof *v);
-			v[n++] = drr_xasprintf("%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
-		}
+		    (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER))
+			strv_add(env,
+				 drr_xasprintf("%s=%s", lua_tostring(L, -2), lua_tostring(L, -1)));
 		lua_pop(L, 1);
 	}
-	v[n] = NULL;
-	return v;
 }
 
 static void quote_arg(struct drr_buf *b, const char *s)
@@ -308,18 +349,21 @@ static int l_run(lua_State *L)
 					cwd ? " in " : "", cwd ? cwd : "");
 	}
 
-	char **argv = drr_xcalloc((size_t)argc + 1, sizeof *argv);
+	/* argv and envp belong to userdata until the spawn: building them may raise */
+	struct strv *av = strv_new(L);
 	for (lua_Integer i = 1; i <= argc; i++) {
 		lua_rawgeti(L, 1, i);
-		argv[i - 1] = drr_xstrdup(lua_tostring(L, -1));
+		strv_add(av, drr_xstrdup(lua_tostring(L, -1)));
 		lua_pop(L, 1);
 	}
-	char **envp = NULL;
+	struct strv *ev = NULL;
+	if (tenv == LUA_TTABLE || clear_env)
+		ev = strv_new(L);
 	if (tenv == LUA_TTABLE)
-		envp = build_env(L, 2, clear_env);
-	else if (clear_env) {
-		envp = drr_xcalloc(1, sizeof *envp);
-	}
+		build_env(L, 2, clear_env, ev);
+	char **argv = strv_take(av);
+	char **envp = ev ? strv_take(ev) : NULL;
+	/* from here to the spawn nothing raises */
 
 	struct exec_op *e = drr_xcalloc(1, sizeof *e);
 	e->op.cancel = exec_cancel;
