@@ -540,12 +540,16 @@ static int l_connect(lua_State *L)
 	lua_Integer port = luaL_checkinteger(L, 2);
 	luaL_argcheck(L, port > 0 && port < 65536, 2, "port out of range");
 	double timeout = DEFAULT_CONNECT_TIMEOUT;
+	const char *why;
 	if (lua_type(L, 3) == LUA_TSTRING) {
 		if (drr_duration_parse(lua_tostring(L, 3), &timeout) < 0)
 			luaL_argerror(L, 3, "invalid duration");
 	} else if (lua_type(L, 3) == LUA_TNUMBER) {
 		timeout = lua_tonumber(L, 3);
 	}
+	/* 0 would be curl's "no timeout" */
+	if (!lua_isnoneornil(L, 3) && drr_duration_check(timeout, 0, &why) < 0)
+		luaL_argerror(L, 3, lua_pushfstring(L, "the timeout %s", why));
 	drr_task_check(L, "health.tcp");
 	ensure_ctx();
 	CURL *easy = curl_easy_init();

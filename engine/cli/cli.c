@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -257,8 +258,11 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 			break;
 		case O_MAXP: {
 			char *end;
+			errno = 0;
 			long n = strtol(optarg, &end, 10);
-			if (*end || n < 1 || n > 100000) {
+			/* digits only: strtol would also take " 5", "+5" and "5\n" */
+			if (!isdigit((unsigned char)optarg[0]) || *end || errno || n < 1 ||
+			    n > 100000) {
 				fprintf(stderr,
 					"drrun %s: --max-parallel wants a number from 1 to "
 					"100000, not '%s'\n",
@@ -349,8 +353,11 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 		rb = NULL;
 	}
 	if (!rb) {
-		for (int i = 0; i < d.n; i++)
-			drr_term_line(stderr, "%s", d.msgs[i]);
+		for (int i = 0; i < d.n; i++) { /* a message may quote a declared secret */
+			char *r = drr_redact(d.msgs[i]);
+			drr_term_line(stderr, "%s", r);
+			free(r);
+		}
 		drr_term_line(stderr, "drrun: %d error%s in %s; nothing was run", d.n,
 			      d.n == 1 ? "" : "s", file);
 		*rc = DRR_EXIT_INVALID;

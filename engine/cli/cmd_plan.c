@@ -72,10 +72,17 @@ int cmd_plan(int argc, char **argv)
 			if (s->once)
 				printf(" once");
 			printf("%s\n", s->rollback_ref != LUA_NOREF ? " (has rollback)" : "");
-			if (s->approve)
-				drr_term_line(stdout, "  %-24s   approval: \"%s\"", "", s->approve);
-			if (s->doc)
-				print_doc(s->doc);
+			/* doc and question may quote a declared secret */
+			if (s->approve) {
+				char *r = drr_redact(s->approve);
+				drr_term_line(stdout, "  %-24s   approval: \"%s\"", "", r);
+				free(r);
+			}
+			if (s->doc) {
+				char *r = drr_redact(s->doc);
+				print_doc(r);
+				free(r);
+			}
 		}
 	}
 	free(level);

@@ -157,6 +157,24 @@ int drr_duration_parse(const char *s, double *out)
 	return 0;
 }
 
+int drr_duration_check(double secs, int allow_zero, const char **why)
+{
+	const char *w = NULL;
+	if (isnan(secs))
+		w = "is not a number (NaN)";
+	else if (isinf(secs))
+		w = "must be finite";
+	else if (secs < 0)
+		w = "must not be negative";
+	else if (secs == 0 && !allow_zero)
+		w = "must be more than 0";
+	else if (secs > DRR_DURATION_MAX)
+		w = "is too long";
+	if (why)
+		*why = w;
+	return w ? -1 : 0;
+}
+
 char *drr_duration_fmt(double secs, char *buf, size_t n)
 {
 	if (secs < 0)

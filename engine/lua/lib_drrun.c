@@ -44,9 +44,11 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx)
 /* Durations are strings ("5s"); seconds as a number are accepted too. */
 static double check_duration(lua_State *L, int arg)
 {
+	const char *why;
 	if (lua_type(L, arg) == LUA_TNUMBER) {
 		double d = lua_tonumber(L, arg);
-		luaL_argcheck(L, d >= 0, arg, "negative duration");
+		if (drr_duration_check(d, 1, &why) < 0)
+			luaL_argerror(L, arg, lua_pushfstring(L, "the duration %s", why));
 		return d;
 	}
 	const char *s = luaL_checkstring(L, arg);

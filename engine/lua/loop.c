@@ -256,9 +256,9 @@ static void cpu_hook(lua_State *L, lua_Debug *ar)
 			t->doom = drr_xstrdup(
 				"timeout: deadline passed while the step was computing");
 		else if (t->cpu_budget > 0 && now - t->resumed_at > t->cpu_budget)
-			t->doom = drr_xasprintf(
-				"step computed for %ds without yielding (busy loop?)",
-				(int)t->cpu_budget);
+			t->doom =
+				drr_xasprintf("step computed for %ds without yielding (busy loop?)",
+					      (int)t->cpu_budget);
 	}
 	if (t->doom)
 		hook_raise(L, cpu_hook, t->doom, 0);
@@ -341,8 +341,7 @@ const char *drr_lua_safe_tostring(lua_State *L, int idx)
 		lua_pop(L, 1);
 		lua_pushcfunction(L, tostring_k);
 		lua_pushvalue(L, idx);
-		if (bounded_raw(L, 1, 1, 0, 1.0, 0, "__tostring ran for more than 1s") ==
-			    LUA_OK &&
+		if (bounded_raw(L, 1, 1, 0, 1.0, 0, "__tostring ran for more than 1s") == LUA_OK &&
 		    lua_type(L, -1) == LUA_TSTRING)
 			return lua_tostring(L, -1);
 		lua_pop(L, 1);
@@ -634,6 +633,7 @@ double drr_opt_duration(lua_State *L, int idx, const char *field, double dflt, c
 	if (idx == 0)
 		return d;
 	int t = lua_getfield(L, idx, field);
+	const char *why;
 	if (t == LUA_TSTRING) {
 		if (drr_duration_parse(lua_tostring(L, -1), &d) < 0)
 			luaL_error(L,
@@ -641,25 +641,39 @@ double drr_opt_duration(lua_State *L, int idx, const char *field, double dflt, c
 				   who, field, lua_tostring(L, -1));
 	} else if (t == LUA_TNUMBER) {
 		d = lua_tonumber(L, -1);
-		if (d < 0)
-			luaL_error(L, "%s: %s must not be negative", who, field);
 	} else if (t != LUA_TNIL) {
 		luaL_error(L, "%s: %s must be a duration like \"30s\"", who, field);
 	}
+	/* a timeout of 0 used to mean none: there is no way to switch one off */
+	if (t != LUA_TNIL && drr_duration_check(d, 0, &why) < 0)
+		luaL_error(
+			L,
+			"%s: %s %s (it cannot be switched off: give a long one, such as \"24h\")",
+			who, field, why);
 	lua_pop(L, 1);
 	return d;
 }
 
 int drr_push_fail(lua_State *L, const char *token, const char *fmt, ...)
 {
-	va_list ap;
+	/* the detail is formatted into Lua-owned memory: pushing can raise */
+	va_list ap, aq;
 	va_start(ap, fmt);
-	char *detail = drr_xvasprintf(fmt, ap);
+	va_copy(aq, ap);
+	int n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		n = 0;
+	luaL_Buffer b;
+	char *p = luaL_buffinitsize(L, &b, (size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
+	luaL_pushresultsize(&b, (size_t)n);
+	int detail = lua_gettop(L);
 	lua_pushnil(L);
-	lua_pushfstring(L, "%s: %s", token, detail);
+	lua_pushfstring(L, "%s: %s", token, lua_tostring(L, detail));
 	lua_pushstring(L, token);
-	free(detail);
+	lua_remove(L, detail);
 	return 3;
 }
 

@@ -34,9 +34,9 @@ struct drr_task {
 	void *owner; /* the scheduler's per-task data (struct drr_stepstate *) */
 	int cancelling;
 	char *cancel_why; /* cancelled while Lua ran: unwound at the top of the loop */
-	char *doom;			/* set by the CPU hook: raised on every hook call */
-	int parked;			/* yielded by the CPU hook for a signal */
-	int sig_doom;			/* ended by a signal it could not yield for */
+	char *doom;	  /* set by the CPU hook: raised on every hook call */
+	int parked;	  /* yielded by the CPU hook for a signal */
+	int sig_doom;	  /* ended by a signal it could not yield for */
 	struct drr_task *next_parked;
 };
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lualib.h>
@@ -100,6 +101,69 @@ int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *n
 	return find_field(g_src, from, 0, name);
 }
 
+/* ---- secrets before anything runs ------------------------------------------------- */
+
+static void register_secret_name(const char *name)
+{
+	const char *v = getenv(name);
+	if (v && *v)
+		drr_redact_add(v);
+}
+
+static const char *skip_space(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Before any runbook code runs, register the environment values of the
+ * secret names the source declares, read lexically from every
+ * `secrets = { "A", 'B' }`: so that nothing printed while loading (a
+ * top-level error, print, a validation message) can carry a declared
+ * secret.  l_runbook registers the list as Lua sees it (it may be built by
+ * code) as soon as runbook{} is called; binding registers it once more. */
+static void prescan_secrets(const struct src *s)
+{
+	const char *p = s->text, *end = s->text + s->len;
+	while (p < end && (p = memmem(p, (size_t)(end - p), "secrets", 7)) != NULL) {
+		const char *q = p + 7;
+		int word = !(p > s->text && is_ident((unsigned char)p[-1])) &&
+			   !(q < end && is_ident((unsigned char)*q));
+		p = q;
+		if (!word)
+			continue;
+		q = skip_space(q, end);
+		if (q >= end || *q++ != '=')
+			continue;
+		q = skip_space(q, end);
+		if (q >= end || *q++ != '{')
+			continue;
+		for (;;) {
+			q = skip_space(q, end);
+			if (q < end && *q == ',') {
+				q++;
+				continue;
+			}
+			if (q >= end || (*q != '"' && *q != '\''))
+				break;
+			char quote = *q++;
+			const char *n = q;
+			while (q < end && *q != quote && *q != '\\' && *q != '\n')
+				q++;
+			if (q >= end || *q != quote)
+				break;
+			char name[256];
+			if ((size_t)(q - n) < sizeof name) {
+				memcpy(name, n, (size_t)(q - n));
+				name[q - n] = '\0';
+				register_secret_name(name);
+			}
+			q++;
+		}
+	}
+}
+
 /* ---- the sandbox ------------------------------------------------------------ */
 
 static int where_error(lua_State *L, const char *fmt, const char *name)
@@ -150,6 +214,47 @@ static int l_print(lua_State *L)
 	return 0;
 }
 
+/* A malloc'd buffer owned by a userdata: __gc frees it if a raise comes
+ * while it is held. */
+struct textbox {
+	char *p;
+};
+
+static int textbox_gc(lua_State *L)
+{
+	struct textbox *b = lua_touserdata(L, 1);
+	free(b->p);
+	b->p = NULL;
+	return 0;
+}
+
+/* Push the content of the file at path as a string: 1; or push nothing and
+ * return 0 if there is no such file, -1 (reason in err) if it cannot be
+ * read.  The slurped text belongs to a userdata until Lua has its copy.
+ * [-0, +(0|1), m] */
+static int push_file(lua_State *L, const char *path, char *err, size_t errlen)
+{
+	struct textbox *b = lua_newuserdatauv(L, sizeof *b, 0);
+	b->p = NULL;
+	if (luaL_newmetatable(L, "drrun.runbook.text")) {
+		lua_pushcfunction(L, textbox_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	size_t len;
+	b->p = drr_slurp(path, RUNBOOK_MAX, &len, err, errlen);
+	if (!b->p) {
+		int e = errno;
+		lua_pop(L, 1);
+		return e == ENOENT ? 0 : -1;
+	}
+	lua_pushlstring(L, b->p, len);
+	free(b->p);
+	b->p = NULL;
+	lua_remove(L, -2);
+	return 1;
+}
+
 /* require: built-in modules, then <runbook dir>/<name>.lua in the sandbox. */
 static int l_require(lua_State *L)
 {
@@ -165,6 +270,7 @@ static int l_require(lua_State *L)
 		return 1;
 	}
 	lua_getfield(L, LUA_REGISTRYINDEX, K_LOADED);
+	int loaded = lua_gettop(L);
 	lua_getfield(L, -1, name);
 	if (!lua_isnil(L, -1))
 		return 1;
@@ -172,30 +278,29 @@ static int l_require(lua_State *L)
 	for (const char *p = name; *p; p++)
 		if (!is_ident((unsigned char)*p) && *p != '.' && *p != '-')
 			return luaL_error(L, "module name '%s' is not valid", name);
+	/* the path and the text live in Lua strings: everything here may raise */
 	lua_getfield(L, LUA_REGISTRYINDEX, K_DIR);
 	const char *dir = lua_tostring(L, -1);
-	struct drr_buf path = { 0 };
-	drr_buf_addf(&path, "%s/", dir ? dir : ".");
+	luaL_Buffer pb;
+	luaL_buffinit(L, &pb);
+	luaL_addstring(&pb, dir ? dir : ".");
+	luaL_addchar(&pb, '/');
 	for (const char *p = name; *p; p++)
-		drr_buf_add(&path, *p == '.' ? "/" : p, 1);
-	drr_buf_adds(&path, ".lua");
-	lua_pushfstring(L, "@%s", path.data);
-	size_t len;
+		luaL_addchar(&pb, *p == '.' ? '/' : *p);
+	luaL_addstring(&pb, ".lua");
+	luaL_pushresult(&pb);
+	const char *path = lua_tostring(L, -1);
 	char err[512];
-	char *text = drr_slurp(path.data, RUNBOOK_MAX, &len, err, sizeof err);
-	if (!text) {
-		if (errno == ENOENT)
-			lua_pushfstring(L, "module '%s' not found: not built in, and no file %s",
-					name, path.data);
-		else
-			lua_pushfstring(L, "module '%s': %s", name, err);
-		drr_buf_free(&path);
-		return lua_error(L);
-	}
-	drr_buf_free(&path);
-	int rc = luaL_loadbufferx(L, text, len, lua_tostring(L, -1), "t");
-	free(text);
-	if (rc != LUA_OK)
+	int got = push_file(L, path, err, sizeof err);
+	if (got == 0)
+		return luaL_error(L, "module '%s' not found: not built in, and no file %s", name,
+				  path);
+	if (got < 0)
+		return luaL_error(L, "module '%s': %s", name, err);
+	size_t len;
+	const char *text = lua_tolstring(L, -1, &len);
+	lua_pushfstring(L, "@%s", path);
+	if (luaL_loadbufferx(L, text, len, lua_tostring(L, -1), "t") != LUA_OK)
 		return lua_error(L);
 	lua_getfield(L, LUA_REGISTRYINDEX, K_ENV);
 	lua_setupvalue(L, -2, 1);
@@ -206,7 +311,7 @@ static int l_require(lua_State *L)
 		lua_pushboolean(L, 1);
 	}
 	lua_pushvalue(L, -1);
-	lua_setfield(L, -5, name); /* local_loaded[name] */
+	lua_setfield(L, loaded, name); /* local_loaded[name] */
 	return 1;
 }
 
@@ -238,8 +343,10 @@ static void copy_lib(lua_State *L, int base, const char *lib, const char *const 
 static int l_runbook(lua_State *L);
 static int l_step(lua_State *L);
 
-static void build_sandbox(lua_State *L, const char *dir)
+/* [-0, +0, e]: called protected, with the runbook's directory as arg 1 */
+static int build_sandbox(lua_State *L)
 {
+	const char *dir = lua_tostring(L, 1);
 	static const char *const base_names[] = {
 		"assert", "error",	  "ipairs",	  "next",     "pairs",
 		"pcall",  "rawequal",	  "rawget",	  "rawlen",   "rawset",
@@ -293,6 +400,7 @@ static void build_sandbox(lua_State *L, const char *dir)
 	lua_setfield(L, LUA_REGISTRYINDEX, K_LOADED);
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, K_STEPS);
+	return 0;
 }
 
 /* ---- declarations: runbook{} and step "name" {} ------------------------------ */
@@ -315,6 +423,19 @@ static int l_runbook(lua_State *L)
 	lua_setfield(L, LUA_REGISTRYINDEX, K_RBLINE);
 	lua_pushvalue(L, 1);
 	lua_setfield(L, LUA_REGISTRYINDEX, K_RB);
+	/* declared secrets are hidden from here on, before anything can print */
+	lua_pushliteral(L, "secrets");
+	if (lua_rawget(L, 1) == LUA_TTABLE) {
+		for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+			size_t n;
+			const char *name = lua_tolstring(L, -1, &n);
+			if (strlen(name) == n)
+				register_secret_name(name);
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1); /* the first non-string */
+	}
+	lua_pop(L, 1);
 	return 0;
 }
 
@@ -343,9 +464,25 @@ static int l_step(lua_State *L)
 	const char *name = lua_tolstring(L, 1, &n);
 	if (n == 0 || n > 100)
 		return luaL_error(L, "step name must be 1 to 100 characters");
-	for (const char *p = name; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return luaL_error(L, "step name contains a control character");
+	/* RUNBOOKS.md: printable ASCII only, so no NUL to cut the name short,
+	 * and nothing that is not valid UTF-8 */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == 0)
+			return luaL_error(L, "step name contains a NUL byte (at byte %d)",
+					  (int)i + 1);
+		if (c < 0x20 || c == 0x7f)
+			return luaL_error(L, "step name contains a control character (byte %d)",
+					  (int)i + 1);
+		if (c >= 0x80) {
+			char hex[8];
+			snprintf(hex, sizeof hex, "0x%02X", (unsigned)c);
+			return luaL_error(L,
+					  "step name must be printable ASCII (byte %d is %s; "
+					  "UTF-8 is not allowed in names)",
+					  (int)i + 1, hex);
+		}
+	}
 	lua_getfield(L, LUA_REGISTRYINDEX, K_STEPS);
 	lua_createtable(L, 0, 3);
 	lua_pushvalue(L, 1);
@@ -366,6 +503,7 @@ struct ld {
 	const char *file;
 	lua_State *L;
 	int rb_line;
+	int *lines, *sorted; /* step lines, freed by the loader even if reading raised */
 };
 
 static const char *suggest(const char *key, const char *const *known)
@@ -414,17 +552,25 @@ static void check_fields(struct ld *ld, int idx, const char *const *known, int l
 
 /* Read an optional duration field of the table at idx; 0 when absent. */
 static double get_duration(struct ld *ld, int idx, const char *field, int line, int limit,
-			   const char *what, double dflt)
+			   const char *what, double dflt, int allow_zero)
 {
 	lua_State *L = ld->L;
 	double v = dflt;
 	int t = lua_getfield(L, idx, field);
 	if (t == LUA_TSTRING) {
-		if (drr_duration_parse(lua_tostring(L, -1), &v) < 0)
+		const char *why;
+		if (drr_duration_parse(lua_tostring(L, -1), &v) < 0) {
 			drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
 				     "%s: %s: invalid duration '%s' (use e.g. \"250ms\", \"5s\", "
 				     "\"10m\", \"1h30m\")",
 				     what, field, lua_tostring(L, -1));
+			v = dflt;
+		} else if (drr_duration_check(v, allow_zero, &why) < 0) {
+			/* "0s" used to mean "none" silently: absent is how to say it */
+			drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+				     "%s: %s %s (leave %s out for none)", what, field, why, field);
+			v = dflt;
+		}
 	} else if (t != LUA_TNIL) {
 		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
 			     "%s: %s must be a duration string like \"5s\", not a %s", what, field,
@@ -440,7 +586,11 @@ static char *get_string(struct ld *ld, int idx, const char *field, int line, int
 	lua_State *L = ld->L;
 	char *s = NULL;
 	int t = lua_getfield(L, idx, field);
-	if (t == LUA_TSTRING)
+	size_t n = 0;
+	if (t == LUA_TSTRING && strlen(lua_tolstring(L, -1, &n)) != n)
+		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+			     "%s: %s contains a NUL byte", what, field);
+	else if (t == LUA_TSTRING)
 		s = drr_xstrdup(lua_tostring(L, -1));
 	else if (t != LUA_TNIL)
 		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
@@ -567,8 +717,11 @@ static void parse_runbook(struct ld *ld)
 	lua_pop(L, 1);
 	int limit = g_rb_limit;
 	check_fields(ld, t, RB_FIELDS, line, limit, "runbook");
+	int nd = ld->d->n;
 	rb->name = get_string(ld, t, "name", line, limit, "runbook");
-	if (!rb->name)
+	if (!rb->name && ld->d->n > nd)
+		; /* not a string, or a NUL inside: already reported */
+	else if (!rb->name)
 		drr_diag_add(ld->d, ld->file, line, "runbook: name is required");
 	else if (!valid_name(rb->name) || strlen(rb->name) > 64)
 		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "name"),
@@ -576,8 +729,8 @@ static void parse_runbook(struct ld *ld)
 			     "most 64)",
 			     rb->name);
 	rb->description = get_string(ld, t, "description", line, limit, "runbook");
-	rb->rto = get_duration(ld, t, "rto", line, limit, "runbook", 0);
-	rb->rpo = get_duration(ld, t, "rpo", line, limit, "runbook", 0);
+	rb->rto = get_duration(ld, t, "rto", line, limit, "runbook", 0, 0);
+	rb->rpo = get_duration(ld, t, "rpo", line, limit, "runbook", 0, 0);
 
 	int ty = lua_getfield(L, t, "params");
 	if (ty == LUA_TTABLE)
@@ -590,7 +743,8 @@ static void parse_runbook(struct ld *ld)
 	if (ty == LUA_TTABLE) {
 		lua_Integer n = luaL_len(L, -1);
 		for (lua_Integer i = 1; i <= n; i++) {
-			if (lua_rawgeti(L, -1, i) == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
+			if (lua_rawgeti(L, -1, i) == LUA_TSTRING && lua_rawlen(L, -1) > 0 &&
+			    lua_rawlen(L, -1) == strlen(lua_tostring(L, -1))) {
 				rb->secrets = drr_xrealloc(rb->secrets, (size_t)(rb->nsecrets + 1) *
 										sizeof(char *));
 				rb->secrets[rb->nsecrets++] = drr_xstrdup(lua_tostring(L, -1));
@@ -641,12 +795,17 @@ static void parse_after(struct ld *ld, int idx, struct drr_step *s, int limit, c
 	int at = find_field(g_src, s->line, limit, "after");
 	if (t == LUA_TSTRING) {
 		g->after = drr_xcalloc(1, sizeof(char *));
-		g->after[g->nafter++] = drr_xstrdup(lua_tostring(L, -1));
+		if (lua_rawlen(L, -1) != strlen(lua_tostring(L, -1)))
+			drr_diag_add(ld->d, ld->file, at, "%s: after names a step with a NUL byte",
+				     what);
+		else
+			g->after[g->nafter++] = drr_xstrdup(lua_tostring(L, -1));
 	} else if (t == LUA_TTABLE) {
 		lua_Integer n = luaL_len(L, -1);
 		g->after = drr_xcalloc((size_t)(n > 0 ? n : 1), sizeof(char *));
 		for (lua_Integer i = 1; i <= n; i++) {
-			if (lua_rawgeti(L, -1, i) == LUA_TSTRING)
+			if (lua_rawgeti(L, -1, i) == LUA_TSTRING &&
+			    lua_rawlen(L, -1) == strlen(lua_tostring(L, -1)))
 				g->after[g->nafter++] = drr_xstrdup(lua_tostring(L, -1));
 			else
 				drr_diag_add(ld->d, ld->file, at,
@@ -691,8 +850,8 @@ static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit, c
 				r->attempts = (int)lua_tointeger(L, -1);
 		}
 		lua_pop(L, 1);
-		r->delay = get_duration(ld, rt, "delay", at, limit, rwhat, 1);
-		r->max_delay = get_duration(ld, rt, "max_delay", at, limit, rwhat, 0);
+		r->delay = get_duration(ld, rt, "delay", at, limit, rwhat, 1, 1);
+		r->max_delay = get_duration(ld, rt, "max_delay", at, limit, rwhat, 0, 0);
 		lua_getfield(L, rt, "backoff");
 		if (!lua_isnil(L, -1)) {
 			if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 ||
@@ -725,7 +884,7 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 	if (s->approve && !*s->approve)
 		drr_diag_add(ld->d, ld->file, find_field(g_src, s->line, limit, "approve"),
 			     "%s: approve must be the question to ask", what);
-	s->timeout = get_duration(ld, idx, "timeout", s->line, limit, what, 0);
+	s->timeout = get_duration(ld, idx, "timeout", s->line, limit, what, 0, 0);
 	s->run_ref = get_func(ld, idx, "run", s->line, limit, what, 1);
 	s->rollback_ref = get_func(ld, idx, "rollback", s->line, limit, what, 0);
 	s->when_ref = get_func(ld, idx, "when", s->line, limit, what, 0);
@@ -770,14 +929,14 @@ static void parse_steps(struct ld *ld)
 	rb->graph = drr_xcalloc((size_t)(n ? n : 1), sizeof *rb->graph);
 	if (n == 0)
 		drr_diag_add(ld->d, ld->file, ld->rb_line, "runbook declares no steps");
-	int *lines = drr_xcalloc((size_t)(n ? n : 1), sizeof(int));
+	int *lines = ld->lines = drr_xcalloc((size_t)(n ? n : 1), sizeof(int));
 	for (int i = 0; i < n; i++) {
 		lua_rawgeti(L, list, i + 1);
 		lua_getfield(L, -1, "line");
 		lines[i] = (int)lua_tointeger(L, -1);
 		lua_pop(L, 2);
 	}
-	int *sorted = drr_xmalloc((size_t)(n ? n : 1) * sizeof(int));
+	int *sorted = ld->sorted = drr_xmalloc((size_t)(n ? n : 1) * sizeof(int));
 	for (int i = 0; i < n; i++)
 		sorted[i] = lines[i];
 	qsort(sorted, (size_t)(n > 0 ? n : 0), sizeof(int), cmp_int);
@@ -812,19 +971,85 @@ static void parse_steps(struct ld *ld)
 			parse_step(ld, lua_gettop(L), s, limit);
 		lua_pop(L, 2);
 	}
-	free(lines);
-	free(sorted);
 	lua_pop(L, 1);
 	drr_graph_resolve(rb->graph, rb->nsteps, ld->file, ld->d);
 }
 
 /* ---- load --------------------------------------------------------------------- */
 
+/* The message handler of the top-level code: a non-string error object
+ * (error({})) gets the file:line of the code that raised it. */
 static int traceback(lua_State *L)
 {
-	const char *msg = lua_tostring(L, 1);
-	lua_pushstring(L, msg ? msg : "(error object is not a string)");
+	if (lua_type(L, 1) == LUA_TSTRING)
+		return 1;
+	lua_Debug ar;
+	int found = 0;
+	for (int level = 1; lua_getstack(L, level, &ar); level++)
+		if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+			found = 1;
+			break;
+		}
+	drr_lua_safe_tostring(L, 1);
+	if (found)
+		lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, lua_tostring(L, -1));
 	return 1;
+}
+
+/* A panic means an error escaped every protected call: a bug.  Say so
+ * without printing a secret, and stop. */
+static int on_panic(lua_State *L)
+{
+	const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error object";
+	char *r = drr_redact(m);
+	fprintf(stderr, "drrun: internal error: unprotected Lua error: %s\n", r);
+	free(r);
+	fflush(stderr);
+	abort();
+}
+
+#define LOAD_CPU_DEFAULT 5.0
+
+/* The CPU that loading, reading the declarations and binding may each take:
+ * 5 s, or DRRUN_LOAD_CPU (a duration).  -1 if DRRUN_LOAD_CPU is invalid. */
+static double load_budget(void)
+{
+	const char *e = getenv("DRRUN_LOAD_CPU");
+	double v;
+	if (!e || !*e)
+		return LOAD_CPU_DEFAULT;
+	if (drr_duration_parse(e, &v) < 0 || v <= 0)
+		return -1;
+	return v;
+}
+
+static char load_msg[96];
+
+static int bounded(lua_State *L, int nargs, int nres, int msgh)
+{
+	return drr_lua_pcall_bounded(L, nargs, nres, msgh, load_budget(), 1, load_msg);
+}
+
+/* Report the error on top of L (a string: drr_lua_pcall_bounded made sure)
+ * as a diagnostic; it already reads "file:line: ..." when Lua knows where. */
+static void diag_lua_error(lua_State *L, struct drr_diag *d, const char *file, const char *when)
+{
+	const char *m = lua_tostring(L, -1);
+	char *r = drr_redact(m ? m : "error");
+	if (m && strncmp(m, file, strlen(file)) == 0)
+		drr_diag_add(d, NULL, 0, "%s", r);
+	else
+		drr_diag_add(d, file, 0, "%s%s", when, r);
+	free(r);
+	lua_pop(L, 1);
+}
+
+static int parse_all(lua_State *L)
+{
+	struct ld *ld = lua_touserdata(L, 1);
+	parse_runbook(ld);
+	parse_steps(ld);
+	return 0;
 }
 
 struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
@@ -836,6 +1061,19 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	rb->dir = slash ? drr_xasprintf("%.*s", (int)(slash - path), path) : drr_xstrdup(".");
 	if (slash == path)
 		rb->dir[0] = '/', rb->dir[1] = '\0';
+
+	double budget = load_budget();
+	if (budget < 0) {
+		drr_diag_add(d, NULL, 0,
+			     "DRRUN_LOAD_CPU: invalid duration '%s' (use e.g. \"5s\", \"30s\")",
+			     getenv("DRRUN_LOAD_CPU"));
+		drr_runbook_free(rb);
+		return NULL;
+	}
+	char bd[32];
+	snprintf(load_msg, sizeof load_msg,
+		 "loading the runbook took more than %s of CPU (a loop that never ends?)",
+		 drr_duration_fmt(budget, bd, sizeof bd));
 
 	static struct src src;
 	free(src.text);
@@ -851,39 +1089,47 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	src_index(&src);
 	g_src = &src;
 	drr_sha256_hex(src.text, src.len, rb->sha256);
+	prescan_secrets(&src);
 
 	lua_State *L = rb->L = luaL_newstate();
+	lua_atpanic(L, on_panic);
 	*(void **)lua_getextraspace(L) = NULL; /* the main thread runs no task */
 	luaL_openlibs(L);
 	drr_modules_preload(L);
 	lua_pushcfunction(L, traceback);
 	int msgh = lua_gettop(L);
-	build_sandbox(L, rb->dir);
-
-	char *chunk = drr_xasprintf("@%s", path);
-	int rc = luaL_loadbufferx(L, src.text, src.len, chunk, "t");
-	free(chunk);
+	lua_pushcfunction(L, build_sandbox);
+	lua_pushstring(L, rb->dir);
+	int rc = bounded(L, 1, 0, msgh);
+	if (rc == LUA_OK) {
+		char *chunk = drr_xasprintf("@%s", path);
+		rc = luaL_loadbufferx(L, src.text, src.len, chunk, "t");
+		free(chunk);
+	}
 	if (rc == LUA_OK) {
 		lua_getfield(L, LUA_REGISTRYINDEX, K_ENV);
 		lua_setupvalue(L, -2, 1);
-		rc = lua_pcall(L, 0, 0, msgh);
+		rc = bounded(L, 0, 0, msgh);
 	}
 	if (rc != LUA_OK) {
-		/* Lua's message already reads "file:line: ..." */
-		const char *m = lua_tostring(L, -1);
-		char *r = drr_redact(m ? m : "error");
-		drr_diag_add(d, NULL, 0, "%s", r);
-		free(r);
-		lua_pop(L, 1);
+		diag_lua_error(L, d, path, "");
+		drr_runbook_free(rb);
+		return NULL;
+	}
+
+	struct ld ld = { .rb = rb, .d = d, .file = path, .L = L };
+	lua_pushcfunction(L, parse_all);
+	lua_pushlightuserdata(L, &ld);
+	rc = bounded(L, 1, 0, msgh);
+	free(ld.lines);
+	free(ld.sorted);
+	if (rc != LUA_OK) {
+		diag_lua_error(L, d, path, "while reading the declarations: ");
 		drr_runbook_free(rb);
 		return NULL;
 	}
 	lua_pop(L, 1); /* msgh */
-
-	struct ld ld = { .rb = rb, .d = d, .file = path, .L = L };
-	parse_runbook(&ld);
-	parse_steps(&ld);
-	return rb; /* the caller checks d: binding can add more errors */
+	return rb;     /* the caller checks d: binding can add more errors */
 }
 
 /* ---- binding params, env and secrets ------------------------------------------ */
@@ -912,18 +1158,44 @@ static int param_value(lua_State *L, const struct drr_param *p, const char *v, c
 	return 0;
 }
 
-int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d)
+struct bind {
+	struct drr_runbook *rb;
+	const struct drr_opts *o;
+	struct drr_diag *d;
+};
+
+static void bind_secrets(struct drr_runbook *rb, struct drr_diag *d)
 {
-	lua_State *L = rb->L;
+	int sline = find_field(g_src, rb->line, g_rb_limit, "secrets");
+	for (int i = 0; i < rb->nsecrets; i++) {
+		const char *v = getenv(rb->secrets[i]);
+		if (!v || !*v)
+			drr_diag_add(d, rb->path, sline,
+				     "secret '%s' is declared but not set in the environment",
+				     rb->secrets[i]);
+		else
+			drr_redact_add(v);
+		if (v && *v && strlen(v) < 4) /* the name only, never the value */
+			fprintf(stderr,
+				"drrun: warning: secret %s is shorter than 4 bytes: every "
+				"occurrence of it in logs, outputs and reports becomes ***\n",
+				rb->secrets[i]);
+	}
+}
+
+/* [-0, +0, e]: called protected; the runbook's tables may have metamethods */
+static int bind_body(lua_State *L)
+{
+	struct bind *bi = lua_touserdata(L, 1);
+	struct drr_runbook *rb = bi->rb;
+	const struct drr_opts *o = bi->o;
+	struct drr_diag *d = bi->d;
 	const char *file = rb->path;
-	int before = d->n;
 	int pline = find_field(g_src, rb->line, g_rb_limit, "params");
 
 	/* params: defaults, then --param k=v */
-	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RB) != LUA_TTABLE) {
-		lua_pop(L, 1);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RB) != LUA_TTABLE)
 		return 0; /* no runbook{}: already reported */
-	}
 	int rbt = lua_gettop(L);
 	lua_getfield(L, rbt, "params");
 	int decl = lua_gettop(L);
@@ -946,7 +1218,10 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 			drr_diag_add(d, file, 0, "--param '%s' must look like name=value", kv);
 			continue;
 		}
-		char *k = drr_xasprintf("%.*s", (int)(eq - kv), kv);
+		lua_pushlstring(L, kv,
+				(size_t)(eq - kv)); /* Lua owns it: the calls below may raise */
+		const char *k = lua_tostring(L, -1);
+		int kidx = lua_gettop(L);
 		struct drr_param *p = NULL;
 		for (int j = 0; j < rb->nparams; j++)
 			if (!strcmp(rb->params[j].name, k))
@@ -966,7 +1241,7 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 			else
 				lua_setfield(L, pt, k);
 		}
-		free(k);
+		lua_remove(L, kidx);
 	}
 	for (int i = 0; i < rb->nparams; i++) {
 		struct drr_param *p = &rb->params[i];
@@ -1019,22 +1294,21 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 	}
 	rb->ctxenv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-	/* secrets */
-	int sline = find_field(g_src, rb->line, g_rb_limit, "secrets");
-	for (int i = 0; i < rb->nsecrets; i++) {
-		const char *v = getenv(rb->secrets[i]);
-		if (!v || !*v)
-			drr_diag_add(d, file, sline,
-				     "secret '%s' is declared but not set in the environment",
-				     rb->secrets[i]);
-		else
-			drr_redact_add(v);
-		if (v && *v && strlen(v) < 4) /* the name only, never the value */
-			fprintf(stderr,
-				"drrun: warning: secret %s is shorter than 4 bytes: every "
-				"occurrence of it in logs, outputs and reports becomes ***\n",
-				rb->secrets[i]);
-	}
+	return 0;
+}
+
+int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d)
+{
+	lua_State *L = rb->L;
+	int before = d->n;
+	bind_secrets(rb, d); /* first: nothing below may print a secret */
+	struct bind bi = { rb, o, d };
+	lua_pushcfunction(L, traceback);
+	lua_pushcfunction(L, bind_body);
+	lua_pushlightuserdata(L, &bi);
+	if (bounded(L, 1, 0, lua_gettop(L) - 2) != LUA_OK)
+		diag_lua_error(L, d, rb->path, "while binding params and env: ");
+	lua_pop(L, 1);
 	return d->n - before;
 }
 

@@ -106,6 +106,14 @@ void drr_capture_free(struct drr_capture *c);
 /* Parse "250ms", "5s", "10m", "1h", "1h30m" into seconds.  Returns 0 and sets
  * *out, or -1 for anything else (empty, no unit, unknown unit, overflow). */
 int drr_duration_parse(const char *s, double *out);
+/* The longest duration drrun accepts, in seconds (about 317,000 years): more
+ * than any duration string can say, and small enough that every timer can
+ * hold it in milliseconds. */
+#define DRR_DURATION_MAX 1e13
+/* Whether secs is a usable duration: finite, not negative, at most
+ * DRR_DURATION_MAX, and more than 0 unless allow_zero.  Returns 0, or -1
+ * with *why set to a phrase such as "must be more than 0". */
+int drr_duration_check(double secs, int allow_zero, const char **why);
 /* Format seconds compactly ("1.2s", "3m05s", "250ms") into buf. */
 char *drr_duration_fmt(double secs, char *buf, size_t n);
 /* Monotonic seconds. */

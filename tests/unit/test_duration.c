@@ -162,6 +162,59 @@ static void test_parse_fmt_roundtrip(void **state)
 	}
 }
 
+/* drr_duration_check: what may reach a timer.  NaN used to skip the timer,
+ * infinity made (uint64_t)(inf * 1000) undefined, and 0 meant "none". */
+static void check_is(double d, int allow_zero, const char *want)
+{
+	const char *why = "unset";
+	int rc = drr_duration_check(d, allow_zero, &why);
+	if (!want) {
+		if (rc != 0)
+			fail_msg("drr_duration_check(%g, %d) rejected it: %s", d, allow_zero, why);
+		if (why)
+			fail_msg("drr_duration_check(%g) accepted but set why", d);
+		return;
+	}
+	if (rc != -1)
+		fail_msg("drr_duration_check(%g, %d) accepted it", d, allow_zero);
+	if (!why || strcmp(why, want) != 0)
+		fail_msg("drr_duration_check(%g): why = '%s', want '%s'", d, why ? why : "(null)",
+			 want);
+}
+
+static void test_check(void **state)
+{
+	(void)state;
+	check_is(NAN, 1, "is not a number (NaN)");
+	check_is(-NAN, 0, "is not a number (NaN)");
+	check_is(INFINITY, 1, "must be finite");
+	check_is(-INFINITY, 1, "must be finite");
+	check_is(-1, 1, "must not be negative");
+	check_is(-0.001, 0, "must not be negative");
+	check_is(0, 0, "must be more than 0");
+	check_is(0, 1, NULL);
+	check_is(0.001, 0, NULL);
+	check_is(5, 0, NULL);
+	check_is(DRR_DURATION_MAX, 0, NULL);
+	check_is(DRR_DURATION_MAX * 2, 0, "is too long");
+	check_is(1e300, 1, "is too long");
+	assert_int_equal(drr_duration_check(1, 0, NULL), 0);
+	assert_int_equal(drr_duration_check(NAN, 0, NULL), -1);
+}
+
+/* Every duration string passes the check (except "0s" where 0 is not
+ * allowed), and fits a uint64_t of milliseconds. */
+static void test_check_largest_string(void **state)
+{
+	(void)state;
+	double d = -1;
+	assert_int_equal(drr_duration_parse("999999999h999999999m999999999s999999999ms", &d), 0);
+	check_is(d, 0, NULL);
+	assert_true(d * 1000 < 18446744073709551615.0);
+	assert_int_equal(drr_duration_parse("0s", &d), 0);
+	check_is(d, 0, "must be more than 0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +228,8 @@ int main(void)
 		cmocka_unit_test(test_fmt_boundaries),
 		cmocka_unit_test(test_fmt_small_buffer),
 		cmocka_unit_test(test_parse_fmt_roundtrip),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_check_largest_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
