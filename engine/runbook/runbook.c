@@ -214,6 +214,8 @@ static int l_print(lua_State *L)
 	return 0;
 }
 
+static void push_readonly(lua_State *L, const char *name);
+
 /* A malloc'd buffer owned by a userdata: __gc frees it if a raise comes
  * while it is held. */
 struct textbox {
@@ -267,6 +269,8 @@ static int l_require(lua_State *L)
 		lua_pushvalue(L, lua_upvalueindex(1)); /* the real require */
 		lua_pushvalue(L, 1);
 		lua_call(L, 1, 1);
+		if (lua_istable(L, -1)) /* shared with the stdlib: the runbook only reads it */
+			push_readonly(L, name);
 		return 1;
 	}
 	lua_getfield(L, LUA_REGISTRYINDEX, K_LOADED);
@@ -315,6 +319,109 @@ static int l_require(lua_State *L)
 	return 1;
 }
 
+/* ---- read-only library tables (after Redis) ----------------------------------- */
+
+/* What a runbook reaches of the libraries and of drrun's modules is
+ * read-only: an empty proxy whose __index is the real table.  Writing to
+ * one raises "attempt to modify read-only table 'string' (field 'x')" with
+ * file and line; so does rawset.  The string metatable, shared with the
+ * stdlib, is hidden behind one as well.  Proxies of the same table are
+ * cached, so require "drrun.exec" twice gives the same table. */
+static const char K_RO_CACHE[] = "drrun.readonly_cache";
+static const char RO_MARK[] = "__drrun_readonly";
+
+static int ro_error(lua_State *L, const char *table)
+{
+	const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
+	luaL_where(L, 1);
+	lua_pushfstring(L, "attempt to modify read-only table '%s' (field '%s')", table, k);
+	lua_concat(L, 2);
+	return lua_error(L);
+}
+
+static int l_ro_newindex(lua_State *L)
+{
+	return ro_error(L, lua_tostring(L, lua_upvalueindex(1)));
+}
+
+static int l_ro_pairs(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1)); /* next */
+	lua_pushvalue(L, lua_upvalueindex(2)); /* the real table */
+	lua_pushnil(L);
+	return 3;
+}
+
+static int l_ro_len(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+	return 1;
+}
+
+/* Replace the table on top with its read-only proxy.  [-1, +1, m] */
+static void push_readonly(lua_State *L, const char *name)
+{
+	int real = lua_gettop(L);
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, K_RO_CACHE);
+	if (lua_getmetatable(L, -1) == 0) { /* weak keys: the cache holds no table */
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+	} else {
+		lua_pop(L, 1);
+	}
+	int cache = lua_gettop(L);
+	lua_pushvalue(L, real);
+	if (lua_rawget(L, cache) == LUA_TTABLE) {
+		lua_replace(L, real);
+		lua_settop(L, real);
+		return;
+	}
+	lua_pop(L, 1);
+	lua_newtable(L); /* the proxy */
+	lua_createtable(L, 0, 6);
+	lua_pushvalue(L, real);
+	lua_setfield(L, -2, "__index");
+	lua_pushstring(L, name);
+	lua_pushcclosure(L, l_ro_newindex, 1);
+	lua_setfield(L, -2, "__newindex");
+	lua_getglobal(L, "next");
+	lua_pushvalue(L, real);
+	lua_pushcclosure(L, l_ro_pairs, 2);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushvalue(L, real);
+	lua_pushcclosure(L, l_ro_len, 1);
+	lua_setfield(L, -2, "__len");
+	lua_pushfstring(L, "read-only table '%s'", name);
+	lua_setfield(L, -2, "__metatable");
+	lua_pushstring(L, name);
+	lua_setfield(L, -2, RO_MARK);
+	lua_setmetatable(L, -2);
+	lua_pushvalue(L, real);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, cache);
+	lua_replace(L, real);
+	lua_settop(L, real);
+}
+
+/* rawset, except on a read-only table. */
+static int l_rawset(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (lua_getmetatable(L, 1)) {
+		lua_pushstring(L, RO_MARK);
+		if (lua_rawget(L, -2) == LUA_TSTRING)
+			return ro_error(L, lua_tostring(L, -1));
+		lua_pop(L, 2);
+	}
+	luaL_checkany(L, 2);
+	luaL_checkany(L, 3);
+	lua_settop(L, 3);
+	lua_rawset(L, 1);
+	return 1;
+}
+
 static void copy_lib(lua_State *L, int base, const char *lib, const char *const *only)
 {
 	lua_getglobal(L, lib);
@@ -336,6 +443,7 @@ static void copy_lib(lua_State *L, int base, const char *lib, const char *const 
 			lua_pop(L, 1);
 		}
 	}
+	push_readonly(L, lib);
 	lua_setfield(L, base, lib);
 	lua_pop(L, 1);
 }
@@ -379,7 +487,19 @@ static int build_sandbox(lua_State *L)
 	lua_getglobal(L, "require");
 	lua_pushliteral(L, "drrun");
 	lua_call(L, 1, 1);
+	push_readonly(L, "drrun");
 	lua_setfield(L, base, "drrun");
+	lua_pushcfunction(L, l_rawset);
+	lua_setfield(L, base, "rawset");
+	/* getmetatable("") gives a read-only view: the real one is the stdlib's too */
+	lua_pushliteral(L, "");
+	lua_getmetatable(L, -1);
+	lua_createtable(L, 0, 1);
+	lua_getfield(L, base, "string");
+	lua_setfield(L, -2, "__index");
+	push_readonly(L, "string metatable");
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 2);
 
 	lua_newtable(L); /* the runbook's _ENV */
 	lua_newtable(L); /* its metatable */
