@@ -31,6 +31,8 @@ step "probe" {
 		for _ in pairs(string) do n = n + 1 end
 		out[#out + 1] = ("abc"):upper() .. " " .. string.format("%d", 7) .. " " .. tostring(n > 10)
 		out[#out + 1] = tostring(require "drrun.exec" == exec)
+		-- a local module that is a directory is an error, not an empty module
+		out[#out + 1] = try(function() return require "adir" end)
 		return out
 	end,
 }
