@@ -321,6 +321,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 	if (load_key(o, verb) < 0) {
 		free((char *)o->state_dir);
 		o->state_dir = NULL;
+		free(o->param_kv);
+		o->param_kv = NULL;
 		return DRR_EXIT_USAGE;
 	}
 	return 0;
