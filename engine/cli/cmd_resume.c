@@ -35,6 +35,14 @@ static int check_changes(struct drr_past *p, struct drr_runbook *rb, int force)
 		if (!found)
 			drr_buf_addf(&removed, " %s", k);
 	}
+	if (!added.data && !removed.data && !changed.data) {
+		/* comments, blank lines, steps moved: what the steps do is the same */
+		drr_term_line(stderr,
+			      "drrun: %s changed since run %s started, but none of its steps "
+			      "did; going on",
+			      rb->path, p->run_id);
+		return 0;
+	}
 	drr_term_line(stderr, "drrun: %s changed since run %s started", rb->path, p->run_id);
 	drr_term_line(stderr, "  steps added:%s", added.data ? added.data : " none");
 	drr_term_line(stderr, "  steps removed:%s", removed.data ? removed.data : " none");

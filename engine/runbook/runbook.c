@@ -1073,14 +1073,6 @@ static void parse_steps(struct ld *ld)
 		s->g->line = s->line;
 		/* a field belongs to this step until the next step starts */
 		int limit = next_line(sorted, n, s->line);
-		{
-			/* fingerprint: the step's source text, for resume's change check */
-			int from = s->line > 0 ? s->line : 1;
-			int to = limit ? limit : g_src->nlines + 1;
-			size_t a = (size_t)g_src->starts[from - 1];
-			size_t b = to <= g_src->nlines ? (size_t)g_src->starts[to - 1] : g_src->len;
-			drr_sha256_hex(g_src->text + a, b > a ? b - a : 0, s->fp);
-		}
 		if (lua_getfield(L, -1, "body") != LUA_TTABLE)
 			drr_diag_add(
 				ld->d, ld->file, s->line,
@@ -1089,6 +1081,8 @@ static void parse_steps(struct ld *ld)
 				s->name, s->name);
 		else
 			parse_step(ld, lua_gettop(L), s, limit);
+		/* for resume's change check: fields and stripped bytecode, not lines */
+		drr_step_fingerprint(L, s, rb->secrets, rb->nsecrets, s->fp);
 		lua_pop(L, 2);
 	}
 	lua_pop(L, 1);

@@ -52,8 +52,16 @@ struct drr_step {
 	int line;
 	int run_ref, rollback_ref, when_ref; /* LUA_NOREF when absent */
 	struct drr_gnode *g;		     /* this step's graph node */
-	char fp[65];			     /* SHA-256 of the step's source text */
+	char fp[65];			     /* drr_step_fingerprint */
 };
+
+/* ---- fingerprint.c: what a step is, for resume's change check ----------- */
+
+/* SHA-256 (hex) of the step's fields and of its functions as stripped
+ * bytecode with line numbers zeroed, plus the plain values they capture
+ * (a string equal to a declared secret's value counts only as "secret"). */
+void drr_step_fingerprint(lua_State *L, const struct drr_step *s, char **secrets, int nsecrets,
+			  char out[65]);
 
 struct drr_runbook {
 	lua_State *L;
