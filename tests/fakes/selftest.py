@@ -845,6 +845,149 @@ def _():
     reset("aws")
 
 
+def aws_json(*args):
+    rc, out, err = aws_cli(*args)
+    need(rc == 0, "aws %s: %s" % (" ".join(args[:2]), err.strip()[-300:]))
+    return json.loads(out) if out.strip() else {}
+
+
+def aws_err(code, *args):
+    rc, out, err = aws_cli(*args)
+    need(rc != 0 and "(%s)" % code in err, "aws %s: want %s, got %d %s"
+         % (" ".join(args[:2]), code, rc, err.strip()[-300:]))
+
+
+def settle():
+    time.sleep(0.35)  # the fake's transition_ms is 300 by default
+
+
+@check("aws/cli-ec2")
+def _():
+    reset("aws")
+    r = aws_json("ec2", "describe-instances", "--filters", "Name=tag:role,Values=web",
+                 "Name=instance-state-name,Values=running")
+    ids = [i["InstanceId"] for res in r["Reservations"] for i in res["Instances"]]
+    need(len(ids) == 2, "two running web instances: %s" % ids)
+    st = aws_json("ec2", "stop-instances", "--instance-ids", ids[0])
+    need(st["StoppingInstances"][0]["CurrentState"]["Name"] == "stopping", st)
+    need(st["StoppingInstances"][0]["PreviousState"]["Code"] == 16, st)
+    settle()
+    r = aws_json("ec2", "describe-instances", "--instance-ids", ids[0])
+    need(r["Reservations"][0]["Instances"][0]["State"]["Name"] == "stopped", r)
+    aws_json("ec2", "start-instances", "--instance-ids", ids[0])
+    aws_json("ec2", "reboot-instances", "--instance-ids", ids[1])
+    aws_err("InvalidInstanceID.NotFound", "ec2", "describe-instances", "--instance-ids",
+            "i-0000000000000dead")
+    run = ["ec2", "run-instances", "--launch-template", "LaunchTemplateName=web", "--count", "2",
+           "--placement", "AvailabilityZone=us-east-1b", "--client-token", "selftest-1",
+           "--tag-specifications", "ResourceType=instance,Tags=[{Key=drrun-run,Value=r1}]"]
+    a = aws_json(*run)
+    b = aws_json(*run)
+    need([i["InstanceId"] for i in a["Instances"]] == [i["InstanceId"] for i in b["Instances"]],
+         "RunInstances with one ClientToken twice: the same instances")
+    need(a["Instances"][0]["Tags"] == [{"Key": "drrun-run", "Value": "r1"}], a["Instances"][0])
+    aws_err("InvalidLaunchTemplateName.NotFoundException", "ec2", "run-instances",
+            "--launch-template", "LaunchTemplateName=nope", "--count", "1")
+    aws_json("ec2", "terminate-instances", "--instance-ids", a["Instances"][0]["InstanceId"])
+    vol = aws_json("ec2", "describe-volumes", "--filters",
+                   "Name=attachment.instance-id,Values=" + ids[1])["Volumes"][0]["VolumeId"]
+    sn = aws_json("ec2", "create-snapshot", "--volume-id", vol, "--description", "pre-update",
+                  "--tag-specifications", "ResourceType=snapshot,Tags=[{Key=drrun,Value=pre}]")
+    need(sn["State"] == "pending", sn)
+    settle()
+    d = aws_json("ec2", "describe-snapshots", "--snapshot-ids", sn["SnapshotId"])
+    need(d["Snapshots"][0]["State"] == "completed", d)
+    c = aws_json("ec2", "copy-snapshot", "--source-region", "us-east-1", "--source-snapshot-id",
+                 sn["SnapshotId"], "--region", "us-west-2")
+    need(c["SnapshotId"].startswith("snap-"), c)
+
+
+@check("aws/cli-rds")
+def _():
+    reset("aws")
+    r = aws_json("rds", "describe-db-instances", "--db-instance-identifier", "db1")
+    db = r["DBInstances"][0]
+    need(db["DBInstanceStatus"] == "available" and db["Endpoint"]["Port"] == 5432, db)
+    snaps = aws_json("rds", "describe-db-snapshots", "--db-instance-identifier", "db1",
+                     "--snapshot-type", "automated")["DBSnapshots"]
+    need(len(snaps) == 3 and snaps[-1]["Status"] == "available", snaps)
+    m = aws_json("rds", "create-db-snapshot", "--db-instance-identifier", "db1",
+                 "--db-snapshot-identifier", "pre-change", "--tags", "Key=drrun,Value=pre")
+    need(m["DBSnapshot"]["Status"] == "creating", m)
+    aws_err("DBSnapshotAlreadyExists", "rds", "create-db-snapshot", "--db-instance-identifier",
+            "db1", "--db-snapshot-identifier", "pre-change")
+    p = aws_json("rds", "restore-db-instance-to-point-in-time", "--source-db-instance-identifier",
+                 "db1", "--target-db-instance-identifier", "db1-dr", "--use-latest-restorable-time")
+    need(p["DBInstance"]["DBInstanceStatus"] == "creating", p)
+    aws_err("DBInstanceAlreadyExists", "rds", "restore-db-instance-to-point-in-time",
+            "--source-db-instance-identifier", "db1", "--target-db-instance-identifier", "db1-dr",
+            "--use-latest-restorable-time")
+    aws_err("InvalidParameterCombination", "rds", "restore-db-instance-to-point-in-time",
+            "--source-db-instance-identifier", "db1", "--target-db-instance-identifier", "x2",
+            "--use-latest-restorable-time", "--restore-time", "2026-11-30T22:00:00Z")
+    settle()
+    settle()
+    r = aws_json("rds", "describe-db-instances", "--db-instance-identifier", "db1-dr")
+    need(r["DBInstances"][0]["DBInstanceStatus"] == "available", r)
+    s = aws_json("rds", "restore-db-instance-from-db-snapshot", "--db-instance-identifier",
+                 "db1-snap", "--db-snapshot-identifier", snaps[-1]["DBSnapshotIdentifier"])
+    need(s["DBInstance"]["DBInstanceIdentifier"] == "db1-snap", s)
+    aws_err("InvalidParameterCombination", "rds", "delete-db-instance",
+            "--db-instance-identifier", "db1-dr")
+    d = aws_json("rds", "delete-db-instance", "--db-instance-identifier", "db1-dr",
+                 "--skip-final-snapshot")
+    need(d["DBInstance"]["DBInstanceStatus"] == "deleting", d)
+    settle()
+    aws_err("DBInstanceNotFound", "rds", "describe-db-instances", "--db-instance-identifier",
+            "db1-dr")
+    pr = aws_json("rds", "promote-read-replica", "--db-instance-identifier", "db1-replica",
+                  "--region", "us-west-2")
+    need(pr["DBInstance"]["DBInstanceStatus"] == "modifying", pr)
+    aws_err("InvalidDBInstanceState", "rds", "promote-read-replica", "--db-instance-identifier",
+            "db1")
+    cp = aws_json("rds", "copy-db-snapshot", "--source-db-snapshot-identifier",
+                  "arn:aws:rds:us-east-1:123456789012:snapshot:" + snaps[-1]["DBSnapshotIdentifier"],
+                  "--target-db-snapshot-identifier", "db1-copy", "--region", "us-west-2")
+    need(cp["DBSnapshot"]["DBSnapshotIdentifier"] == "db1-copy", cp)
+
+
+@check("aws/cli-route53")
+def _():
+    reset("aws")
+    batch = {"Comment": "drrun failover", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+        "Name": "www.example.com.", "Type": "A", "TTL": 60,
+        "ResourceRecords": [{"Value": "192.0.2.44"}]}}]}
+    c = aws_json("route53", "change-resource-record-sets", "--hosted-zone-id", "Z0EXAMPLE1",
+                 "--change-batch", json.dumps(batch))
+    need(c["ChangeInfo"]["Status"] == "PENDING", c)
+    settle()
+    g = aws_json("route53", "get-change", "--id", c["ChangeInfo"]["Id"])
+    need(g["ChangeInfo"]["Status"] == "INSYNC", g)
+    rr = aws_json("route53", "list-resource-record-sets", "--hosted-zone-id",
+                  "/hostedzone/Z0EXAMPLE1", "--start-record-name", "www.example.com.",
+                  "--start-record-type", "A", "--max-items", "1")
+    www = rr["ResourceRecordSets"][0]
+    need(www["TTL"] == 60 and www["ResourceRecords"] == [{"Value": "192.0.2.44"}], rr)
+    batch["Changes"][0]["Action"] = "CREATE"
+    aws_err("InvalidChangeBatch", "route53", "change-resource-record-sets", "--hosted-zone-id",
+            "Z0EXAMPLE1", "--change-batch", json.dumps(batch))
+    batch["Changes"][0]["Action"] = "DELETE"
+    batch["Changes"][0]["ResourceRecordSet"]["TTL"] = 300
+    aws_err("InvalidChangeBatch", "route53", "change-resource-record-sets", "--hosted-zone-id",
+            "Z0EXAMPLE1", "--change-batch", json.dumps(batch))
+    # a batch is atomic: one bad change and nothing applies
+    bad = {"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+        "Name": "new.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.9"}]}},
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": "www.example.com.", "Type": "A",
+                                                    "TTL": 60, "ResourceRecords": [{"Value": "1.2.3.4"}]}}]}
+    aws_err("InvalidChangeBatch", "route53", "change-resource-record-sets", "--hosted-zone-id",
+            "Z0EXAMPLE1", "--change-batch", json.dumps(bad))
+    names = [r["Name"] for r in aws_json("route53", "list-resource-record-sets", "--hosted-zone-id",
+                                         "Z0EXAMPLE1")["ResourceRecordSets"]]
+    need("new.example.com." not in names, "half a batch applied: %s" % names)
+    aws_err("NoSuchHostedZone", "route53", "list-resource-record-sets", "--hosted-zone-id", "ZNOPE")
+
+
 # ---- runner ------------------------------------------------------------------
 
 def start_fakes():
