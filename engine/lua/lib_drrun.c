@@ -251,6 +251,17 @@ static int l_dry_run(lua_State *L)
 	return 1;
 }
 
+/* drrun.core.run_id(): the id of the run in progress (nil outside one), for
+ * modules that derive idempotency tokens from it. */
+static int l_run_id(lua_State *L)
+{
+	if (drr_eng.run_id)
+		lua_pushstring(L, drr_eng.run_id);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
 /* drrun.core.redact(value): hide value everywhere from now on, like a
  * declared secret (for a token passed in as an option). */
 static int l_redact(lua_State *L)
@@ -273,7 +284,8 @@ int luaopen_drrun_core(lua_State *L)
 	static const luaL_Reg fns[] = {
 		{ "sleep", l_sleep },	  { "parallel", l_parallel }, { "duration", l_duration },
 		{ "now", l_now },	  { "log", l_log },	      { "secret", l_secret },
-		{ "dry_run", l_dry_run }, { "redact", l_redact },     { NULL, NULL },
+		{ "dry_run", l_dry_run }, { "run_id", l_run_id },     { "redact", l_redact },
+		{ NULL, NULL },
 	};
 	luaL_newlib(L, fns);
 	lua_pushliteral(L, DRRUN_VERSION);

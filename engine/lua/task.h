@@ -51,6 +51,7 @@ struct drr_engine {
 	void (*after_pass)(void *ud); /* the scheduler's pass, after resumes */
 	void *after_ud;
 	int dry_run;
+	const char *run_id; /* the run's id (owned by the scheduler), or NULL */
 	void (*log)(struct drr_task *t, const char *msg); /* step_log sink */
 	int string_format_ref;				  /* string.format, for ctx.log */
 	/* The value of a secret the runbook declared, or NULL (not declared or

@@ -865,6 +865,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	drr_eng.after_pass = pass;
 	drr_eng.after_ud = r;
 	drr_eng.dry_run = o->dry_run;
+	drr_eng.run_id = r->run_id;
 	drr_eng.log = task_log;
 	drr_eng.secret = declared_secret;
 	lua_getglobal(r->L, "string");

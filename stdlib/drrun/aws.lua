@@ -558,7 +558,14 @@ function M.request(opts)
     local retryable = is_throttle(t) or t == "refused" or t == "dns"
     if not retryable and (t == "unavailable" or t == "timeout" or t == "closed"
                           or TRANSIENT_CODES[code or ""]) then
-      retryable = idempotent or (opts.verify and opts.verify() == false)
+      retryable = idempotent
+      if not retryable and opts.verify then
+        -- false: the attempt did nothing, send it again; a table: it took
+        -- effect, and that is the call's result; nil: nobody knows
+        local v = opts.verify()
+        if type(v) == "table" then return v end
+        retryable = v == false
+      end
     end
     local cost = t == "timeout" and TIMEOUT_COST or RETRY_COST
     if not retryable or n >= attempts or quota.tokens < cost then
