@@ -77,13 +77,15 @@ static int hostkey_check(struct sshop *o)
 	default:
 		return ssh_fail(o, "hostkey", "%s: unsupported host key type", se->host);
 	}
-	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(se->s);
-	struct stat st;
-	if (stat(o->known_hosts, &st) == 0 &&
-	    libssh2_knownhost_readfile(kh, o->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		libssh2_knownhost_free(kh);
-		return ssh_fail(o, "hostkey", "cannot read known_hosts %s", o->known_hosts);
-	}
+	/* the run's copy of known_hosts (files.c); a missing file is empty */
+	struct ssh_file *khf = o->files[SSH_F_KH];
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	if (khf && (!khf->err || khf->err == ENOENT))
+		kh = ssh_file_knownhosts(khf);
+	if (!kh || khf->kh_bad)
+		return ssh_fail(o, "hostkey", "cannot read known_hosts %s%s%s", o->known_hosts,
+				khf && khf->err ? ": " : "",
+				khf && khf->err ? strerror(khf->err) : "");
 	struct libssh2_knownhost *found = NULL;
 	int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | kt;
 	int rc = libssh2_knownhost_checkp(kh, se->host, se->port, key, len, mask, &found);
@@ -122,7 +124,6 @@ static int hostkey_check(struct sshop *o)
 	} else {
 		ret = ssh_fail(o, "hostkey", "host key check of %s failed", se->host);
 	}
-	libssh2_knownhost_free(kh);
 	if (ret)
 		se->state = S_DEAD;
 	return ret;
@@ -158,28 +159,18 @@ static int tcp_next(struct sshop *o)
 			o->err[0] ? o->err : "no address");
 }
 
-/* Whether the private key at path is RSA: its .pub, a PEM header, or the
- * public half at the start of an OpenSSH-format key. */
-static int key_is_rsa(const char *path)
+/* Whether a private key is RSA: its .pub (pub, may be NULL), a PEM
+ * header, or the public half at the start of an OpenSSH-format key. */
+static int key_is_rsa(const struct ssh_file *pub, const struct ssh_file *key)
 {
-	char buf[4096], b64[260], raw[200];
-	char *pub = drr_xasprintf("%s.pub", path);
-	FILE *f = fopen(pub, "r");
-	free(pub);
-	if (f) {
-		size_t n = fread(buf, 1, 8, f);
-		fclose(f);
-		if (n == 8 && !memcmp(buf, "ssh-rsa ", 8))
-			return 1;
-	}
-	if (!(f = fopen(path, "r")))
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	if (strstr(buf, "BEGIN RSA PRIVATE KEY"))
+	char b64[260], raw[200];
+	if (pub && pub->data && pub->len >= 8 && !memcmp(pub->data, "ssh-rsa ", 8))
 		return 1;
-	const char *p = strstr(buf, "BEGIN OPENSSH PRIVATE KEY-----");
+	if (!key || !key->data)
+		return 0;
+	if (strstr(key->data, "BEGIN RSA PRIVATE KEY"))
+		return 1;
+	const char *p = strstr(key->data, "BEGIN OPENSSH PRIVATE KEY-----");
 	if (!p)
 		return 0;
 	size_t m = 0;
@@ -192,9 +183,9 @@ static int key_is_rsa(const char *path)
 }
 
 /* Why an RSA key may be refused by a server that accepts the key itself. */
-static const char *rsa_hint(const char *key_path)
+static const char *rsa_hint(const struct sshop *o)
 {
-	if (libssh2_version(0x010b00) || !key_is_rsa(key_path))
+	if (libssh2_version(0x010b00) || !key_is_rsa(o->files[SSH_F_PUB], o->files[SSH_F_KEY]))
 		return "";
 	return " (this libssh2 is older than 1.11 and signs with RSA keys only as ssh-rsa, "
 	       "SHA-1, which OpenSSH 8.8 and later refuse by default: use an ed25519 key, "
@@ -206,19 +197,30 @@ static int auth_step(struct sshop *o)
 	struct sess *se = o->se;
 	int rc;
 	if (o->key_path) {
-		rc = libssh2_userauth_publickey_fromfile_ex(se->s, se->user,
-							    (unsigned)strlen(se->user), o->pub_path,
-							    o->key_path, o->passphrase);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return 0;
-		if (rc == 0)
-			return 1;
+		/* the run's copies of the key and its .pub (files.c): with the
+		 * public half at hand (as ssh(1) uses it), libssh2 need not derive
+		 * it from the private key: one key parse per login instead of two,
+		 * the biggest part of a login's CPU */
+		const struct ssh_file *k = o->files[SSH_F_KEY], *pub = o->files[SSH_F_PUB];
+		const char *why;
+		if (k && !k->err) {
+			int has_pub = pub && !pub->err && pub->data;
+			rc = libssh2_userauth_publickey_frommemory(
+				se->s, se->user, strlen(se->user), has_pub ? pub->data : NULL,
+				has_pub ? pub->len : 0, k->data, k->len, o->passphrase);
+			if (rc == LIBSSH2_ERROR_EAGAIN)
+				return 0;
+			if (rc == 0)
+				return 1;
+			why = ssh_last_error(se);
+		} else {
+			why = k ? strerror(k->err) : "not read";
+		}
 		if (!o->try_agent)
 			return ssh_fail(
 				o, "auth",
 				"public key authentication of %s@%s:%d with %s failed: %s%s",
-				se->user, se->host, se->port, o->key_path, ssh_last_error(se),
-				rsa_hint(o->key_path));
+				se->user, se->host, se->port, o->key_path, why, rsa_hint(o));
 		free(o->key_path);
 		o->key_path = NULL; /* fall back to the agent */
 	}
@@ -327,6 +329,13 @@ int ssh_connect_step(struct sshop *o)
 			return 0;
 		if (rc)
 			return ssh_fail_ssh(o, "closed", "SSH handshake with");
+		o->phase = C_HOSTKEY;
+		/* fallthrough */
+	case C_HOSTKEY:
+		if (!o->files_ready)
+			return 0; /* the pool job's completion drives us again */
+		if (o->tok)	  /* it could not run */
+			return 1;
 		if (hostkey_check(o)) /* before any credential is sent */
 			return 1;
 		o->phase = C_AUTH;
@@ -412,22 +421,24 @@ struct sshop *ssh_connect_start(const char *host, int port, const char *user, ch
 	o->op.cancel = ssh_op_cancel;
 	o->step = ssh_connect_step;
 	o->key_path = key;
-	if (key) {
-		/* with the public half at hand (as ssh(1) uses it), libssh2 need
-		 * not derive it from the private key: one key parse per login
-		 * instead of two, the biggest part of a login's CPU */
+	if (key)
 		o->pub_path = drr_xasprintf("%s.pub", key);
-		if (access(o->pub_path, R_OK) < 0) {
-			free(o->pub_path);
-			o->pub_path = NULL;
-		}
-	}
 	o->passphrase = pass;
 	o->known_hosts = kh;
 	o->host_key_mode = mode;
 	o->try_agent = agent && getenv("SSH_AUTH_SOCK") != NULL;
 	ssh_add_op(se, o);
 	ssh_start_timer(o, timeout);
+	/* the files are read in the pool while the name resolves */
+	const char *paths[SSH_FILES] = { key, o->pub_path, kh };
+	int frc = ssh_files_fetch(o, paths);
+	if (frc < 0) {
+		ssh_fail(o, "io", "cannot read the files for %s: %s", host, uv_strerror(frc));
+		se->state = S_DEAD;
+		o->sync = 1;
+		ssh_op_finish(o);
+		return o;
+	}
 	struct resolve *r = drr_xcalloc(1, sizeof *r);
 	r->o = o;
 	r->req.data = r;

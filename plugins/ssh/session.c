@@ -263,6 +263,7 @@ void ssh_op_free(struct sshop *o)
 {
 	struct sess *se = o->se;
 	ssh_resolve_abandon(o); /* at the end of the run, still resolving */
+	ssh_files_abandon(o);
 	if (o->timer)
 		uv_close((uv_handle_t *)o->timer, timer_closed);
 	if (o->ai)
@@ -343,6 +344,7 @@ static void ssh_shutdown(void *ud)
 		sess_release(se);
 		ssh_sess_unref(se);
 	}
+	ssh_files_shutdown();
 	libssh2_exit();
 	lib_ready = 0;
 }

@@ -18,6 +18,7 @@
 #include "drrun/plugin.h"
 
 #include <netdb.h>
+#include <sys/stat.h>
 
 #include <libssh2.h>
 #include <libssh2_sftp.h>
@@ -37,6 +38,26 @@ enum {
 
 struct sshop;
 struct resolve;
+struct fetch;
+
+/* files.c: one version of a local file a connection reads, cached for the
+ * run (see files.c).  err is an errno (ENOENT: there is no such file). */
+#define SSH_FILES 3
+enum {
+	SSH_F_KEY, /* the private key */
+	SSH_F_PUB, /* its .pub */
+	SSH_F_KH   /* known_hosts */
+};
+struct ssh_file {
+	struct ssh_file *next;
+	char *path;
+	int refs, err, kh_bad;
+	struct stat st;
+	char *data; /* NUL-terminated; len bytes */
+	size_t len;
+	LIBSSH2_SESSION *kh_session; /* for kh's allocator; never connected */
+	LIBSSH2_KNOWNHOSTS *kh;	     /* known_hosts, parsed once */
+};
 
 /* Lifetime: refs counts the Lua handles, the pool and each pending op.  The
  * connection (socket, poll handle, libssh2 state) is released as soon as
@@ -77,7 +98,10 @@ struct sshop {
 	const char *tok;
 	char err[768];
 	/* connect */
-	struct resolve *resolving; /* the name lookup in flight, if any */
+	struct resolve *resolving;	   /* the name lookup in flight, if any */
+	struct fetch *fetching;		   /* the file reads in flight, if any */
+	struct ssh_file *files[SSH_FILES]; /* held; NULL: not asked for */
+	int files_ready;
 	struct addrinfo *ai, *ai_cur;
 	char *key_path, *pub_path, *passphrase, *known_hosts, *host_key_mode;
 	int try_agent, recorded;
@@ -112,6 +136,7 @@ enum {
 	C_RESOLVE,
 	C_TCP,
 	C_HANDSHAKE,
+	C_HOSTKEY,
 	C_AUTH,
 	C_DONE
 };
@@ -159,6 +184,19 @@ struct sshop *ssh_connect_start(const char *host, int port, const char *user, ch
  * cancelled if still queued, and its callback (which libuv always calls)
  * frees it without touching o */
 void ssh_resolve_abandon(struct sshop *o);
+
+/* files.c: read o's files (key, key.pub, known_hosts; NULL: none) in the
+ * thread pool, each only if it changed since the cache read it; then
+ * o->files[] hold them, o->files_ready is set and the session driven.
+ * 0, or a libuv error. */
+int ssh_files_fetch(struct sshop *o, const char *const paths[SSH_FILES]);
+/* o lets go of its files, and of a fetch in flight */
+void ssh_files_abandon(struct sshop *o);
+void ssh_file_unref(struct ssh_file *f);
+/* f's lines as a known hosts collection (owned by f), or NULL */
+LIBSSH2_KNOWNHOSTS *ssh_file_knownhosts(struct ssh_file *f);
+/* the end of the run: the cache goes */
+void ssh_files_shutdown(void);
 
 /* sftp.c: a transfer op with its local file open, or NULL and errno */
 struct sshop *ssh_xfer_new(int kind, const char *local, const char *remote, long mode);

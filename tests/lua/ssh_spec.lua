@@ -596,6 +596,35 @@ chained("misuse", {
 	end,
 })
 
+chained("file-cache", {
+	doc = "the key and known_hosts are read once per version of the file (path, inode, size, mtime)",
+	run = function()
+		local dir = scratch()
+		local key, kh = dir .. "/cache-key", dir .. "/cache-kh"
+		sh('cp "$1" "$2" && cp "$1.pub" "$2.pub" && cp "$3" "$4"', KEY, key, KH, kh)
+		local function login(what)
+			local s = ok(ssh.connect(opts { key = key, known_hosts = kh }))
+			eq(ok(s:exec("echo in")).stdout, "in\n", what)
+			s:close() -- the next connect is a new connection
+		end
+		login("first login")
+		-- both files scrambled in place, keeping size and mtime: the run's
+		-- copies are still good
+		sh([[for f in "$1" "$2"; do
+			cp -p "$f" "$f.orig" && sz=$(stat -c %s "$f") &&
+			head -c "$sz" /dev/zero | tr '\0' x | dd of="$f" conv=notrunc status=none &&
+			touch -r "$f.orig" "$f" || exit 1
+		done]], key, kh)
+		login("login with the files changed but not their version")
+		-- a new version (another mtime) is read again: the scrambled files
+		sh('touch -d "2000-01-01" "$1" "$2"', key, kh)
+		fails("hostkey", ssh.connect(opts { key = key, known_hosts = kh }))
+		sh('cp "$1.orig" "$1" && cp "$2.orig" "$2"', kh, key)
+		login("login with the files restored")
+		sh('rm -f "$1" "$1.pub" "$1.orig" "$2" "$2.orig"', key, kh)
+	end,
+})
+
 chained("cleanup", {
 	doc = "remove the local scratch files",
 	run = function()
