@@ -55,6 +55,16 @@ static int op_k(lua_State *L, int status, lua_KContext ctx)
 	int n = 1;
 	if (o->tok) {
 		n = drr_push_fail(L, o->tok, "%s", o->err);
+	} else if (o->kind == K_READ) {
+		const struct ssh_file *f = o->files[0];
+		if (!f)
+			n = drr_push_fail(L, "io", "cannot read the file");
+		else if (f->err == ENOENT)
+			n = drr_push_fail(L, "not_found", "%s: %s", f->path, strerror(f->err));
+		else if (f->err)
+			n = drr_push_fail(L, "io", "cannot read %s: %s", f->path, strerror(f->err));
+		else
+			lua_pushlstring(L, f->data, f->len);
 	} else if (o->kind == K_CONNECT) {
 		struct sess *se = o->se;
 		se->pooled = 1;
@@ -267,6 +277,20 @@ static int l_get(lua_State *L)
 	return transfer(L, K_GET);
 }
 
+/* core.read_file(path) -> contents | nil, err, "not_found" or "io"; in
+ * the thread pool, so a slow disk or a FIFO never holds up the loop */
+static int l_read_file(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	drr_task_check(L, "ssh.config");
+	ssh_ensure_lib();
+	int err = 0;
+	struct sshop *o = ssh_read_new(path, &err);
+	if (!o)
+		return drr_push_fail(L, "io", "cannot read %s: %s", path, uv_strerror(err));
+	return drr_task_yield(L, &o->op, (lua_KContext)o, op_k);
+}
+
 static int l_close(lua_State *L)
 {
 	struct ud *u = luaL_checkudata(L, 1, SESSION_MT);
@@ -300,6 +324,7 @@ int luaopen_drrun_ssh(lua_State *L)
 	};
 	static const luaL_Reg fns[] = {
 		{ "connect", l_connect },
+		{ "read_file", l_read_file },
 		{ NULL, NULL },
 	};
 	if (luaL_newmetatable(L, SESSION_MT)) {

@@ -103,19 +103,35 @@ static void fetch_one(struct want *w)
 		return;
 	}
 	w->changed = 1;
-	if (!S_ISREG(w->st.st_mode) || (size_t)w->st.st_size > FILE_MAX) {
-		w->err = S_ISREG(w->st.st_mode) ? EFBIG : EISDIR;
+	if (S_ISDIR(w->st.st_mode) || (size_t)w->st.st_size > FILE_MAX) {
+		w->err = S_ISDIR(w->st.st_mode) ? EISDIR : EFBIG;
 		close(fd);
 		return;
 	}
+	/* to its end (a pipe has no size), at most FILE_MAX */
 	size_t cap = (size_t)w->st.st_size + 1, len = 0;
+	if (cap < 4096)
+		cap = 4096;
 	char *p = malloc(cap);
-	if (!p) {
-		w->err = ENOMEM;
-		close(fd);
-		return;
-	}
 	for (;;) {
+		if (p && len == cap - 1 && cap <= FILE_MAX) {
+			char *q = realloc(p, cap * 2);
+			if (!q) {
+				memset(p, 0, len);
+				free(p);
+			}
+			p = q;
+			cap *= 2;
+		}
+		if (!p) {
+			w->err = ENOMEM;
+			close(fd);
+			return;
+		}
+		if (len == cap - 1) {
+			w->err = EFBIG;
+			break;
+		}
 		ssize_t r = read(fd, p + len, cap - 1 - len);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -126,8 +142,6 @@ static void fetch_one(struct want *w)
 		if (r == 0)
 			break;
 		len += (size_t)r;
-		if (len == cap - 1)
-			break; /* as long as it was when stat'ed */
 	}
 	close(fd);
 	if (w->err) {
@@ -195,6 +209,8 @@ static void fetch_done(uv_work_t *req, int status)
 				 uv_strerror(status));
 		if (o->se)
 			ssh_drive(o->se);
+		else if (o->op.task) /* a K_READ: its continuation frees it */
+			drr_task_wake(o->op.task);
 	}
 	free(fe);
 }
@@ -210,7 +226,7 @@ int ssh_files_fetch(struct sshop *o, const char *const paths[SSH_FILES])
 			continue;
 		w->path = drr_xstrdup(paths[i]);
 		struct ssh_file *f = cache_find(paths[i]);
-		if (f && !f->err) {
+		if (f && !f->err && S_ISREG(f->st.st_mode)) { /* a pipe is read anew */
 			w->known = 1;
 			w->dev = f->st.st_dev;
 			w->ino = f->st.st_ino;
@@ -227,6 +243,27 @@ int ssh_files_fetch(struct sshop *o, const char *const paths[SSH_FILES])
 	}
 	o->fetching = fe;
 	return 0;
+}
+
+static void read_cancel(struct drr_op *op)
+{
+	/* finished and woken, or still reading: either way it goes now (a
+	 * fetch in flight is let go of and only fills the cache) */
+	ssh_op_free((struct sshop *)op);
+}
+
+struct sshop *ssh_read_new(const char *path, int *err)
+{
+	struct sshop *o = ssh_op_new(K_READ);
+	o->op.cancel = read_cancel;
+	const char *paths[SSH_FILES] = { path, NULL, NULL };
+	int rc = ssh_files_fetch(o, paths);
+	if (rc < 0) {
+		ssh_op_free(o);
+		*err = rc;
+		return NULL;
+	}
+	return o;
 }
 
 void ssh_files_abandon(struct sshop *o)

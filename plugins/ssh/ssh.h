@@ -83,7 +83,8 @@ enum {
 	K_CONNECT,
 	K_EXEC,
 	K_PUT,
-	K_GET
+	K_GET,
+	K_READ /* a local file, read in the pool (core.read_file) */
 };
 
 struct sshop {
@@ -195,6 +196,8 @@ void ssh_files_abandon(struct sshop *o);
 void ssh_file_unref(struct ssh_file *f);
 /* f's lines as a known hosts collection (owned by f), or NULL */
 LIBSSH2_KNOWNHOSTS *ssh_file_knownhosts(struct ssh_file *f);
+/* files.c: a K_READ op reading path (no session); it wakes its task */
+struct sshop *ssh_read_new(const char *path, int *err);
 /* the end of the run: the cache goes */
 void ssh_files_shutdown(void);
 

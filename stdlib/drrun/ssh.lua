@@ -43,23 +43,27 @@ end
 -- Host blocks with patterns (*, ?, !negation) and, per the first match of
 -- each keyword, HostName, User, Port, IdentityFile, UserKnownHostsFile and
 -- StrictHostKeyChecking.  Match blocks are skipped.  A missing file is an
--- empty config.
+-- empty config.  The file is read off the event loop (core.read_file, in
+-- the thread pool), so this is called inside a step.
 function M.config(path)
   path = home(path or "~/.ssh/config")
   local cfg = setmetatable({ blocks = {}, path = path }, Config)
-  local f = io.open(path, "r")
-  if not f then return cfg end
+  local text, err, tok = core.read_file(path)
+  if not text then
+    if tok == "not_found" then return cfg end
+    error(("ssh.config: %s"):format(err), 2)
+  end
+  if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
   local block = { patterns = { "*" }, opts = {} }
   cfg.blocks[1] = block
   local n = 0
-  for line in f:lines() do
+  for line in text:gmatch("([^\n]*)\n") do
     n = n + 1
     line = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
     if line ~= "" then
       local key, value = line:match("^(%S+)%s*=%s*(.-)$")
       if not key then key, value = line:match("^(%S+)%s+(.-)$") end
       if not key then
-        f:close()
         error(("%s:%d: cannot read '%s'"):format(path, n, line), 2)
       end
       key = key:lower()
@@ -79,7 +83,6 @@ function M.config(path)
       end
     end
   end
-  f:close()
   return cfg
 end
 

@@ -596,6 +596,27 @@ chained("misuse", {
 	end,
 })
 
+chained("config-off-loop", {
+	doc = "ssh.config reads its file off the event loop: a FIFO with no writer yet holds up no other step",
+	run = function()
+		local fifo = scratch() .. "/config.fifo"
+		sh('rm -f "$1" && mkfifo "$1"', fifo)
+		local got = drrun.parallel({ "read", "write" }, function(what)
+			if what == "read" then return ssh.config(fifo):resolve("x").port end
+			-- only runs while the reader waits if the loop is free
+			drrun.sleep("200ms")
+			sh('printf "Host x\\n  Port 2222\\n" > "$1"', fifo)
+			return "written"
+		end, { limit = 2 })
+		eq(got[1], 2222, "the port read from the FIFO")
+		eq(got[2], "written", "the writer")
+		-- a file that cannot be read is an error naming it; a missing one is empty
+		sh('rm -f "$1" && mkdir "$1"', fifo)
+		assert(raises(ssh.config, fifo):find("config.fifo", 1, true), "error names the file")
+		sh('rmdir "$1"', fifo)
+	end,
+})
+
 chained("file-cache", {
 	doc = "the key and known_hosts are read once per version of the file (path, inode, size, mtime)",
 	run = function()
