@@ -264,6 +264,7 @@ void ssh_op_free(struct sshop *o)
 	struct sess *se = o->se;
 	ssh_resolve_abandon(o); /* at the end of the run, still resolving */
 	ssh_files_abandon(o);
+	ssh_xfer_abandon_job(o); /* before the fd and temp file below */
 	if (o->timer)
 		uv_close((uv_handle_t *)o->timer, timer_closed);
 	if (o->ai)

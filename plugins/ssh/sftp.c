@@ -19,7 +19,8 @@ enum {
 	F_INIT,
 	F_OPEN,
 	F_XFER,
-	F_CLOSE
+	F_CLOSE,
+	F_SYNC
 };
 
 static int sftp_ready(struct sshop *o)
@@ -92,6 +93,151 @@ static int xfer_open(struct sshop *o, unsigned long flags, long mode, const char
 	return 1;
 }
 
+/* ---- local file I/O in the thread pool ----------------------------------------------- */
+
+/* One local read, write, or the end of a download (fsync, close, rename),
+ * on a pool thread.  It has its own buffer and lives apart from its op, as
+ * a name lookup does: an op that ends while its job is in flight (timeout,
+ * cancel, end of the run) lets go of it, handing over its fd (and a
+ * download's temporary file) for the completion to close (and remove). */
+enum {
+	J_READ,
+	J_WRITE,
+	J_FINISH
+};
+
+struct fsjob {
+	uv_work_t req;
+	struct sshop *o; /* NULL once the op let go */
+	int kind, fd, close_fd, err, stage;
+	char *buf, *from, *to, *unlink_path;
+	size_t len;
+	ssize_t result;
+};
+
+static void job_run(uv_work_t *req)
+{
+	struct fsjob *j = req->data;
+	ssize_t r;
+	switch (j->kind) {
+	case J_READ:
+		do
+			r = read(j->fd, j->buf, CHUNK);
+		while (r < 0 && errno == EINTR);
+		j->result = r;
+		j->err = r < 0 ? errno : 0;
+		break;
+	case J_WRITE:
+		for (size_t off = 0; off < j->len;) {
+			r = write(j->fd, j->buf + off, j->len - off);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				j->err = errno;
+				break;
+			}
+			off += (size_t)r;
+		}
+		j->result = j->err ? -1 : (ssize_t)j->len;
+		break;
+	case J_FINISH: /* the job owns the fd */
+		if (fsync(j->fd) < 0)
+			j->err = errno;
+		if (close(j->fd) < 0 && !j->err)
+			j->err = errno;
+		j->fd = -1;
+		if (!j->err && rename(j->from, j->to) < 0) {
+			j->err = errno;
+			j->stage = 1;
+		}
+		break;
+	}
+}
+
+static void job_free(struct fsjob *j)
+{
+	free(j->buf);
+	free(j->from);
+	free(j->to);
+	free(j->unlink_path);
+	free(j);
+}
+
+static void job_after(uv_work_t *req, int status)
+{
+	struct fsjob *j = req->data;
+	struct sshop *o = j->o;
+	if (status == UV_ECANCELED && j->kind == J_FINISH && j->fd >= 0)
+		close(j->fd); /* it never ran */
+	if (!o) {	      /* abandoned: the op is gone */
+		if (j->close_fd >= 0)
+			close(j->close_fd);
+		if (j->unlink_path)
+			unlink(j->unlink_path);
+		job_free(j);
+		return;
+	}
+	o->job = NULL;
+	o->job_done = 1;
+	o->job_result = status < 0 ? -1 : j->result;
+	o->job_err = status < 0 ? ECANCELED : j->err;
+	o->job_stage = j->stage;
+	if (j->kind == J_READ && j->result > 0)
+		memcpy(o->buf, j->buf, (size_t)j->result);
+	job_free(j);
+	ssh_drive(o->se);
+}
+
+/* Start a job on o's local file: len bytes of o->buf written (J_WRITE), a
+ * chunk read into o->buf (J_READ), or the download finished (J_FINISH).
+ * 0, or -1 with o failed. */
+static int job_start(struct sshop *o, int kind, size_t len)
+{
+	struct fsjob *j = drr_xcalloc(1, sizeof *j);
+	j->o = o;
+	j->kind = kind;
+	j->fd = o->lfd;
+	j->close_fd = -1;
+	j->req.data = j;
+	if (kind == J_READ) {
+		j->buf = drr_xmalloc(CHUNK);
+	} else if (kind == J_WRITE) {
+		j->buf = drr_xmalloc(len ? len : 1);
+		memcpy(j->buf, o->buf, len);
+		j->len = len;
+	} else {
+		j->from = drr_xstrdup(o->tmp);
+		j->to = drr_xstrdup(o->local);
+		o->lfd = -1; /* the job closes it */
+	}
+	int rc = uv_queue_work(drr_loop(), &j->req, job_run, job_after);
+	if (rc < 0) {
+		if (kind == J_FINISH)
+			o->lfd = j->fd;
+		job_free(j);
+		ssh_fail(o, "io", "cannot queue local file I/O: %s", uv_strerror(rc));
+		return -1;
+	}
+	o->job = j;
+	return 0;
+}
+
+void ssh_xfer_abandon_job(struct sshop *o)
+{
+	struct fsjob *j = o->job;
+	if (!j)
+		return;
+	o->job = NULL;
+	j->o = NULL;
+	j->close_fd = o->lfd; /* -1 for J_FINISH, which closes its own */
+	o->lfd = -1;
+	j->unlink_path = o->tmp; /* a download's partial file */
+	o->tmp = NULL;
+	uv_cancel((uv_req_t *)&j->req);
+}
+
+/* ---- put and get ---------------------------------------------------------------------- */
+
 int ssh_put_step(struct sshop *o)
 {
 	struct sess *se = o->se;
@@ -103,10 +249,15 @@ int ssh_put_step(struct sshop *o)
 	case F_XFER:
 		for (;;) {
 			if (o->boff == o->blen) {
-				ssize_t n = read(o->lfd, o->buf, CHUNK);
+				if (o->job)
+					return 0; /* reading: job_after drives us */
+				if (!o->job_done)
+					return job_start(o, J_READ, 0) < 0;
+				o->job_done = 0;
+				ssize_t n = o->job_result;
 				if (n < 0)
 					return ssh_fail(o, "io", "cannot read %s: %s", o->local,
-							strerror(errno));
+							strerror(o->job_err));
 				if (n == 0)
 					break;
 				SHA256_Update(&o->sha, o->buf, (size_t)n);
@@ -143,6 +294,14 @@ int ssh_get_step(struct sshop *o)
 	switch (o->phase) {
 	case F_XFER:
 		for (;;) {
+			if (o->job)
+				return 0; /* writing: job_after drives us */
+			if (o->job_done) {
+				o->job_done = 0;
+				if (o->job_result < 0)
+					return ssh_fail(o, "io", "cannot write %s: %s", o->tmp,
+							strerror(o->job_err));
+			}
 			ssize_t n = libssh2_sftp_read(o->fh, o->buf, CHUNK);
 			if (n == LIBSSH2_ERROR_EAGAIN)
 				return 0;
@@ -153,14 +312,9 @@ int ssh_get_step(struct sshop *o)
 			if (n == 0)
 				break;
 			SHA256_Update(&o->sha, o->buf, (size_t)n);
-			for (ssize_t off = 0; off < n;) {
-				ssize_t w = write(o->lfd, o->buf + off, (size_t)(n - off));
-				if (w < 0)
-					return ssh_fail(o, "io", "cannot write %s: %s", o->tmp,
-							strerror(errno));
-				off += w;
-			}
 			o->bytes += (uint64_t)n;
+			if (job_start(o, J_WRITE, (size_t)n) < 0)
+				return 1;
 		}
 		o->phase = F_CLOSE;
 		/* fallthrough */
@@ -168,14 +322,20 @@ int ssh_get_step(struct sshop *o)
 		if (libssh2_sftp_close_handle(o->fh) == LIBSSH2_ERROR_EAGAIN)
 			return 0;
 		o->fh = NULL;
-		if (fsync(o->lfd) < 0 || close(o->lfd) < 0) {
-			o->lfd = -1;
-			return ssh_fail(o, "io", "cannot write %s: %s", o->tmp, strerror(errno));
-		}
-		o->lfd = -1;
-		if (rename(o->tmp, o->local) < 0)
+		o->phase = F_SYNC;
+		/* fallthrough */
+	case F_SYNC: /* fsync, close and rename, in the pool */
+		if (o->job)
+			return 0;
+		if (!o->job_done)
+			return job_start(o, J_FINISH, 0) < 0;
+		o->job_done = 0;
+		if (o->job_err && o->job_stage)
 			return ssh_fail(o, "io", "cannot rename into %s: %s", o->local,
-					strerror(errno));
+					strerror(o->job_err));
+		if (o->job_err)
+			return ssh_fail(o, "io", "cannot write %s: %s", o->tmp,
+					strerror(o->job_err));
 		free(o->tmp);
 		o->tmp = NULL;
 		return 1;

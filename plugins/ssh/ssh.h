@@ -39,6 +39,7 @@ enum {
 struct sshop;
 struct resolve;
 struct fetch;
+struct fsjob;
 
 /* files.c: one version of a local file a connection reads, cached for the
  * run (see files.c).  err is an errno (ENOENT: there is no such file). */
@@ -129,6 +130,9 @@ struct sshop {
 	size_t blen, boff;
 	uint64_t bytes;
 	SHA256_CTX sha;
+	struct fsjob *job; /* the local read or write in flight, if any */
+	int job_done, job_err, job_stage;
+	ssize_t job_result;
 };
 
 /* ---- connect ------------------------------------------------------------------------- */
@@ -200,6 +204,10 @@ LIBSSH2_KNOWNHOSTS *ssh_file_knownhosts(struct ssh_file *f);
 struct sshop *ssh_read_new(const char *path, int *err);
 /* the end of the run: the cache goes */
 void ssh_files_shutdown(void);
+
+/* sftp.c: o lets go of its local file job in flight, if any; the job's
+ * completion closes the file (and removes a partial download) */
+void ssh_xfer_abandon_job(struct sshop *o);
 
 /* sftp.c: a transfer op with its local file open, or NULL and errno */
 struct sshop *ssh_xfer_new(int kind, const char *local, const char *remote, long mode);

@@ -596,6 +596,39 @@ chained("misuse", {
 	end,
 })
 
+chained("sftp-off-loop", {
+	doc = "put reads its local file off the event loop: a source that is slow to give its bytes (a FIFO) stalls no other step",
+	timeout = "1m",
+	run = function()
+		local s = ok(ssh.connect(opts()))
+		local fifo = scratch() .. "/put.fifo"
+		local remote = RDIR .. "/fifo-" .. math.random(1e6)
+		sh('rm -f "$1" && mkfifo "$1"', fifo)
+		local done, gap = false, 0
+		local got = drrun.parallel({ "write", "put", "tick" }, function(what)
+			if what == "write" then
+				-- opens at once (then put's open does not wait), writes 1.5 s later
+				sh('exec 3>"$1"; sleep 1.5; printf "slow bytes" >&3', fifo)
+				return "written"
+			elseif what == "put" then
+				local r = ok(s:put(fifo, remote))
+				done = true
+				return r.bytes
+			end
+			while not done do
+				local t = drrun.now()
+				drrun.sleep("20ms")
+				gap = math.max(gap, drrun.now() - t)
+			end
+			return gap
+		end, { limit = 3 })
+		eq(got[2], 10, "bytes put from the FIFO")
+		if gap > 0.75 then error(("the loop stalled for %.2fs while put waited on its file"):format(gap)) end
+		eq(ok(s:exec("cat " .. remote .. "; rm -f " .. remote)).stdout, "slow bytes", "what was put")
+		sh('rm -f "$1"', fifo)
+	end,
+})
+
 chained("config-off-loop", {
 	doc = "ssh.config reads its file off the event loop: a FIFO with no writer yet holds up no other step",
 	run = function()
