@@ -15,6 +15,7 @@ the journal).  Python 3 standard library only.
 """
 import datetime
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -351,8 +352,9 @@ def parse_ts(s):
         tzinfo=datetime.timezone.utc).timestamp()
 
 
-def verify_chain(raw, run_dir_name):
-    """Every problem with the journal's format and hash chain."""
+def verify_chain(raw, run_dir_name, key=None):
+    """Every problem with the journal's format and hash chain (and, with the
+    audit key, every record's mac)."""
     errs = []
     if not raw:
         return ["journal is empty"]
@@ -372,6 +374,12 @@ def verify_chain(raw, run_dir_name):
         body = line[:m.start()] + b"}"
         if hashlib.sha256(body).hexdigest() != found:
             errs.append(f"{where}: hash does not match the line's bytes")
+        if key is not None:
+            want = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+            if not m.group(2):
+                errs.append(f"{where}: no mac, with an audit key")
+            elif m.group(2)[8:-1].decode() != want:
+                errs.append(f"{where}: mac does not match under the audit key")
         try:
             pairs = json.loads(line, object_pairs_hook=lambda p: p)
         except ValueError as e:
@@ -674,7 +682,8 @@ def d_schema_ok(run, rest, where):
 
 def d_chain_ok(run, rest, where):
     path, raw, _ = run.journal()
-    errs = verify_chain(raw, os.path.basename(os.path.dirname(path)))
+    errs = verify_chain(raw, os.path.basename(os.path.dirname(path)),
+                        run.env.get("DRRUN_AUDIT_KEY"))
     if errs:
         raise Failure("journal chain/format: " + "; ".join(errs))
 
