@@ -36,6 +36,11 @@ void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, 
  * hex); valid sequences, NULs included, are kept as they are.  This is the
  * one rule for every string the journal and drrun.json's lenient mode write. */
 int drr_utf8_valid(const char *s, size_t n);
+/* Length of the valid UTF-8 sequence at s (n bytes left; 1 for ASCII), or 0
+ * if the bytes there are not one: overlong forms, surrogates and code points
+ * past U+10FFFF are invalid, as jansson judges them.  The one decoder the
+ * journal and the terminal share. */
+size_t drr_utf8_seq(const char *s, size_t n);
 /* The escaped copy (NUL-terminated, *outlen its length).  Caller frees. */
 char *drr_utf8_escape(const char *s, size_t n, size_t *outlen);
 /* A JSON string of n bytes under that rule (never NULL: a field is never

@@ -15,29 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0. */
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes) that is
+ * not a C1 control, or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
-	unsigned c = p[0];
-	size_t len;
-	unsigned cp;
-	if (c < 0xC2 || c > 0xF4)
-		return 0; /* a continuation byte, an overlong lead or past U+10FFFF */
-	len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	if (n < len)
-		return 0;
-	cp = c & (0x7F >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0; /* overlong, out of range, or a surrogate */
-	if (cp <= 0x9F)
-		return 0; /* a C1 control: escaped byte by byte */
-	return len;
+	size_t len = drr_utf8_seq((const char *)p, n);
+	if (len == 2 && p[0] == 0xC2 && p[1] <= 0x9F)
+		return 0; /* a C1 control (U+0080..U+009F): escaped byte by byte */
+	return len > 1 ? len : 0;
 }
 
 void drr_term_add(struct drr_buf *b, const char *s, size_t n)

@@ -362,11 +362,11 @@ void drr_diag_free(struct drr_diag *d)
 	d->n = d->cap = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if the bytes
- * there are not one: overlong forms, surrogates and code points past
- * U+10FFFF are invalid, as jansson judges them. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t drr_utf8_seq(const char *str, size_t n)
 {
+	const unsigned char *s = (const unsigned char *)str;
+	if (!n)
+		return 0;
 	unsigned c = s[0];
 	size_t len;
 	unsigned cp;
@@ -396,7 +396,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 int drr_utf8_valid(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+		size_t l = drr_utf8_seq(s + i, n - i);
 		if (!l)
 			return 0;
 		i += l;
@@ -409,7 +409,7 @@ char *drr_utf8_escape(const char *s, size_t n, size_t *outlen)
 	static const char hex[] = "0123456789abcdef";
 	struct drr_buf b = { 0 };
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+		size_t l = drr_utf8_seq(s + i, n - i);
 		if (l) {
 			drr_buf_add(&b, s + i, l);
 			i += l;
