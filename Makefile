@@ -6,7 +6,11 @@
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       libFuzzer harnesses of the parsers of untrusted bytes (fuzz/)
 
-PKGS    := lua5.4 libuv jansson libcrypto libpcre2-8 libcurl libssh2 expat
+# LINKED are linked; OPENED are only compiled against, and opened when their
+# module is first required (engine/lua/dl.c), so start-up never maps them.
+LINKED  := lua5.4 libuv jansson libcrypto libpcre2-8 libssh2 expat
+OPENED  := libcurl
+PKGS    := $(LINKED) $(OPENED)
 MODE    := $(if $(FUZZ),fuzz,$(if $(SAN),san,rel))
 BUILD   := build/$(MODE)
 CC      ?= cc
@@ -21,7 +25,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Iinclude -Iengine -Iplugins \
            -DOPENSSL_API_COMPAT=0x10100000L
 LDFLAGS := $(if $(SAN)$(FUZZ),$(SANFLAGS))
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS  := $(shell pkg-config --libs $(LINKED) 2>/dev/null) -lm
 
 ENGINE  := $(sort $(filter-out engine/tools/%,$(wildcard engine/*/*.c)))
 PLUGINS := $(sort $(wildcard plugins/*.c plugins/*/*.c))

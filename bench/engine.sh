@@ -2,7 +2,8 @@
 # bench/engine.sh - the engine's own overhead, side by side with its floors.
 #  (a) a 1000-step no-op runbook (a chain, and 1000 independent steps)
 #      vs 2000 fdatasync'd appends of the same record size (bench/append_floor.c)
-#  (b) `drrun check` on a 100-step runbook vs `lua5.4 -e ''`
+#  (b) start-up: `drrun --version` and `drrun check` on a 100-step runbook
+#      vs `lua5.4 -e ''` (drrun opens libcurl only when drrun.http is required)
 # Prints wall, CPU and peak RSS of each, and the ratios.  REPS=N repeats each
 # measurement and keeps the median (default 5).
 set -euo pipefail
@@ -59,6 +60,7 @@ N=200
 loop() { local label=$1; shift; measure "$label" bash -c 'for i in $(seq '$N'); do "$@" >/dev/null || exit 1; done' _ "$@" |
   awk -v n=$N '{ printf "%.4f %.4f %d\n", $1 / n, $2 / n, $3 }'; }
 lu=$(loop lua lua5.4 -e ''); row "lua5.4 -e '' (per run, of $N)" "$lu"
+vr=$(loop version $DRRUN --version); row "drrun --version (per run)" "$vr"
 ck=$(loop check $DRRUN check "$check"); row "drrun check: 100-step runbook (per run)" "$ck"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -66,4 +68,6 @@ w() { echo "$1" | cut -d' ' -f1; }
 echo
 echo "(a) 1000-step chain / floor, wall:        $(ratio "$(w "$ch")" "$(w "$fl")")x  (goal <= 1.2)"
 echo "    1000 independent steps / floor, wall: $(ratio "$(w "$wd")" "$(w "$fl")")x"
-echo "(b) drrun check 100 steps / lua5.4, wall: $(ratio "$(w "$ck")" "$(w "$lu")")x  (goal <= 2)"
+echo "(b) drrun --version / lua5.4, wall:       $(ratio "$(w "$vr")" "$(w "$lu")")x"
+echo "    drrun check 100 steps / lua5.4, wall: $(ratio "$(w "$ck")" "$(w "$lu")")x  (goal <= 2)"
+echo "    shared libraries mapped at start-up:  $(ldd "$DRRUN" | grep -c '=>')"

@@ -28,6 +28,8 @@
 
 #include <curl/curl.h>
 
+#include "http/libcurl.h" /* libcurl is opened when this module is required */
+
 #define DEFAULT_TIMEOUT 30.0
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_BODY (16 << 20)
@@ -577,6 +579,12 @@ int luaopen_drrun_http(lua_State *L)
 		{ "connect", l_connect },
 		{ NULL, NULL },
 	};
+	char err[300];
+	if (http_libcurl_load(err, sizeof err) < 0)
+		return luaL_error(L,
+				  "drrun.http: %s (drrun needs libcurl 7.x or later: "
+				  "install libcurl4)",
+				  err);
 	luaL_newlib(L, fns);
 	curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	lua_pushstring(L, v->version);

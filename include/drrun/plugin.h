@@ -204,4 +204,22 @@ enum {
 };
 void drr_json_to_lua_ex(lua_State *L, const json_t *j, int flags);
 
+/* ---- shared libraries loaded on first use ------------------------------- */
+
+/* A plugin whose library is big (libcurl and its tree, libssh2) does not
+ * link it: it opens it when its module is first required, so `--version`,
+ * `check`, `plan` and runs that never use it do not pay for mapping it.
+ * One symbol to resolve: its name, and the function pointer to set. */
+struct drr_dl_sym {
+	const char *name;
+	void **slot;
+};
+/* dlopen the first of the NULL-terminated sonames that loads (RTLD_NOW,
+ * RTLD_LOCAL) and resolve every symbol of the table (ended by a NULL name)
+ * into its slot.  All or nothing: on failure no slot is set and err reads
+ * "cannot load libcurl.so.4: ..." or "libcurl.so.4 has no curl_foo".
+ * Returns 0 or -1.  Not thread-safe: call from the loop's thread. */
+int drr_dl_load(const char *const *sonames, const struct drr_dl_sym *syms, char *err,
+		size_t errlen);
+
 #endif
