@@ -11,7 +11,7 @@ import sys
 import time
 
 DRRUN, SCRATCH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-SOCKET = f"drrun-terminal-{os.getpid()}"
+SOCKET = None  # one tmux server per test: a server that is exiting refuses new sessions
 
 LIVE_RB = r'''local exec = require "drrun.exec"
 runbook { name = "live" }
@@ -54,8 +54,11 @@ def wait_for(pred, what, timeout=15):
 
 
 def start(d, *args):
-    """drrun in a 100x30 terminal; the pane stays after it exits.  bash, not
-    sh: dash exits on the Ctrl-C that drrun handles."""
+    """drrun in a 100x30 terminal, on a tmux server of its own; the pane
+    stays after it exits.  bash, not sh: dash exits on the Ctrl-C that drrun
+    handles."""
+    global SOCKET
+    SOCKET = f"drrun-terminal-{os.getpid()}-{os.path.basename(d)}"
     cmd = (f"cd {d} && TERM=xterm {DRRUN} {' '.join(args)} --state-dir state; "
            "echo EXIT=$?; sleep 60")
     r = tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "t",
