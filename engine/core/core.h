@@ -26,7 +26,21 @@ int64_t drr_now_us(void);
 /* RFC 3339 UTC with microseconds: 2026-11-22T05:10:22.123456Z (buf >= 32). */
 char *drr_rfc3339(int64_t us, char *buf, size_t n);
 
-/* SHA-256 helpers (OpenSSL EVP); hex output is 64 chars + NUL. */
+/* sha256.c: SHA-256 (FIPS 180-4), streaming.  final() wipes the context. */
+struct drr_sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+	size_t fill;
+};
+void drr_sha256_init(struct drr_sha256 *c);
+void drr_sha256_update(struct drr_sha256 *c, const void *p, size_t n);
+void drr_sha256_final(struct drr_sha256 *c, unsigned char md[32]);
+/* n bytes of a and b are equal, in time that does not depend on where
+ * they differ (for MACs). */
+int drr_ct_equal(const void *a, const void *b, size_t n);
+
+/* SHA-256 helpers over sha256.c; hex output is 64 chars + NUL. */
 void drr_sha256_hex(const void *p, size_t n, char hex[65]);
 int drr_sha256_file_hex(const char *path, char hex[65]);
 void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char hex[65]);

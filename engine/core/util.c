@@ -1,6 +1,6 @@
 /*
  * util.c - allocation that never returns NULL, byte buffers, durations,
- * clocks, SHA-256/HMAC via OpenSSL, and collected diagnostics.
+ * clocks, SHA-256/HMAC (sha256.c), and collected diagnostics.
  */
 #include "core/core.h"
 
@@ -14,9 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 static void oom(void)
 {
@@ -226,16 +223,14 @@ static void to_hex(const unsigned char *md, unsigned len, char *hex)
 	hex[2 * len] = '\0';
 }
 
-/* OpenSSL's direct SHA-256 functions, not EVP (nor the one-shot SHA256(),
- * which goes through EVP): EVP's first use in a process
- * loads the provider tables, which cost a third of a `drrun check`. */
+/* sha256.c, not OpenSSL: libcrypto is not part of the engine's start-up. */
 void drr_sha256_hex(const void *p, size_t n, char hex[65])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256_CTX c;
-	SHA256_Init(&c);
-	SHA256_Update(&c, p, n);
-	SHA256_Final(md, &c);
+	unsigned char md[32];
+	struct drr_sha256 c;
+	drr_sha256_init(&c);
+	drr_sha256_update(&c, p, n);
+	drr_sha256_final(&c, md);
 	to_hex(md, sizeof md, hex);
 }
 
@@ -244,14 +239,14 @@ int drr_sha256_file_hex(const char *path, char hex[65])
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	SHA256_CTX c;
-	SHA256_Init(&c);
+	struct drr_sha256 c;
+	drr_sha256_init(&c);
 	char buf[65536];
 	ssize_t r;
 	while ((r = read(fd, buf, sizeof buf)) > 0)
-		SHA256_Update(&c, buf, (size_t)r);
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256_Final(md, &c);
+		drr_sha256_update(&c, buf, (size_t)r);
+	unsigned char md[32];
+	drr_sha256_final(&c, md);
 	close(fd);
 	if (r < 0)
 		return -1;
@@ -259,32 +254,32 @@ int drr_sha256_file_hex(const char *path, char hex[65])
 	return 0;
 }
 
-/* HMAC-SHA256 (RFC 2104) over the direct SHA-256 functions, for the same
- * reason. */
+/* HMAC-SHA256 (RFC 2104) over sha256.c. */
 void drr_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char hex[65])
 {
-	unsigned char k[64] = { 0 }, pad[64], inner[SHA256_DIGEST_LENGTH], md[SHA256_DIGEST_LENGTH];
-	SHA256_CTX c;
+	unsigned char k[64] = { 0 }, pad[64], inner[32], md[32];
+	struct drr_sha256 c;
 	if (klen > sizeof k) {
-		SHA256_Init(&c);
-		SHA256_Update(&c, key, klen);
-		SHA256_Final(k, &c);
+		drr_sha256_init(&c);
+		drr_sha256_update(&c, key, klen);
+		drr_sha256_final(&c, k);
 	} else {
 		memcpy(k, key, klen);
 	}
 	for (int i = 0; i < 64; i++)
 		pad[i] = k[i] ^ 0x36;
-	SHA256_Init(&c);
-	SHA256_Update(&c, pad, sizeof pad);
-	SHA256_Update(&c, p, n);
-	SHA256_Final(inner, &c);
+	drr_sha256_init(&c);
+	drr_sha256_update(&c, pad, sizeof pad);
+	drr_sha256_update(&c, p, n);
+	drr_sha256_final(&c, inner);
 	for (int i = 0; i < 64; i++)
 		pad[i] = k[i] ^ 0x5c;
-	SHA256_Init(&c);
-	SHA256_Update(&c, pad, sizeof pad);
-	SHA256_Update(&c, inner, sizeof inner);
-	SHA256_Final(md, &c);
-	OPENSSL_cleanse(k, sizeof k);
+	drr_sha256_init(&c);
+	drr_sha256_update(&c, pad, sizeof pad);
+	drr_sha256_update(&c, inner, sizeof inner);
+	drr_sha256_final(&c, md);
+	explicit_bzero(k, sizeof k);
+	explicit_bzero(pad, sizeof pad);
 	to_hex(md, sizeof md, hex);
 }
 

@@ -33,8 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 struct drr_journal {
 	int fd;
 	char *path;
@@ -289,7 +287,7 @@ void drr_journal_close(struct drr_journal *j)
 	drr_journal_sync(j);
 	close(j->fd);
 	if (j->key) {
-		OPENSSL_cleanse(j->key, j->klen);
+		explicit_bzero(j->key, j->klen);
 		free(j->key);
 	}
 	if (j->tmp_path) { /* never got a record on disk */
@@ -577,7 +575,7 @@ static int check_line(struct lines *ls, json_t **lines, int i, const char *prev,
 			snprintf(v->reason, sizeof v->reason, "no mac, but an audit key was given");
 			return 1;
 		}
-		if (CRYPTO_memcmp(jl->mac, jl->want_mac, 64) != 0) {
+		if (!drr_ct_equal(jl->mac, jl->want_mac, 64)) {
 			snprintf(v->reason, sizeof v->reason,
 				 "mac mismatch: written without the audit key (rewritten?)");
 			return 1;

@@ -31,8 +31,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #define LEDGER_MAX ((size_t)1 << 30)
 #define TAIL 65536 /* a ledger line is far shorter */
 
@@ -233,7 +231,7 @@ int drr_ledger_check(const char *state_dir, const char *run_id, const char (*has
 			json_int_t k = json_integer_value(json_object_get(o, "records"));
 			if (!type || !head)
 				type = "?", head = "";
-			if (key && klen && (!jl.has_mac || CRYPTO_memcmp(jl.mac, jl.want_mac, 64)))
+			if (key && klen && (!jl.has_mac || !drr_ct_equal(jl.mac, jl.want_mac, 64)))
 				rc = bad(v, nrec,
 					 "the ledger's entry %lld (%s) %s: written without the "
 					 "audit key",

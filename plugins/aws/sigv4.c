@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include "drrun/libcrypto.h" /* libcrypto is opened on first use */
 
 static const char hexd[] = "0123456789abcdef";
 

@@ -84,6 +84,9 @@ int luaopen_drrun_crypto(lua_State *L)
 		{ "__gc", crypto_work_gc },
 		{ NULL, NULL },
 	};
+	char err[300];
+	if (!drr_libcrypto_load(err, sizeof err))
+		return luaL_error(L, "drrun.crypto: %s (install libssl3)", err);
 	luaL_newmetatable(L, WORK_MT);
 	luaL_setfuncs(L, work_meta, 0);
 	lua_pop(L, 1);

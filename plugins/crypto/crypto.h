@@ -11,7 +11,7 @@
 
 #include <stdatomic.h>
 
-#include <openssl/evp.h>
+#include "drrun/libcrypto.h" /* libcrypto is opened when the module is required */
 
 #define KEY_LEN 32
 #define NONCE_LEN 12

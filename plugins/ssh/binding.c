@@ -327,6 +327,9 @@ int luaopen_drrun_ssh(lua_State *L)
 		{ "read_file", l_read_file },
 		{ NULL, NULL },
 	};
+	char err[300];
+	if (ssh_libssh2_load(err, sizeof err) < 0) /* not linked: opened now */
+		return luaL_error(L, "drrun.ssh: %s (install libssh2-1)", err);
 	if (luaL_newmetatable(L, SESSION_MT)) {
 		luaL_newlib(L, methods);
 		lua_pushboolean(L, 1);

@@ -22,7 +22,9 @@
 
 #include <libssh2.h>
 #include <libssh2_sftp.h>
-#include <openssl/sha.h>
+
+#include "drrun/libcrypto.h" /* opened on first use, as is libssh2: */
+#include "ssh/libssh2.h"
 
 #define DEFAULT_TIMEOUT 30.0
 #define DEFAULT_EXEC_TIMEOUT 600.0

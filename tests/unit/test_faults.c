@@ -2,7 +2,8 @@
  * test_faults.c - plugins when a library call they depend on fails: a
  * runbook is run in a child process (cmd_run, as `drrun run` does) with
  * curl_easy_init, libssh2_session_init_ex or uv_poll_init_socket made to
- * fail (the test binary is linked with -Wl,--wrap for them).  The call must
+ * fail (the test binary is linked with -Wl,--wrap for curl and libuv; the
+ * session init is swapped in libssh2's table).  The call must
  * come back as `nil, "io: ...", "io"`; the runbook checks that and exits 0.
  * A crash or a hang (a NULL handle used, a poll handle never started) fails.
  */
@@ -27,6 +28,9 @@
 #include <libssh2.h>
 #include <uv.h>
 
+#define SSH_LIBSSH2_NO_REDIRECT /* this file reaches into the table itself */
+#include "ssh/libssh2.h"
+
 #include "cli/cli.h"
 
 static int fail_curl, fail_ssh_init, fail_poll;
@@ -37,12 +41,24 @@ CURL *__wrap_curl_easy_init(void)
 	return fail_curl ? NULL : __real_curl_easy_init();
 }
 
-LIBSSH2_SESSION *__real_libssh2_session_init_ex(LIBSSH2_ALLOC_FUNC((*a)), LIBSSH2_FREE_FUNC((*f)),
-						LIBSSH2_REALLOC_FUNC((*r)), void *abstract);
-LIBSSH2_SESSION *__wrap_libssh2_session_init_ex(LIBSSH2_ALLOC_FUNC((*a)), LIBSSH2_FREE_FUNC((*f)),
-						LIBSSH2_REALLOC_FUNC((*r)), void *abstract)
+/* libssh2 is opened at run time and called through a table (ssh/libssh2.h),
+ * so its session init is swapped in the table rather than wrapped. */
+static __typeof__(ssh_lib.libssh2_session_init_ex) real_session_init_ex;
+static LIBSSH2_SESSION *fake_session_init_ex(LIBSSH2_ALLOC_FUNC((*a)), LIBSSH2_FREE_FUNC((*f)),
+					     LIBSSH2_REALLOC_FUNC((*r)), void *abstract)
 {
-	return fail_ssh_init ? NULL : __real_libssh2_session_init_ex(a, f, r, abstract);
+	return fail_ssh_init ? NULL : real_session_init_ex(a, f, r, abstract);
+}
+
+static void hook_libssh2(void)
+{
+	char err[300];
+	if (ssh_libssh2_load(err, sizeof err) < 0)
+		fail_msg("%s", err);
+	if (ssh_lib.libssh2_session_init_ex != fake_session_init_ex) {
+		real_session_init_ex = ssh_lib.libssh2_session_init_ex;
+		ssh_lib.libssh2_session_init_ex = fake_session_init_ex;
+	}
 }
 
 int __real_uv_poll_init_socket(uv_loop_t *loop, uv_poll_t *h, uv_os_sock_t fd);
@@ -155,6 +171,7 @@ static void ssh_case(void)
 static void test_libssh2_session_init_fails(void **state)
 {
 	(void)state;
+	hook_libssh2();
 	fail_ssh_init = 1;
 	ssh_case();
 }
