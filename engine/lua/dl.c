@@ -14,19 +14,22 @@
 int drr_dl_load(const char *const *sonames, const struct drr_dl_sym *syms, char *err, size_t errlen)
 {
 	void *h = NULL;
-	const char *name = sonames[0], *why = "no library named";
+	const char *name = sonames[0];
+	snprintf(err, errlen, "cannot load %s: no library named", name);
 	for (int i = 0; sonames[i] && !h; i++) {
 		dlerror();
 		h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
-		if (h)
+		if (h) {
 			name = sonames[i];
-		else if (i == 0) /* the first is the one to report */
-			why = dlerror();
+		} else if (i == 0) { /* the first is the one to report; the next
+				      * dlopen frees dlerror's string */
+			const char *why = dlerror();
+			snprintf(err, errlen, "cannot load %s: %s", name,
+				 why ? why : "unknown error");
+		}
 	}
-	if (!h) {
-		snprintf(err, errlen, "cannot load %s: %s", name, why ? why : "unknown error");
+	if (!h)
 		return -1;
-	}
 	int n = 0;
 	while (syms[n].name)
 		n++;
