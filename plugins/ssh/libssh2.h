@@ -61,6 +61,8 @@
 	X(libssh2_sftp_shutdown)                  \
 	X(libssh2_sftp_write)                     \
 	X(libssh2_userauth_publickey_fromfile_ex) \
+	X(libssh2_knownhost_readline)             \
+	X(libssh2_userauth_publickey_frommemory)  \
 	X(libssh2_version)
 
 /* One pointer per function, with the function's own type. */
@@ -121,6 +123,8 @@ int ssh_libssh2_load(char *err, size_t errlen);
 #define libssh2_sftp_shutdown (ssh_lib.libssh2_sftp_shutdown)
 #define libssh2_sftp_write (ssh_lib.libssh2_sftp_write)
 #define libssh2_userauth_publickey_fromfile_ex (ssh_lib.libssh2_userauth_publickey_fromfile_ex)
+#define libssh2_knownhost_readline (ssh_lib.libssh2_knownhost_readline)
+#define libssh2_userauth_publickey_frommemory (ssh_lib.libssh2_userauth_publickey_frommemory)
 #define libssh2_version (ssh_lib.libssh2_version)
 #endif
 
