@@ -114,6 +114,11 @@ class Aws(Fake):
         rep = self.new_db(west, "us-west-2", "db1-replica", {"DBInstanceClass": "db.r6g.large"},
                           status="available", source="arn:aws:rds:us-east-1:%s:db:db1" % ACCOUNT)
         rep["created"] = long_ago
+        # db1's automated backups, replicated to us-west-2 (cross-Region
+        # automated backups): a point-in-time restore there needs no primary
+        west["auto_backups"] = {"db1": {
+            "arn": "arn:aws:rds:us-west-2:%s:auto-backup:ab-db1west0000000000000000" % ACCOUNT,
+            "source_region": "us-east-1", "earliest": long_ago}}
         self.state["zones"]["Z0EXAMPLE1"] = {"name": "example.com.", "records": {
             self.r53_key("example.com.", "NS"): {"name": "example.com.", "type": "NS", "ttl": 172800,
                                                  "values": ["ns-1.awsdns-1.com.", "ns-2.awsdns-2.net."]},
@@ -660,10 +665,39 @@ class Aws(Fake):
         db["restored_from"] = {"snapshot": snap["id"], "time": snap["created"]}
         return xml("DBInstance", self.db_xml(db))
 
+    def rds_DescribeDBInstanceAutomatedBackups(self, p, region, ak):
+        reg = self.region(region)
+        out = []
+        for dbid, b in sorted(reg.get("auto_backups", {}).items()):
+            if p.get("DBInstanceIdentifier") not in (None, dbid):
+                continue
+            out.append(("DBInstanceAutomatedBackup", {
+                "DBInstanceAutomatedBackupsArn": b["arn"], "DBInstanceIdentifier": dbid,
+                "Region": b["source_region"], "Status": "replicating", "Engine": "postgres",
+                "RestoreWindow": {"EarliestTime": iso(b["earliest"]),
+                                  "LatestTime": iso(time.time() - 300)}}))
+        return xml("DBInstanceAutomatedBackups", out)
+
     def rds_RestoreDBInstanceToPointInTime(self, p, region, ak):
         reg = self.region(region)
         target = self.rds_id(p, "TargetDBInstanceIdentifier")
         src = p.get("SourceDBInstanceIdentifier")
+        arn = p.get("SourceDBInstanceAutomatedBackupsArn")
+        if arn:
+            if src:
+                raise AwsError(400, "InvalidParameterCombination",
+                               "Give one of SourceDBInstanceIdentifier and SourceDBInstanceAutomatedBackupsArn")
+            found = [k for k, b in reg.get("auto_backups", {}).items() if b["arn"] == arn]
+            if not found:
+                raise AwsError(404, "DBInstanceAutomatedBackupNotFound",
+                               "Automated backup %s not found." % arn)
+            latest = p.get("UseLatestRestorableTime") == "true"
+            if latest == bool(p.get("RestoreTime")):
+                raise AwsError(400, "InvalidParameterCombination",
+                               "Exactly one of RestoreTime or UseLatestRestorableTime is required")
+            db = self.new_db(reg, region, target, p)
+            db["restored_from"] = {"automated_backup": arn}
+            return xml("DBInstance", self.db_xml(db))
         if not src:
             raise AwsError(400, "MissingParameter", "SourceDBInstanceIdentifier is required")
         latest = p.get("UseLatestRestorableTime") == "true"

@@ -187,7 +187,11 @@ function M.wait(opts)
   local timeout, interval = secs(opts.timeout, 600), secs(opts.interval, 15)
   if dcore.dry_run() then
     dcore.log(("would wait for %s to be %s"):format(table.concat(ids, ", "), state))
-    return {}
+    local out = {}
+    for i, id in ipairs(ids) do
+      out[i] = { InstanceId = id, State = { Name = state }, PrivateIpAddress = "192.0.2.0", dry_run = true }
+    end
+    return out
   end
   local deadline = dcore.now() + timeout
   while true do
@@ -245,7 +249,14 @@ function M.run(opts)
   params.ClientToken = token
   local r, err, tok, code = aws.call("ec2", "RunInstances", params, aws.pick(opts))
   if not r then return nil, err, tok, code end
-  if r.dry_run then return { dry_run = true } end
+  if r.dry_run then
+    -- placeholders shaped like the instances, so the steps after run too
+    local out = {}
+    for i = 1, params.MaxCount do
+      out[i] = { InstanceId = ("i-%017x"):format(i), State = { Name = "pending" }, dry_run = true }
+    end
+    return out
+  end
   return api(aws.list(r.data.instancesSet))
 end
 

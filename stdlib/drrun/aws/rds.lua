@@ -131,7 +131,8 @@ function M.wait_available(opts)
   local timeout, interval = secs(opts.timeout, 2400), secs(opts.interval, 30)
   if dcore.dry_run() then
     dcore.log(("would wait for %s to be available"):format(opts.id))
-    return { DBInstanceIdentifier = opts.id, DBInstanceStatus = "available", dry_run = true }
+    return { DBInstanceIdentifier = opts.id, DBInstanceStatus = "available", dry_run = true,
+             Endpoint = { Address = opts.id .. ".dry-run.invalid", Port = 5432 } }
   end
   local deadline = dcore.now() + timeout
   while true do
@@ -234,6 +235,22 @@ local function restore(op, params, opts, target, point)
   return typed(r.result.DBInstance), point
 end
 
+-- rds.automated_backup{ instance } -> the automated backups of an instance
+-- kept in this region (replicated from another, for cross-region recovery) |
+-- nil, err, "not_found"
+function M.automated_backup(opts)
+  args(opts, "automated_backup", { "instance" })
+  local r, err, tok, code = call("DescribeDBInstanceAutomatedBackups",
+    { DBInstanceIdentifier = opts.instance }, opts)
+  if not r then return nil, err, tok, code end
+  local list = aws.list(r.result.DBInstanceAutomatedBackups)
+  if #list == 0 then
+    return nil, ("aws: rds: no automated backups of %s in %s"):format(opts.instance,
+      aws.region(opts)), "not_found"
+  end
+  return typed(list[1])
+end
+
 -- rds.restore_from_snapshot{ snapshot, target, class, subnet_group,
 --   security_groups, multi_az, az, tags, ... } -> instance, recovery_point
 -- (the snapshot's creation time)
@@ -249,22 +266,38 @@ function M.restore_from_snapshot(opts)
 end
 
 -- rds.restore_to_point_in_time{ source, target, restore_time = "...Z" (or
---   epoch seconds) | latest = true, ... } -> instance, recovery_point (the
--- restore time, or the source's latest restorable time when latest)
+--   epoch seconds) | latest = true, source_region, ... } -> instance,
+-- recovery_point (the restore time, or the latest restorable time when
+-- latest).  With source_region other than the call's region, the restore
+-- uses the source's automated backups replicated to this region.
 function M.restore_to_point_in_time(opts)
   args(opts, "restore_to_point_in_time", { "source", "target" })
   local latest = opts.latest or opts.use_latest_restorable_time
   if (opts.restore_time ~= nil) == (latest == true) then
     error("rds.restore_to_point_in_time: give exactly one of restore_time and latest = true", 2)
   end
-  local p = { SourceDBInstanceIdentifier = opts.source, TargetDBInstanceIdentifier = opts.target }
+  local p = { TargetDBInstanceIdentifier = opts.target }
   local point
+  local cross = opts.source_region and opts.source_region ~= aws.region(opts)
+  if cross then
+    -- another region's instance: from its automated backups replicated
+    -- here, so the restore does not need the source region to answer
+    local b, err, tok, code = M.automated_backup({ instance = opts.source, region = opts.region,
+      profile = opts.profile, credentials = opts.credentials, endpoint_url = opts.endpoint_url })
+    if not b then return nil, err, tok, code end
+    p.SourceDBInstanceAutomatedBackupsArn = b.DBInstanceAutomatedBackupsArn
+    if latest then point = aws.parse_time(b.RestoreWindow and b.RestoreWindow.LatestTime) end
+  else
+    p.SourceDBInstanceIdentifier = opts.source
+  end
   if latest then
     p.UseLatestRestorableTime = true
-    local src, err, tok, code = M.instance({ id = opts.source, region = opts.region,
-      profile = opts.profile, credentials = opts.credentials, endpoint_url = opts.endpoint_url })
-    if not src then return nil, err, tok, code end
-    point = aws.parse_time(src.LatestRestorableTime)
+    if not cross then
+      local src, err, tok, code = M.instance({ id = opts.source, region = opts.region,
+        profile = opts.profile, credentials = opts.credentials, endpoint_url = opts.endpoint_url })
+      if not src then return nil, err, tok, code end
+      point = aws.parse_time(src.LatestRestorableTime)
+    end
   else
     point = aws.parse_time(opts.restore_time)
     if not point then
