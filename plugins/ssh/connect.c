@@ -227,28 +227,7 @@ static int auth_step(struct sshop *o)
 	if (!o->try_agent)
 		return ssh_fail(o, "auth", "no key for %s@%s:%d (give key = path, or run an agent)",
 				se->user, se->host, se->port);
-	if (!o->agent) {
-		o->agent = libssh2_agent_init(se->s);
-		if (!o->agent || libssh2_agent_connect(o->agent) ||
-		    libssh2_agent_list_identities(o->agent))
-			return ssh_fail(o, "auth",
-					"no key given and no usable ssh-agent for %s@%s:%d",
-					se->user, se->host, se->port);
-		if (libssh2_agent_get_identity(o->agent, &o->identity, NULL))
-			return ssh_fail(o, "auth", "the ssh-agent holds no key");
-	}
-	for (;;) {
-		rc = libssh2_agent_userauth(o->agent, se->user, o->identity);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return 0;
-		if (rc == 0)
-			return 1;
-		struct libssh2_agent_publickey *prev = o->identity;
-		if (libssh2_agent_get_identity(o->agent, &o->identity, prev))
-			return ssh_fail(o, "auth",
-					"no key in the ssh-agent is accepted by %s@%s:%d", se->user,
-					se->host, se->port);
-	}
+	return ssh_agent_step(o); /* agent.c: off the loop */
 }
 
 /* libssh2's socket reads, counted for ssh_drive(); errors as -errno. */

@@ -292,10 +292,7 @@ void ssh_op_free(struct sshop *o)
 	free(o->buf);
 	drr_capture_free(&o->out);
 	drr_capture_free(&o->errb);
-	if (o->agent) {
-		libssh2_agent_disconnect(o->agent);
-		libssh2_agent_free(o->agent);
-	}
+	ssh_agent_free(o);
 	free(o);
 	if (se)
 		ssh_sess_unref(se);

@@ -42,6 +42,7 @@ struct sshop;
 struct resolve;
 struct fetch;
 struct fsjob;
+struct ssh_agent;
 
 /* files.c: one version of a local file a connection reads, cached for the
  * run (see files.c).  err is an errno (ENOENT: there is no such file). */
@@ -109,8 +110,8 @@ struct sshop {
 	struct addrinfo *ai, *ai_cur;
 	char *key_path, *pub_path, *passphrase, *known_hosts, *host_key_mode;
 	int try_agent, recorded;
-	LIBSSH2_AGENT *agent;
-	struct libssh2_agent_publickey *identity;
+	struct ssh_agent *ag; /* agent.c */
+	void *ag_abstract;
 	/* exec */
 	LIBSSH2_CHANNEL *ch, *kill_ch;
 	char *cmd, *user_cmd, *in;
@@ -206,6 +207,12 @@ LIBSSH2_KNOWNHOSTS *ssh_file_knownhosts(struct ssh_file *f);
 struct sshop *ssh_read_new(const char *path, int *err);
 /* the end of the run: the cache goes */
 void ssh_files_shutdown(void);
+
+/* agent.c: public key authentication of o's session through the
+ * ssh-agent ($SSH_AUTH_SOCK), without blocking: 0 would block, 1 done
+ * (o->tok set when it failed) */
+int ssh_agent_step(struct sshop *o);
+void ssh_agent_free(struct sshop *o);
 
 /* sftp.c: o lets go of its local file job in flight, if any; the job's
  * completion closes the file (and removes a partial download) */
