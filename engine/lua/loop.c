@@ -677,12 +677,10 @@ int drr_push_fail(lua_State *L, const char *token, const char *fmt, ...)
 	return 3;
 }
 
-void drr_task_log(lua_State *L, const char *fmt, ...)
+/* Journal a line for the step L belongs to; never raises. */
+static void task_vlog(lua_State *L, const char *fmt, va_list ap)
 {
-	va_list ap;
-	va_start(ap, fmt);
 	char *msg = drr_xvasprintf(fmt, ap);
-	va_end(ap);
 	struct drr_task *t = drr_task_current(L);
 	while (t && t->parent)
 		t = t->parent;
@@ -691,18 +689,20 @@ void drr_task_log(lua_State *L, const char *fmt, ...)
 	free(msg);
 }
 
+void drr_task_log(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	task_vlog(L, fmt, ap);
+	va_end(ap);
+}
+
 int drr_push_dry_run(lua_State *L, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = drr_xvasprintf(fmt, ap);
+	task_vlog(L, fmt, ap); /* nothing is held across what follows */
 	va_end(ap);
-	struct drr_task *t = drr_task_current(L);
-	while (t && t->parent)
-		t = t->parent;
-	if (drr_eng.log)
-		drr_eng.log(t, msg);
-	free(msg); /* before anything below can raise */
 	lua_createtable(L, 0, 9);
 	lua_pushboolean(L, 1);
 	lua_setfield(L, -2, "dry_run");
