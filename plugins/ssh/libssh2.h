@@ -14,55 +14,48 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 
-#define SSH_LIBSSH2_FUNCS(X)                      \
-	X(libssh2_agent_connect)                  \
-	X(libssh2_agent_disconnect)               \
-	X(libssh2_agent_free)                     \
-	X(libssh2_agent_get_identity)             \
-	X(libssh2_agent_init)                     \
-	X(libssh2_agent_list_identities)          \
-	X(libssh2_agent_userauth)                 \
-	X(libssh2_channel_close)                  \
-	X(libssh2_channel_eof)                    \
-	X(libssh2_channel_free)                   \
-	X(libssh2_channel_get_exit_signal)        \
-	X(libssh2_channel_get_exit_status)        \
-	X(libssh2_channel_open_ex)                \
-	X(libssh2_channel_process_startup)        \
-	X(libssh2_channel_read_ex)                \
-	X(libssh2_channel_request_pty_ex)         \
-	X(libssh2_channel_send_eof)               \
-	X(libssh2_channel_wait_closed)            \
-	X(libssh2_channel_write_ex)               \
-	X(libssh2_exit)                           \
-	X(libssh2_free)                           \
-	X(libssh2_init)                           \
-	X(libssh2_knownhost_addc)                 \
-	X(libssh2_knownhost_checkp)               \
-	X(libssh2_knownhost_free)                 \
-	X(libssh2_knownhost_init)                 \
-	X(libssh2_knownhost_readfile)             \
-	X(libssh2_knownhost_writeline)            \
-	X(libssh2_session_block_directions)       \
-	X(libssh2_session_callback_set)           \
-	X(libssh2_session_disconnect_ex)          \
-	X(libssh2_session_free)                   \
-	X(libssh2_session_handshake)              \
-	X(libssh2_session_hostkey)                \
-	X(libssh2_session_init_ex)                \
-	X(libssh2_session_last_errno)             \
-	X(libssh2_session_last_error)             \
-	X(libssh2_session_set_blocking)           \
-	X(libssh2_sftp_close_handle)              \
-	X(libssh2_sftp_init)                      \
-	X(libssh2_sftp_last_error)                \
-	X(libssh2_sftp_open_ex)                   \
-	X(libssh2_sftp_read)                      \
-	X(libssh2_sftp_shutdown)                  \
-	X(libssh2_sftp_write)                     \
-	X(libssh2_userauth_publickey_fromfile_ex) \
-	X(libssh2_knownhost_readline)             \
-	X(libssh2_userauth_publickey_frommemory)  \
+#define SSH_LIBSSH2_FUNCS(X)                     \
+	X(libssh2_channel_close)                 \
+	X(libssh2_channel_eof)                   \
+	X(libssh2_channel_free)                  \
+	X(libssh2_channel_get_exit_signal)       \
+	X(libssh2_channel_get_exit_status)       \
+	X(libssh2_channel_open_ex)               \
+	X(libssh2_channel_process_startup)       \
+	X(libssh2_channel_read_ex)               \
+	X(libssh2_channel_request_pty_ex)        \
+	X(libssh2_channel_send_eof)              \
+	X(libssh2_channel_wait_closed)           \
+	X(libssh2_channel_write_ex)              \
+	X(libssh2_exit)                          \
+	X(libssh2_free)                          \
+	X(libssh2_init)                          \
+	X(libssh2_knownhost_addc)                \
+	X(libssh2_knownhost_checkp)              \
+	X(libssh2_knownhost_free)                \
+	X(libssh2_knownhost_init)                \
+	X(libssh2_knownhost_readfile)            \
+	X(libssh2_knownhost_writeline)           \
+	X(libssh2_session_block_directions)      \
+	X(libssh2_session_callback_set)          \
+	X(libssh2_session_disconnect_ex)         \
+	X(libssh2_session_free)                  \
+	X(libssh2_session_handshake)             \
+	X(libssh2_session_hostkey)               \
+	X(libssh2_session_init_ex)               \
+	X(libssh2_session_last_errno)            \
+	X(libssh2_session_last_error)            \
+	X(libssh2_session_set_blocking)          \
+	X(libssh2_sftp_close_handle)             \
+	X(libssh2_sftp_init)                     \
+	X(libssh2_sftp_last_error)               \
+	X(libssh2_sftp_open_ex)                  \
+	X(libssh2_sftp_read)                     \
+	X(libssh2_sftp_shutdown)                 \
+	X(libssh2_sftp_write)                    \
+	X(libssh2_knownhost_readline)            \
+	X(libssh2_userauth_publickey)            \
+	X(libssh2_userauth_publickey_frommemory) \
 	X(libssh2_version)
 
 /* One pointer per function, with the function's own type. */
@@ -77,13 +70,6 @@ extern struct ssh_libssh2 ssh_lib;
 int ssh_libssh2_load(char *err, size_t errlen);
 
 #ifndef SSH_LIBSSH2_NO_REDIRECT
-#define libssh2_agent_connect (ssh_lib.libssh2_agent_connect)
-#define libssh2_agent_disconnect (ssh_lib.libssh2_agent_disconnect)
-#define libssh2_agent_free (ssh_lib.libssh2_agent_free)
-#define libssh2_agent_get_identity (ssh_lib.libssh2_agent_get_identity)
-#define libssh2_agent_init (ssh_lib.libssh2_agent_init)
-#define libssh2_agent_list_identities (ssh_lib.libssh2_agent_list_identities)
-#define libssh2_agent_userauth (ssh_lib.libssh2_agent_userauth)
 #define libssh2_channel_close (ssh_lib.libssh2_channel_close)
 #define libssh2_channel_eof (ssh_lib.libssh2_channel_eof)
 #define libssh2_channel_free (ssh_lib.libssh2_channel_free)
@@ -122,8 +108,8 @@ int ssh_libssh2_load(char *err, size_t errlen);
 #define libssh2_sftp_read (ssh_lib.libssh2_sftp_read)
 #define libssh2_sftp_shutdown (ssh_lib.libssh2_sftp_shutdown)
 #define libssh2_sftp_write (ssh_lib.libssh2_sftp_write)
-#define libssh2_userauth_publickey_fromfile_ex (ssh_lib.libssh2_userauth_publickey_fromfile_ex)
 #define libssh2_knownhost_readline (ssh_lib.libssh2_knownhost_readline)
+#define libssh2_userauth_publickey (ssh_lib.libssh2_userauth_publickey)
 #define libssh2_userauth_publickey_frommemory (ssh_lib.libssh2_userauth_publickey_frommemory)
 #define libssh2_version (ssh_lib.libssh2_version)
 #endif
