@@ -33,6 +33,9 @@ step "probe" {
 		out[#out + 1] = tostring(require "drrun.exec" == exec)
 		-- a local module that is a directory is an error, not an empty module
 		out[#out + 1] = try(function() return require "adir" end)
+		-- a finalizer would run outside any budget: refused
+		out[#out + 1] = try(function() setmetatable({}, { __gc = function() end }) end)
+		out[#out + 1] = tostring(getmetatable(setmetatable({}, { __index = string })).__index == string)
 		return out
 	end,
 }
