@@ -425,25 +425,26 @@ static int l_rawset(lua_State *L)
 /* setmetatable, except that a runbook may not install a __gc finalizer: it
  * would run whenever the collector decides, outside any step's budget (one
  * that loops hung drrun at exit).  Without __gc at setmetatable, Lua never
- * finalizes the table, even if the field is added later.  Upvalue 1 is the
- * real setmetatable. */
+ * finalizes the table, even if the field is added later. */
 static int l_setmetatable(lua_State *L)
 {
-	if (lua_type(L, 2) == LUA_TTABLE) {
+	int t = lua_type(L, 2);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+	if (t == LUA_TTABLE) {
 		lua_pushliteral(L, "__gc");
-		if (lua_rawget(L, 2) != LUA_TNIL) {
-			luaL_where(L, 1);
-			lua_pushliteral(L, "setmetatable: a __gc finalizer is not allowed in a "
-					   "runbook (it would run outside any step's time budget; "
-					   "use <close> or a rollback)");
-			lua_concat(L, 2);
-			return lua_error(L);
-		}
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L,
+					  "setmetatable: a __gc finalizer is not allowed in a "
+					  "runbook (it would run outside any step's time budget; "
+					  "use <close> or a rollback)");
 		lua_pop(L, 1);
 	}
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, 1);
+	/* the rest is lbaselib's setmetatable */
+	if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+		return luaL_error(L, "cannot change a protected metatable");
+	lua_settop(L, 2);
+	lua_setmetatable(L, 1);
 	return 1;
 }
 
@@ -516,8 +517,7 @@ static int build_sandbox(lua_State *L)
 	lua_setfield(L, base, "drrun");
 	lua_pushcfunction(L, l_rawset);
 	lua_setfield(L, base, "rawset");
-	lua_getglobal(L, "setmetatable");
-	lua_pushcclosure(L, l_setmetatable, 1);
+	lua_pushcfunction(L, l_setmetatable);
 	lua_setfield(L, base, "setmetatable");
 	/* getmetatable("") gives a read-only view: the real one is the stdlib's too */
 	lua_pushliteral(L, "");
