@@ -25,12 +25,41 @@ static void to_hex(const unsigned char *p, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
+/* SHA-256 through the direct functions: OpenSSL 3's one-shot SHA256() goes
+ * through EVP (a fetch, locks and reference counts per call). */
+static void sha256(const void *p, size_t n, unsigned char md[32])
+{
+	SHA256_CTX c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, p, n);
+	SHA256_Final(md, &c);
+}
+
+/* Make room for n more bytes (and the NUL) at the end of b: where to write. */
+static char *room(struct drr_buf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->data = drr_xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	return b->data + b->len;
+}
+
+static void done(struct drr_buf *b, char *end)
+{
+	b->len = (size_t)(end - b->data);
+	b->data[b->len] = 0;
+}
+
 void drr_hmac_sha256(const void *key, size_t klen, const void *msg, size_t n, unsigned char out[32])
 {
 	unsigned char k[SHA256_CBLOCK], pad[SHA256_CBLOCK], inner[32];
 	memset(k, 0, sizeof k);
 	if (klen > sizeof k)
-		SHA256(key, klen, k);
+		sha256(key, klen, k);
 	else
 		memcpy(k, key, klen);
 	SHA256_CTX c;
@@ -50,8 +79,44 @@ void drr_hmac_sha256(const void *key, size_t klen, const void *msg, size_t n, un
 	OPENSSL_cleanse(pad, sizeof pad);
 }
 
+/* The last signing key, as the SDKs keep it: it changes once a day per
+ * secret, region and service, and deriving it is four HMACs.  Known by a
+ * hash of the secret, never the secret itself.  The signer runs on the
+ * loop thread only. */
+static struct {
+	int valid;
+	unsigned char secret_md[32];
+	char date[9], region[40], service[40];
+	unsigned char key[32];
+} last;
+
+static void derive(const char *secret, const char *date, const char *region, const char *service,
+		   unsigned char key[32]);
+
 void drr_sigv4_signing_key(const char *secret, const char *date, const char *region,
 			   const char *service, unsigned char key[32])
+{
+	unsigned char md[32];
+	sha256(secret, strlen(secret), md);
+	if (last.valid && !memcmp(md, last.secret_md, 32) && !strcmp(date, last.date) &&
+	    !strcmp(region, last.region) && !strcmp(service, last.service)) {
+		memcpy(key, last.key, 32);
+		return;
+	}
+	derive(secret, date, region, service, key);
+	size_t dl = strlen(date), rl = strlen(region), sl = strlen(service);
+	if (dl < sizeof last.date && rl < sizeof last.region && sl < sizeof last.service) {
+		memcpy(last.secret_md, md, 32);
+		memcpy(last.date, date, dl + 1);
+		memcpy(last.region, region, rl + 1);
+		memcpy(last.service, service, sl + 1);
+		memcpy(last.key, key, 32);
+		last.valid = 1;
+	}
+}
+
+static void derive(const char *secret, const char *date, const char *region, const char *service,
+		   unsigned char key[32])
 {
 	size_t n = strlen(secret);
 	char *k0 = drr_xmalloc(n + 5);
@@ -86,15 +151,18 @@ static int hexval(int c)
 
 void drr_sigv4_uri_encode(struct drr_buf *b, const char *s, size_t n, int keep_slash)
 {
+	char *o = room(b, 3 * n);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (unreserved(c) || (keep_slash && c == '/')) {
-			drr_buf_add(b, &s[i], 1);
+			*o++ = (char)c;
 		} else {
-			char e[3] = { '%', "0123456789ABCDEF"[c >> 4], "0123456789ABCDEF"[c & 15] };
-			drr_buf_add(b, e, 3);
+			*o++ = '%';
+			*o++ = "0123456789ABCDEF"[c >> 4];
+			*o++ = "0123456789ABCDEF"[c & 15];
 		}
 	}
+	done(b, o);
 }
 
 /* Percent-decode s[0..n) into b ('+' stays '+': SigV4 does not treat it
@@ -195,21 +263,21 @@ static void qadd(struct qparam **q, int *n, int *cap, const char *k, size_t kl, 
 		*cap = *cap ? *cap * 2 : 16;
 		*q = drr_xrealloc(*q, (size_t)*cap * sizeof **q);
 	}
-	struct drr_buf dk = { 0 }, dv = { 0 }, ek = { 0 }, ev = { 0 };
+	struct drr_buf d = { 0 }, ek = { 0 }, ev = { 0 };
 	if (decode) {
-		uri_decode(&dk, k, kl);
-		uri_decode(&dv, v, vl);
+		uri_decode(&d, k, kl);
+		drr_sigv4_uri_encode(&ek, d.data ? d.data : "", d.len, 0);
+		d.len = 0;
+		uri_decode(&d, v, vl);
+		drr_sigv4_uri_encode(&ev, d.data ? d.data : "", d.len, 0);
 	} else {
-		drr_buf_add(&dk, k, kl);
-		drr_buf_add(&dv, v, vl);
+		drr_sigv4_uri_encode(&ek, k, kl, 0);
+		drr_sigv4_uri_encode(&ev, v, vl, 0);
 	}
-	drr_sigv4_uri_encode(&ek, dk.data ? dk.data : "", dk.len, 0);
-	drr_sigv4_uri_encode(&ev, dv.data ? dv.data : "", dv.len, 0);
 	(*q)[*n].k = ek.data ? ek.data : drr_xstrdup("");
 	(*q)[*n].v = ev.data ? ev.data : drr_xstrdup("");
 	(*n)++;
-	drr_buf_free(&dk);
-	drr_buf_free(&dv);
+	drr_buf_free(&d);
 }
 
 static void parse_query(const char *query, struct qparam **q, int *n, int *cap)
@@ -273,19 +341,19 @@ static int hcmp(const void *a, const void *b)
 static void add_value(struct drr_buf *b, const char *v)
 {
 	int space = 0, any = 0;
+	char *o = room(b, strlen(v));
 	for (const char *s = v; *s; s++) {
 		if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
 			space = any;
 			continue;
 		}
 		if (space)
-			drr_buf_add(b, " ", 1);
+			*o++ = ' ';
 		space = 0;
 		any = 1;
-		drr_buf_add(b, s, 1);
+		*o++ = *s;
 	}
-	if (!b->data)
-		drr_buf_add(b, "", 0);
+	done(b, o);
 }
 
 static struct chdr *hfind(struct chdr *h, int n, const char *name)
@@ -303,8 +371,7 @@ static struct chdr *hput(struct chdr **h, int *n, const char *name)
 		drr_buf_add(&c->value, ",", 1);
 		return c;
 	}
-	*h = drr_xrealloc(*h, (size_t)(*n + 1) * sizeof **h);
-	c = &(*h)[(*n)++];
+	c = &(*h)[(*n)++]; /* the array has room: sign() sized it */
 	c->name = drr_xstrdup(name);
 	for (char *p = c->name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
@@ -363,22 +430,46 @@ static int sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, in
 		return -1;
 	struct tm tm;
 	gmtime_r(&c->when, &tm);
-	strftime(o->amz_date, sizeof o->amz_date, "%Y%m%dT%H%M%SZ", &tm);
+	int f[6] = {
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
+	};
+	char *d = o->amz_date;
+	for (int i = 0; i < 6; i++) {
+		int w = i ? 2 : 4, v = f[i];
+		for (int j = w - 1; j >= 0; j--, v /= 10)
+			d[j] = (char)('0' + v % 10);
+		d += w;
+		if (i == 2)
+			*d++ = 'T';
+	}
+	*d++ = 'Z';
+	*d = 0;
 	char date[9];
 	memcpy(date, o->amz_date, 8);
 	date[8] = 0;
-	char *scope = drr_xasprintf("%s/%s/%s/aws4_request", date, c->region, c->service);
+	struct drr_buf sb = { 0 };
+	drr_buf_add(&sb, date, 8);
+	drr_buf_add(&sb, "/", 1);
+	drr_buf_adds(&sb, c->region);
+	drr_buf_add(&sb, "/", 1);
+	drr_buf_adds(&sb, c->service);
+	drr_buf_add(&sb, "/aws4_request", 13);
+	char *scope = sb.data;
 
 	/* headers */
-	struct chdr *h = NULL;
+	/* every header of the request, and the three the signer adds */
+	struct chdr *h = drr_xcalloc((size_t)r->nheaders + 3, sizeof *h);
 	int nh = 0;
 	for (int i = 0; i < r->nheaders; i++) {
-		char *lname = drr_xstrdup(r->headers[i].name);
-		for (char *p = lname; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
+		char small[64];
+		size_t nl = strlen(r->headers[i].name);
+		char *lname = nl < sizeof small ? small : drr_xmalloc(nl + 1);
+		for (size_t j = 0; j <= nl; j++)
+			lname[j] = (char)tolower((unsigned char)r->headers[i].name[j]);
 		if (!skip_header(c, lname, query))
 			add_value(&hput(&h, &nh, lname)->value, r->headers[i].value);
-		free(lname);
+		if (lname != small)
+			free(lname);
 	}
 	if (!query) {
 		add_value(&hput(&h, &nh, "x-amz-date")->value, o->amz_date);
@@ -425,6 +516,7 @@ static int sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, in
 	char *cquery = join_query(q, nq);
 
 	struct drr_buf cr = { 0 };
+	room(&cr, 512 + 3 * (strlen(r->path ? r->path : "/") + strlen(cquery)) + signed_h.len * 3);
 	drr_buf_adds(&cr, r->method);
 	drr_buf_add(&cr, "\n", 1);
 	canonical_path(&cr, c, r->path);
@@ -445,11 +537,18 @@ static int sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, in
 
 	unsigned char md[32], key[32], sig[32];
 	char mdhex[65];
-	SHA256((const unsigned char *)cr.data, cr.len, md);
+	sha256(cr.data, cr.len, md);
 	to_hex(md, 32, mdhex);
-	o->to_sign = drr_xasprintf("AWS4-HMAC-SHA256\n%s\n%s\n%s", o->amz_date, scope, mdhex);
+	struct drr_buf ts = { 0 };
+	drr_buf_add(&ts, "AWS4-HMAC-SHA256\n", 17);
+	drr_buf_add(&ts, o->amz_date, 16);
+	drr_buf_add(&ts, "\n", 1);
+	drr_buf_add(&ts, scope, sb.len);
+	drr_buf_add(&ts, "\n", 1);
+	drr_buf_add(&ts, mdhex, 64);
+	o->to_sign = ts.data;
 	drr_sigv4_signing_key(c->secret_key, date, c->region, c->service, key);
-	drr_hmac_sha256(key, 32, o->to_sign, strlen(o->to_sign), sig);
+	drr_hmac_sha256(key, 32, ts.data, ts.len, sig);
 	OPENSSL_cleanse(key, sizeof key);
 	to_hex(sig, 32, o->signature);
 
@@ -460,9 +559,16 @@ static int sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, in
 		qadd(&q, &nq, &qcap, "X-Amz-Signature", 15, o->signature, 64, 0);
 		o->query = join_query(q, nq);
 	} else {
-		o->authorization = drr_xasprintf(
-			"AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-			c->access_key, scope, signed_h.data, o->signature);
+		struct drr_buf au = { 0 };
+		drr_buf_add(&au, "AWS4-HMAC-SHA256 Credential=", 28);
+		drr_buf_adds(&au, c->access_key);
+		drr_buf_add(&au, "/", 1);
+		drr_buf_add(&au, scope, sb.len);
+		drr_buf_add(&au, ", SignedHeaders=", 16);
+		drr_buf_add(&au, signed_h.data, signed_h.len);
+		drr_buf_add(&au, ", Signature=", 12);
+		drr_buf_add(&au, o->signature, 64);
+		o->authorization = au.data;
 	}
 	free(cquery);
 	free_query(q, nq);
