@@ -55,6 +55,25 @@ sanitizer_hit() { # FILE -> true if a sanitizer reported something
 	grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$1"
 }
 
+# A spec or a suite runs drrun processes whose stderr it may never look at
+# (nested runs, status queries, signalled runs): under SAN their sanitizer
+# reports go to files in DIR, which san_reports then collects.
+san_logs() { # DIR COMMAND... -> runs COMMAND, reports to DIR/report.PID
+	local dir=$1
+	shift
+	if [ -z "$SAN" ]; then
+		"$@"
+		return
+	fi
+	mkdir -p "$dir"
+	ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$dir/report" \
+		UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$dir/report" "$@"
+}
+san_reports() { # DIR OUT -> true if DIR holds a report; their text in OUT
+	[ -d "$1" ] && [ -n "$(ls -A "$1")" ] || return 1
+	head -c 4000 "$1"/* >"$2"
+}
+
 # ---- unit tests: one line per cmocka test, via its TAP output -------------
 
 run_unit() { # SOURCE
@@ -155,14 +174,18 @@ run_spec() { # FILE
 	base=$(basename "$f" .lua)
 	name=lua/$base
 	out=$WORK/lua/$base.out
-	(cd "$(dirname "$f")" && timeout "$CASE_TIMEOUT" "$ABS_DRRUN" run --no-color \
-		--state-dir "$ABS_WORK/lua/state-$base" "$(basename "$f")" </dev/null) >"$out" 2>&1
+	(cd "$(dirname "$f")" && san_logs "$ABS_WORK/lua/san-$base" timeout "$CASE_TIMEOUT" \
+		"$ABS_DRRUN" run --no-color --state-dir "$ABS_WORK/lua/state-$base" \
+		"$(basename "$f")" </dev/null) >"$out" 2>&1
 	rc=$?
 	if [ "$rc" -ne 0 ]; then
 		tail -n 40 "$out" >"$out.tail"
+		san_reports "$WORK/lua/san-$base" "$out.san" && cat "$out.san" >>"$out.tail"
 		fail "$name" "exit $rc (want 0)" "$out.tail"
 	elif [ -n "$SAN" ] && sanitizer_hit "$out"; then
 		fail "$name" "sanitizer report" "$out"
+	elif san_reports "$WORK/lua/san-$base" "$out.san"; then
+		fail "$name" "sanitizer report from a drrun it ran" "$out.san"
 	else
 		ok "$name"
 	fi
@@ -174,7 +197,7 @@ run_suite() { # NAME COMMAND...
 	local name=$1 out rc line n=0
 	shift
 	out=$WORK/suite-$name.out
-	timeout 900 "$@" </dev/null >"$out" 2>&1
+	san_logs "$ABS_WORK/san-$name" timeout 900 "$@" </dev/null >"$out" 2>&1
 	rc=$?
 	while IFS= read -r line; do
 		case "$line" in
@@ -187,6 +210,9 @@ run_suite() { # NAME COMMAND...
 	elif [ "$rc" -ne 0 ] || { [ -n "$SAN" ] && sanitizer_hit "$out"; }; then
 		grep -vE '^(ok|FAIL) ' "$out" | tail -n 40 >"$out.tail"
 		fail "$name" "exit $rc" "$out.tail"
+	fi
+	if san_reports "$WORK/san-$name" "$out.san"; then
+		fail "$name" "sanitizer report from a drrun it ran" "$out.san"
 	fi
 }
 
