@@ -96,6 +96,31 @@ static int adopt_mode(const struct drr_past *p, struct drr_opts *o, const char *
 	return 0;
 }
 
+/* The journal hides secrets as "***": give params and outputs back the
+ * values the first session had, from the environment, or refuse (65) and
+ * say which secret is missing or not what it was.  In memory only. */
+static int restore_secrets(struct drr_past *p, const struct drr_opts *o, const char *verb)
+{
+	char err[512];
+	int bad = drr_secrets_verify(json_object_get(p->start, "secrets"), o->key, o->klen,
+				     p->run_id, err, sizeof err) < 0;
+	json_t *map = json_object_get(p->start, "redacted");
+	if (!bad && map)
+		bad = drr_secrets_restore(p->params, map, "params", err, sizeof err) < 0;
+	for (int i = 0; i < p->nsteps && !bad; i++) {
+		struct drr_past_step *s = &p->steps[i];
+		if (!s->redacted || !s->output)
+			continue;
+		char *what = drr_xasprintf("step '%s' output", s->name);
+		bad = drr_secrets_restore(s->output, s->redacted, what, err, sizeof err) < 0;
+		free(what);
+	}
+	if (!bad)
+		return 0;
+	drr_term_line(stderr, "drrun %s: %s; refusing to run with *** in its place", verb, err);
+	return DRR_EXIT_INVALID;
+}
+
 int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode)
 {
 	struct drr_opts o;
@@ -132,7 +157,7 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 		rc = DRR_EXIT_INVALID;
 		goto out;
 	}
-	if ((rc = adopt_mode(&past, &o, verb)))
+	if ((rc = adopt_mode(&past, &o, verb)) || (rc = restore_secrets(&past, &o, verb)))
 		goto out;
 	rb = drr_cli_load_past(&past, &o, &rc);
 	if (!rb)
@@ -161,6 +186,10 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 			      past.run_id);
 		drr_lock_release(res.lock_fd);
 		rc = DRR_EXIT_INVALID;
+		goto out;
+	}
+	if ((rc = restore_secrets(&past, &o, verb))) {
+		drr_lock_release(res.lock_fd);
 		goto out;
 	}
 	res.j = drr_journal_open(o.state_dir, path, o.key, o.klen, &res.repaired, &rc, err,

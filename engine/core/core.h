@@ -117,6 +117,11 @@ char *drr_redact(const char *s);
 /* The same over n bytes that may hold NULs; *outlen (if not NULL) gets the
  * length of the result (NUL-terminated too).  Caller frees. */
 char *drr_redactn(const char *s, size_t n, size_t *outlen);
+/* Where drr_redactn would put each "***" in its output of s, and which
+ * secret value it hides (for resume to put it back; the value is never
+ * kept). */
+void drr_redact_scan(const char *s, size_t n,
+		     void (*hit)(void *ud, size_t out_at, const char *v, size_t vn), void *ud);
 /* Redact every string (values and keys) of a JSON tree in place, each by
  * its full length. */
 void drr_redact_json(json_t *j);

@@ -100,6 +100,23 @@ char *drr_redactn(const char *s, size_t n, size_t *outlen)
 	return b.data;
 }
 
+void drr_redact_scan(const char *s, size_t n,
+		     void (*hit)(void *ud, size_t out_at, const char *v, size_t vn), void *ud)
+{
+	size_t i = 0, out = 0;
+	while (i < n) {
+		int k = nsecrets ? match_at(s + i, n - i) : -1;
+		if (k >= 0) {
+			hit(ud, out, secrets[k].v, secrets[k].n);
+			out += 3;
+			i += secrets[k].n;
+		} else {
+			i++;
+			out++;
+		}
+	}
+}
+
 char *drr_redact(const char *s)
 {
 	return drr_redactn(s, strlen(s), NULL);

@@ -63,7 +63,8 @@ struct drr_journal {
 static const char *const STRUCTURE[] = { "type",      "step",	"status",  "phase",   "attempt",
 					 "attempts",  "sha256", "plan",	   "version", "mode",
 					 "completed", "rerun",	"runbook", "file",    "path",
-					 "path_hex",  "env",	"host",	   "by",      NULL };
+					 "path_hex",  "env",	"host",	   "by",      "secrets",
+					 "redacted",  NULL };
 
 static const char HASH_KEY[] = ",\"hash\":\"";
 static const char MAC_KEY[] = "\",\"mac\":\"";

@@ -179,6 +179,7 @@ int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t err
 			s->attempts = (int)json_integer_value(json_object_get(r, "attempts"));
 			s->duration = json_number_value(json_object_get(r, "duration"));
 			s->output = json_object_get(r, "output");
+			s->redacted = json_object_get(r, "redacted");
 			s->error = str(r, "error") ? str(r, "error") : str(r, "reason");
 			if (s->status && !strcmp(s->status, "completed"))
 				s->done_order = ++order;

@@ -23,6 +23,7 @@ struct drr_past_step {
 	int done_order; /* 1-based completion order; 0 if not completed */
 	int rb_started, rb_ended;
 	const char *rb_status;
+	json_t *redacted; /* step_end's map of the secrets its output hid */
 	const char *rb_error;
 };
 
@@ -59,6 +60,22 @@ int drr_past_resumable(const struct drr_past *p, const char *state_dir);
 /* What `drrun resume` would do with it: "carries on" or "finishes its rollback". */
 const char *drr_past_resume_hint(const struct drr_past *p);
 void drr_past_free(struct drr_past *p);
+
+/* ---- secrets.c: the secrets a journal hides, given back to a resume ----- */
+
+/* run_start's "secrets": each set secret's name -> a salted PBKDF2 of its
+ * value (keyed by the audit key when there is one); never the value. */
+json_t *drr_secrets_stamp(char **names, int n, const char *key, size_t klen);
+/* -1 (err names the secret) when a secret now in the environment is not the
+ * value its stamp was made from. */
+int drr_secrets_verify(json_t *stamps, const char *key, size_t klen, const char *run_id, char *err,
+		       size_t errlen);
+/* Where redaction will hide a secret in v: a "redacted" member (new
+ * reference), or NULL when nowhere. */
+json_t *drr_secrets_map(json_t *v, char **names, int n);
+/* Put the secrets of map back into v (as read from the journal) from the
+ * environment; -1 with err naming the place and the secret when it cannot. */
+int drr_secrets_restore(json_t *v, json_t *map, const char *what, char *err, size_t errlen);
 
 /* ---- sched.c: running a runbook ------------------------------------------ */
 

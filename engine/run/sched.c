@@ -265,9 +265,13 @@ static void record_end(struct run *r, struct drr_stepstate *s, const char *statu
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "attempts", json_integer(s->attempt));
 	json_object_set_new(rec, "duration", jsecs(s->t_end - s->t_start));
-	if (!strcmp(status, "completed"))
+	if (!strcmp(status, "completed")) {
+		json_t *red =
+			output ? drr_secrets_map(output, r->rb->secrets, r->rb->nsecrets) : NULL;
 		json_object_set_new(rec, "output", output ? output : json_null());
-	else
+		if (red)
+			json_object_set_new(rec, "redacted", red);
+	} else
 		json_object_set_new(rec, strcmp(status, "aborted") ? "error" : "reason",
 				    drr_json_str(s->error));
 	jrec(r, rec, 0);
@@ -657,8 +661,15 @@ static void run_start_record(struct run *r)
 	free(abs);
 	json_object_set_new(rec, "sha256", json_string(rb->sha256));
 	lua_rawgeti(L, LUA_REGISTRYINDEX, rb->params_ref);
-	json_object_set_new(rec, "params", drr_lua_to_json(L, -1));
+	json_t *params = drr_lua_to_json(L, -1);
 	lua_pop(L, 1);
+	/* where the journal will hide secrets, so that resume can put them back */
+	json_t *red = drr_secrets_map(params, rb->secrets, rb->nsecrets);
+	json_object_set_new(rec, "params", params);
+	if (red)
+		json_object_set_new(rec, "redacted", red);
+	json_object_set_new(rec, "secrets",
+			    drr_secrets_stamp(rb->secrets, rb->nsecrets, r->o->key, r->o->klen));
 	json_object_set_new(rec, "env", r->o->env_name ? json_string(r->o->env_name) : json_null());
 	json_object_set_new(rec, "dry_run", json_boolean(r->o->dry_run));
 	json_object_set_new(rec, "drill", json_boolean(r->o->drill));

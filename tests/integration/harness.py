@@ -222,12 +222,17 @@ class Run:
 
     def run_before(self, k, where, want, raw):
         """One earlier session: drrun WORDS to its end; its exit must be want."""
-        argv = [self.drrun] + self.words(raw)
+        words = self.words(raw)
+        env = self.base_env()
+        while words and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+            name, _, val = words.pop(0).partition("=")
+            env[name] = val  # this session's environment only
+        argv = [self.drrun] + words
         out_p = os.path.join(self.scratch, f"before-{k}.out")
         with open(out_p, "wb") as o:
             try:
                 p = subprocess.run(argv, cwd=self.rundir, stdin=subprocess.DEVNULL, stdout=o,
-                                   stderr=subprocess.STDOUT, env=self.base_env(),
+                                   stderr=subprocess.STDOUT, env=env,
                                    timeout=self.timeout, start_new_session=True)
                 code = p.returncode
             except subprocess.TimeoutExpired:
