@@ -877,9 +877,12 @@ TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tampe
          t_sigint_no_rollback, t_double_sigint_resumable,
          t_sigkill_during_rollback_resumes_rollback, t_crash_after_interrupt_before_rollback,
          t_state_dir_full, t_file_limit_at_start, t_journal_full_inside_steps,
+         disk_full_at("run_start", None, []),
          disk_full_at("step_start", "one", []),
+         disk_full_at("step_log", "one", []),
          disk_full_at("step_end", "one", ["one"]),
          disk_full_at("step_start", "two", ["one"]),
+         disk_full_at("run_end", None, ["one", "two"]),
          t_sync_order, t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
          t_rollback_verb, t_status_and_log]
 
