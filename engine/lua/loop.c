@@ -107,6 +107,10 @@ struct drr_task *drr_task_check(lua_State *L, const char *what)
 			   "%s cannot be called here (inside a metamethod, iterator or "
 			   "<close> handler)",
 			   what);
+	/* cancelled while it ran (the journal died, a sibling failed): no new
+	 * work may start, whatever the step does with the error */
+	if (t->cancel_why)
+		luaL_error(L, "%s: %s", what, t->cancel_why);
 	return t;
 }
 

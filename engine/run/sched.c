@@ -579,6 +579,8 @@ static void finish_run(struct run *r)
 	if (r->hard || r->resumable)
 		json_object_set_new(rec, "resumable", json_true());
 	jrec(r, rec, 1);
+	if (r->stop == STOP_JOURNAL) /* run_end itself could not be written */
+		r->exit_code = DRR_EXIT_CANTSTART;
 
 	uv_timer_stop(&r->tick);
 	uv_close((uv_handle_t *)&r->tick, close_cb_noop);
@@ -910,6 +912,10 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 		drr_view_free(r->view);
 		drr_journal_close(r->j);
 		drr_lock_release(r->lock_fd);
+		/* the engine's idle handle is open already: close it, and
+		 * anything else, before the loop goes */
+		uv_walk(&r->loop, close_leftover, NULL);
+		uv_run(&r->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&r->loop);
 		free(r->done_list);
 		free(r->reason);
