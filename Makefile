@@ -73,7 +73,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 $(BUILD)/tests/test_faults: LDFLAGS += -Wl,--wrap=curl_easy_init \
 	-Wl,--wrap=uv_poll_init_socket
 
-unit: $(UNIT)
+# the fuzz harnesses, built by the ordinary compiler with a main() that runs
+# their seed corpus (tests/run.sh runs them): they must keep compiling
+SEEDS   := $(patsubst fuzz/%.c,$(BUILD)/tests/fuzz-seeds-%,$(wildcard fuzz/*.c))
+$(BUILD)/tests/fuzz-seeds-%: fuzz/%.c tests/fuzz_seeds.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz_seeds.c $(LIBOBJS) $(LDLIBS)
+
+unit: $(UNIT) $(SEEDS)
 
 deps:
 	@tests/deps.sh

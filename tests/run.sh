@@ -158,6 +158,25 @@ for src in tests/unit/test_*.c; do
 	selected "$(basename "$src" .c)" && run_unit "$src"
 done
 
+# the fuzz harnesses over their seeds (and every prefix of each): fuzzing runs
+# outside make test, but a harness must keep building and its seeds passing
+for src in fuzz/*.c; do
+	[ -e "$src" ] || continue
+	name=fuzz-seeds/$(basename "$src" .c)
+	selected "$name" || continue
+	bin=$BUILD/tests/fuzz-seeds-$(basename "$src" .c)
+	out=$WORK/unit/$(basename "$src" .c).fuzz.out
+	if [ ! -x "$bin" ]; then
+		fail "$name" "not built ($bin missing; run make unit)"
+	elif ! timeout "$CASE_TIMEOUT" "$bin" fuzz/corpus/"$(basename "$src" .c)"/* </dev/null >"$out" 2>&1; then
+		fail "$name" "a seed failed" "$out"
+	elif [ -n "$SAN" ] && sanitizer_hit "$out"; then
+		fail "$name" "sanitizer report" "$out"
+	else
+		ok "$name ($(tail -n 1 "$out"))"
+	fi
+done
+
 if [ ! -x "$DRRUN" ]; then
 	echo "warning: $DRRUN is not built; integration cases will fail" >&2
 fi
