@@ -420,46 +420,47 @@ static int check_cfg(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *
 	return 0;
 }
 
-/* Build canonical request, string to sign and signature.  extra: query
- * parameters of a presigned URL (already encoded pairs). */
-static int sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, int query,
-		struct drr_sigv4_out *o, char *err, size_t errlen)
+/* What one signature is built from, between the steps below. */
+struct work {
+	struct chdr *h; /* canonical headers, sorted */
+	int nh;
+	struct drr_buf signed_h; /* "host;x-amz-date" */
+	struct qparam *q;	 /* canonical query, unsorted until joined */
+	int nq, qcap;
+	struct drr_buf scope; /* 20150830/us-east-1/service/aws4_request */
+	char date[9];
+};
+
+/* X-Amz-Date (YYYYMMDD'T'HHMMSS'Z') and the scope's date. */
+static void amz_date(struct drr_sigv4_out *o, struct work *w, time_t when)
 {
-	memset(o, 0, sizeof *o);
-	if (check_cfg(c, r, query, err, errlen) < 0)
-		return -1;
 	struct tm tm;
-	gmtime_r(&c->when, &tm);
+	gmtime_r(&when, &tm);
 	int f[6] = {
 		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
 	};
 	char *d = o->amz_date;
 	for (int i = 0; i < 6; i++) {
-		int w = i ? 2 : 4, v = f[i];
-		for (int j = w - 1; j >= 0; j--, v /= 10)
+		int width = i ? 2 : 4, v = f[i];
+		for (int j = width - 1; j >= 0; j--, v /= 10)
 			d[j] = (char)('0' + v % 10);
-		d += w;
+		d += width;
 		if (i == 2)
 			*d++ = 'T';
 	}
 	*d++ = 'Z';
 	*d = 0;
-	char date[9];
-	memcpy(date, o->amz_date, 8);
-	date[8] = 0;
-	struct drr_buf sb = { 0 };
-	drr_buf_add(&sb, date, 8);
-	drr_buf_add(&sb, "/", 1);
-	drr_buf_adds(&sb, c->region);
-	drr_buf_add(&sb, "/", 1);
-	drr_buf_adds(&sb, c->service);
-	drr_buf_add(&sb, "/aws4_request", 13);
-	char *scope = sb.data;
+	memcpy(w->date, o->amz_date, 8);
+	w->date[8] = 0;
+}
 
-	/* headers */
+/* The request's headers and those the signer adds, canonical and sorted,
+ * and the signed-headers list. */
+static void headers(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, int query,
+		    struct drr_sigv4_out *o, struct work *w)
+{
 	/* every header of the request, and the three the signer adds */
-	struct chdr *h = drr_xcalloc((size_t)r->nheaders + 3, sizeof *h);
-	int nh = 0;
+	w->h = drr_xcalloc((size_t)r->nheaders + 3, sizeof *w->h);
 	for (int i = 0; i < r->nheaders; i++) {
 		char small[64];
 		size_t nl = strlen(r->headers[i].name);
@@ -467,118 +468,164 @@ static int sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, in
 		for (size_t j = 0; j <= nl; j++)
 			lname[j] = (char)tolower((unsigned char)r->headers[i].name[j]);
 		if (!skip_header(c, lname, query))
-			add_value(&hput(&h, &nh, lname)->value, r->headers[i].value);
+			add_value(&hput(&w->h, &w->nh, lname)->value, r->headers[i].value);
 		if (lname != small)
 			free(lname);
 	}
 	if (!query) {
-		add_value(&hput(&h, &nh, "x-amz-date")->value, o->amz_date);
+		add_value(&hput(&w->h, &w->nh, "x-amz-date")->value, o->amz_date);
 		add_out(o, "X-Amz-Date", o->amz_date);
 		if (c->sign_body) {
-			add_value(&hput(&h, &nh, "x-amz-content-sha256")->value, r->payload_hash);
+			add_value(&hput(&w->h, &w->nh, "x-amz-content-sha256")->value,
+				  r->payload_hash);
 			add_out(o, "X-Amz-Content-Sha256", r->payload_hash);
 		}
 		if (c->token) {
 			if (!c->omit_token)
-				add_value(&hput(&h, &nh, "x-amz-security-token")->value, c->token);
+				add_value(&hput(&w->h, &w->nh, "x-amz-security-token")->value,
+					  c->token);
 			add_out(o, "X-Amz-Security-Token", c->token);
 		}
 	}
-	if (nh > 1)
-		qsort(h, (size_t)nh, sizeof *h, hcmp);
-	struct drr_buf signed_h = { 0 };
-	for (int i = 0; i < nh; i++) {
+	if (w->nh > 1)
+		qsort(w->h, (size_t)w->nh, sizeof *w->h, hcmp);
+	for (int i = 0; i < w->nh; i++) {
 		if (i)
-			drr_buf_add(&signed_h, ";", 1);
-		drr_buf_adds(&signed_h, h[i].name);
+			drr_buf_add(&w->signed_h, ";", 1);
+		drr_buf_adds(&w->signed_h, w->h[i].name);
 	}
-	if (!signed_h.data)
-		drr_buf_add(&signed_h, "", 0);
+	if (!w->signed_h.data)
+		drr_buf_add(&w->signed_h, "", 0);
+}
 
-	/* query */
-	struct qparam *q = NULL;
-	int nq = 0, qcap = 0;
-	parse_query(r->query, &q, &nq, &qcap);
-	if (query) {
-		char *cred = drr_xasprintf("%s/%s", c->access_key, scope);
-		char exp[24];
-		snprintf(exp, sizeof exp, "%ld", c->expires);
-		qadd(&q, &nq, &qcap, "X-Amz-Algorithm", 15, "AWS4-HMAC-SHA256", 16, 0);
-		qadd(&q, &nq, &qcap, "X-Amz-Credential", 16, cred, strlen(cred), 0);
-		qadd(&q, &nq, &qcap, "X-Amz-Date", 10, o->amz_date, 16, 0);
-		qadd(&q, &nq, &qcap, "X-Amz-Expires", 13, exp, strlen(exp), 0);
-		qadd(&q, &nq, &qcap, "X-Amz-SignedHeaders", 19, signed_h.data, signed_h.len, 0);
-		if (c->token && !c->omit_token)
-			qadd(&q, &nq, &qcap, "X-Amz-Security-Token", 20, c->token, strlen(c->token),
-			     0);
-		free(cred);
-	}
-	char *cquery = join_query(q, nq);
+/* The X-Amz-* parameters of a presigned URL, before the signature. */
+static void presign_params(const struct drr_sigv4_cfg *c, struct drr_sigv4_out *o, struct work *w)
+{
+	char *cred = drr_xasprintf("%s/%s", c->access_key, w->scope.data);
+	char exp[24];
+	snprintf(exp, sizeof exp, "%ld", c->expires);
+	qadd(&w->q, &w->nq, &w->qcap, "X-Amz-Algorithm", 15, "AWS4-HMAC-SHA256", 16, 0);
+	qadd(&w->q, &w->nq, &w->qcap, "X-Amz-Credential", 16, cred, strlen(cred), 0);
+	qadd(&w->q, &w->nq, &w->qcap, "X-Amz-Date", 10, o->amz_date, 16, 0);
+	qadd(&w->q, &w->nq, &w->qcap, "X-Amz-Expires", 13, exp, strlen(exp), 0);
+	qadd(&w->q, &w->nq, &w->qcap, "X-Amz-SignedHeaders", 19, w->signed_h.data, w->signed_h.len,
+	     0);
+	if (c->token && !c->omit_token)
+		qadd(&w->q, &w->nq, &w->qcap, "X-Amz-Security-Token", 20, c->token,
+		     strlen(c->token), 0);
+	free(cred);
+}
 
+/* METHOD \n path \n query \n headers \n \n signed \n payload hash */
+static char *canonical_request(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r,
+			       struct work *w, size_t *len)
+{
+	char *cquery = join_query(w->q, w->nq);
 	struct drr_buf cr = { 0 };
-	room(&cr, 512 + 3 * (strlen(r->path ? r->path : "/") + strlen(cquery)) + signed_h.len * 3);
+	room(&cr,
+	     512 + 3 * (strlen(r->path ? r->path : "/") + strlen(cquery)) + w->signed_h.len * 3);
 	drr_buf_adds(&cr, r->method);
 	drr_buf_add(&cr, "\n", 1);
 	canonical_path(&cr, c, r->path);
 	drr_buf_add(&cr, "\n", 1);
 	drr_buf_adds(&cr, cquery);
 	drr_buf_add(&cr, "\n", 1);
-	for (int i = 0; i < nh; i++) {
-		drr_buf_adds(&cr, h[i].name);
+	for (int i = 0; i < w->nh; i++) {
+		drr_buf_adds(&cr, w->h[i].name);
 		drr_buf_add(&cr, ":", 1);
-		drr_buf_add(&cr, h[i].value.data, h[i].value.len);
+		drr_buf_add(&cr, w->h[i].value.data, w->h[i].value.len);
 		drr_buf_add(&cr, "\n", 1);
 	}
 	drr_buf_add(&cr, "\n", 1);
-	drr_buf_add(&cr, signed_h.data, signed_h.len);
+	drr_buf_add(&cr, w->signed_h.data, w->signed_h.len);
 	drr_buf_add(&cr, "\n", 1);
 	drr_buf_adds(&cr, r->payload_hash);
-	o->canonical = cr.data;
+	free(cquery);
+	*len = cr.len;
+	return cr.data;
+}
 
+/* The string to sign and the signature over it. */
+static void signature(const struct drr_sigv4_cfg *c, struct drr_sigv4_out *o, struct work *w,
+		      size_t crlen)
+{
 	unsigned char md[32], key[32], sig[32];
 	char mdhex[65];
-	sha256(cr.data, cr.len, md);
+	sha256(o->canonical, crlen, md);
 	to_hex(md, 32, mdhex);
 	struct drr_buf ts = { 0 };
 	drr_buf_add(&ts, "AWS4-HMAC-SHA256\n", 17);
 	drr_buf_add(&ts, o->amz_date, 16);
 	drr_buf_add(&ts, "\n", 1);
-	drr_buf_add(&ts, scope, sb.len);
+	drr_buf_add(&ts, w->scope.data, w->scope.len);
 	drr_buf_add(&ts, "\n", 1);
 	drr_buf_add(&ts, mdhex, 64);
 	o->to_sign = ts.data;
-	drr_sigv4_signing_key(c->secret_key, date, c->region, c->service, key);
+	drr_sigv4_signing_key(c->secret_key, w->date, c->region, c->service, key);
 	drr_hmac_sha256(key, 32, ts.data, ts.len, sig);
 	OPENSSL_cleanse(key, sizeof key);
 	to_hex(sig, 32, o->signature);
+}
 
+static void authorization(const struct drr_sigv4_cfg *c, struct drr_sigv4_out *o, struct work *w)
+{
+	struct drr_buf au = { 0 };
+	drr_buf_add(&au, "AWS4-HMAC-SHA256 Credential=", 28);
+	drr_buf_adds(&au, c->access_key);
+	drr_buf_add(&au, "/", 1);
+	drr_buf_add(&au, w->scope.data, w->scope.len);
+	drr_buf_add(&au, ", SignedHeaders=", 16);
+	drr_buf_add(&au, w->signed_h.data, w->signed_h.len);
+	drr_buf_add(&au, ", Signature=", 12);
+	drr_buf_add(&au, o->signature, 64);
+	o->authorization = au.data;
+}
+
+static void work_free(struct work *w)
+{
+	free_query(w->q, w->nq);
+	for (int i = 0; i < w->nh; i++) {
+		free(w->h[i].name);
+		drr_buf_free(&w->h[i].value);
+	}
+	free(w->h);
+	drr_buf_free(&w->signed_h);
+	drr_buf_free(&w->scope);
+}
+
+/* Canonical request, string to sign and signature; then the Authorization
+ * value, or (query) the presigned query string. */
+static int sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, int query,
+		struct drr_sigv4_out *o, char *err, size_t errlen)
+{
+	memset(o, 0, sizeof *o);
+	if (check_cfg(c, r, query, err, errlen) < 0)
+		return -1;
+	struct work w = { 0 };
+	amz_date(o, &w, c->when);
+	drr_buf_add(&w.scope, w.date, 8);
+	drr_buf_add(&w.scope, "/", 1);
+	drr_buf_adds(&w.scope, c->region);
+	drr_buf_add(&w.scope, "/", 1);
+	drr_buf_adds(&w.scope, c->service);
+	drr_buf_add(&w.scope, "/aws4_request", 13);
+	headers(c, r, query, o, &w);
+	parse_query(r->query, &w.q, &w.nq, &w.qcap);
+	if (query)
+		presign_params(c, o, &w);
+	size_t crlen;
+	o->canonical = canonical_request(c, r, &w, &crlen);
+	signature(c, o, &w, crlen);
 	if (query) {
 		if (c->token && c->omit_token)
-			qadd(&q, &nq, &qcap, "X-Amz-Security-Token", 20, c->token, strlen(c->token),
-			     0);
-		qadd(&q, &nq, &qcap, "X-Amz-Signature", 15, o->signature, 64, 0);
-		o->query = join_query(q, nq);
+			qadd(&w.q, &w.nq, &w.qcap, "X-Amz-Security-Token", 20, c->token,
+			     strlen(c->token), 0);
+		qadd(&w.q, &w.nq, &w.qcap, "X-Amz-Signature", 15, o->signature, 64, 0);
+		o->query = join_query(w.q, w.nq);
 	} else {
-		struct drr_buf au = { 0 };
-		drr_buf_add(&au, "AWS4-HMAC-SHA256 Credential=", 28);
-		drr_buf_adds(&au, c->access_key);
-		drr_buf_add(&au, "/", 1);
-		drr_buf_add(&au, scope, sb.len);
-		drr_buf_add(&au, ", SignedHeaders=", 16);
-		drr_buf_add(&au, signed_h.data, signed_h.len);
-		drr_buf_add(&au, ", Signature=", 12);
-		drr_buf_add(&au, o->signature, 64);
-		o->authorization = au.data;
+		authorization(c, o, &w);
 	}
-	free(cquery);
-	free_query(q, nq);
-	for (int i = 0; i < nh; i++) {
-		free(h[i].name);
-		drr_buf_free(&h[i].value);
-	}
-	free(h);
-	drr_buf_free(&signed_h);
-	free(scope);
+	work_free(&w);
 	return 0;
 }
 
