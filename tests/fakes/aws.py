@@ -197,7 +197,43 @@ class Aws(Fake):
     def rate_limited(self):
         return self.error(400, "Rate exceeded", "Throttling")
 
+    # ---- the instance metadata service (IMDSv2), for the credential chain --
+
+    IMDS_ROLE = "drrun-instance-role"
+
+    def imds(self, req):
+        """IMDSv2 as an instance sees it: PUT /latest/api/token (with the TTL
+        header) gives a token; every GET must carry it, or gets 401."""
+        if req.path == "/latest/api/token":
+            ttl = req.header("x-aws-ec2-metadata-token-ttl-seconds")
+            if req.method != "PUT" or not ttl or not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+                return Response(400, "", "text/plain")
+            tok = "imds-" + uuid.uuid4().hex
+            self.state.setdefault("imds_tokens", []).append(tok)
+            return Response(200, tok, "text/plain")
+        if req.method != "GET" or req.header("x-aws-ec2-metadata-token") not in \
+                self.state.get("imds_tokens", []):
+            return Response(401, "", "text/plain")
+        base = "/latest/meta-data/iam/security-credentials/"
+        if req.path == base:
+            return Response(200, self.IMDS_ROLE, "text/plain")
+        if req.path == base + self.IMDS_ROLE:
+            new_ak = "ASIA" + uuid.uuid4().hex[:16].upper()
+            secret, token = uuid.uuid4().hex * 2, "IQoJ" + uuid.uuid4().hex * 3
+            expires = time.time() + 6 * 3600
+            self.keys[new_ak] = {"secret": secret, "token": token, "expires": expires,
+                                 "arn": "arn:aws:sts::%s:assumed-role/%s/i-0instance"
+                                 % (ACCOUNT, self.IMDS_ROLE)}
+            import json as _json
+            return Response(200, _json.dumps({"Code": "Success", "Type": "AWS-HMAC",
+                                              "AccessKeyId": new_ak, "SecretAccessKey": secret,
+                                              "Token": token, "Expiration": iso(expires)}),
+                            "text/plain")
+        return Response(404, "", "text/plain")
+
     def dispatch(self, req):
+        if req.path.startswith("/latest/"):
+            return self.imds(req)
         try:
             service, region, ak = self.verify(req)
         except AwsError as e:

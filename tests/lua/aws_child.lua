@@ -19,7 +19,7 @@ step "call" {
 			if not r then return { err = err, tok = tok, code = code } end
 			return r
 		end
-		if mode == "identity" or mode == "profile" then
+		if mode == "identity" or mode == "profile" or mode == "imds" then
 			local r = try(function()
 				return aws.call("sts", "GetCallerIdentity", {}, { endpoint_url = url,
 					profile = mode == "profile" and ctx.params.profile or nil, region = "us-east-1" })

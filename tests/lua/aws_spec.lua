@@ -249,3 +249,22 @@ step "environment-and-dry-run" {
 		eq(calls[1].action, "GetCallerIdentity", "the read")
 	end,
 }
+
+step "instance-role" {
+	after = "environment-and-dry-run",
+	doc = "no keys and no profile: the instance role through IMDSv2 (token PUT, then GETs)",
+	run = function()
+		reset("aws")
+		local env = { AWS_CONFIG_FILE = S.tmp .. "/none", AWS_SHARED_CREDENTIALS_FILE = S.tmp .. "/none",
+			AWS_EC2_METADATA_DISABLED = "", AWS_EC2_METADATA_SERVICE_ENDPOINT = URL }
+		local st, res, out = child(env, { mode = "imds", url = URL })
+		eq(st, 0, "child exit: " .. out)
+		has(res.arn, ":assumed-role/drrun-instance-role/", "signed with the instance role's keys")
+		eq(#state("aws").imds_tokens, 1, "one IMDSv2 token asked for")
+		-- a metadata service that is not there: a clear failure within its 1 s timeouts
+		env.AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:" .. os.getenv("DRRUN_TEST_CLOSED_PORT")
+		st, res, out = child(env, { mode = "imds", url = URL })
+		eq(res.tok, "auth", "token: " .. out)
+		has(res.err, "no instance metadata service", "says why")
+	end,
+}
