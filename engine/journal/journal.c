@@ -53,6 +53,13 @@ struct drr_journal {
 	const char *ledger_type;
 	int64_t ledger_records;
 	char ledger_head[65];
+	int64_t durable; /* the last seq known to be on disk */
+	/* an fdatasync on the libuv thread pool (drr_journal_sync_async) */
+	uv_work_t work;
+	int busy, werr;
+	int64_t work_upto;
+	void (*work_done)(void *ud, int rc);
+	void *work_ud;
 };
 
 /* Journal slurps are capped: a journal is bounded by its run's records. */
@@ -237,19 +244,16 @@ int drr_journal_append(struct drr_journal *j, json_t *rec, int sync)
 	return sync ? drr_journal_sync(j) : 0;
 }
 
-int drr_journal_sync(struct drr_journal *j)
+/* What follows an fdatasync that covered every record up to seq `upto`:
+ * the journal's name once its first record is on disk, and the ledger entry
+ * that names a record now on disk.  On the loop's thread. */
+static int sync_finish(struct drr_journal *j, int64_t upto)
 {
-	if (j->dead)
-		return -1;
-	if (!j->dirty)
-		return 0;
-	if (fdatasync(j->fd) < 0) {
-		snprintf(j->err, sizeof j->err, "cannot sync %s: %s", j->path, strerror(errno));
-		j->dead = 1;
-		return -1;
-	}
-	j->dirty = 0;
-	if (j->tmp_path) {
+	if (upto > j->durable)
+		j->durable = upto;
+	if (j->durable >= j->seq)
+		j->dirty = 0;
+	if (j->tmp_path && j->durable >= 1) {
 		/* link, not rename: never replace a journal that appeared meanwhile */
 		if (link(j->tmp_path, j->path) < 0 || unlink(j->tmp_path) < 0) {
 			snprintf(j->err, sizeof j->err, "cannot create %s: %s", j->path,
@@ -261,12 +265,82 @@ int drr_journal_sync(struct drr_journal *j)
 		free(j->tmp_path);
 		j->tmp_path = NULL;
 	}
-	if (j->ledger_type) {
+	if (j->ledger_type && j->ledger_records <= j->durable) {
 		const char *t = j->ledger_type;
 		j->ledger_type = NULL;
 		return ledger_note(j, t, j->ledger_records, j->ledger_head);
 	}
 	return 0;
+}
+
+int drr_journal_sync(struct drr_journal *j)
+{
+	if (j->dead)
+		return -1;
+	if (!j->dirty)
+		return 0;
+	if (fdatasync(j->fd) < 0) {
+		snprintf(j->err, sizeof j->err, "cannot sync %s: %s", j->path, strerror(errno));
+		j->dead = 1;
+		return -1;
+	}
+	return sync_finish(j, j->seq);
+}
+
+static void sync_work(uv_work_t *w)
+{
+	struct drr_journal *j = w->data;
+	j->werr = fdatasync(j->fd) < 0 ? errno : 0;
+}
+
+static void sync_after(uv_work_t *w, int status)
+{
+	struct drr_journal *j = w->data;
+	int rc = 0;
+	j->busy = 0;
+	if (j->dead) {
+		rc = -1;
+	} else if (status < 0 || j->werr) {
+		snprintf(j->err, sizeof j->err, "cannot sync %s: %s", j->path,
+			 status < 0 ? uv_strerror(status) : strerror(j->werr));
+		j->dead = 1;
+		rc = -1;
+	} else {
+		rc = sync_finish(j, j->work_upto);
+	}
+	j->work_done(j->work_ud, rc);
+}
+
+int drr_journal_sync_async(struct drr_journal *j, uv_loop_t *loop, void (*done)(void *ud, int rc),
+			   void *ud)
+{
+	if (j->dead)
+		return -1;
+	if (j->busy)
+		return 1;
+	if (!j->dirty)
+		return 0;
+	j->busy = 1;
+	j->werr = 0;
+	j->work_upto = j->seq;
+	j->work_done = done;
+	j->work_ud = ud;
+	j->work.data = j;
+	if (uv_queue_work(loop, &j->work, sync_work, sync_after) < 0) {
+		j->busy = 0;
+		return drr_journal_sync(j) < 0 ? -1 : 0;
+	}
+	return 1;
+}
+
+int64_t drr_journal_seq(const struct drr_journal *j)
+{
+	return j->seq;
+}
+
+int64_t drr_journal_durable(const struct drr_journal *j)
+{
+	return j->durable;
 }
 
 void drr_journal_set_key(struct drr_journal *j, const void *key, size_t klen)
@@ -480,6 +554,7 @@ struct drr_journal *drr_journal_open(const char *state_dir, const char *path, co
 	j->run_id = drr_xstrdup(v.run);
 	j->state_dir = drr_xstrdup(state_dir);
 	j->seq = v.records;
+	j->durable = j->seq;
 	j->size = (off_t)v.good_bytes;
 	memcpy(j->prev, v.last_hash, 65);
 	*repaired = v.torn_bytes;

@@ -22,6 +22,18 @@ struct drr_journal *drr_journal_create(const char *state_dir, const char *run_id
  * write error (journal is then dead). */
 int drr_journal_append(struct drr_journal *j, json_t *rec, int sync);
 int drr_journal_sync(struct drr_journal *j);
+/* fdatasync everything appended so far on the libuv thread pool, so the
+ * loop goes on meanwhile; done(ud, rc) runs on the loop afterwards, with 0
+ * once those records are on disk (drr_journal_durable says up to which
+ * seq) or -1 when the journal died.  One at a time: returns 1 when started
+ * or while one is under way (ask again from done), 0 when every record is
+ * already on disk (done is not called), -1 when the journal is dead.  The
+ * journal must outlive the loop's run. */
+int drr_journal_sync_async(struct drr_journal *j, uv_loop_t *loop, void (*done)(void *ud, int rc),
+			   void *ud);
+/* The seq of the last record appended, and of the last one known on disk. */
+int64_t drr_journal_seq(const struct drr_journal *j);
+int64_t drr_journal_durable(const struct drr_journal *j);
 const char *drr_journal_path(const struct drr_journal *j);
 const char *drr_journal_error(const struct drr_journal *j);
 void drr_journal_close(struct drr_journal *j);

@@ -58,7 +58,7 @@ static void approval_rec(struct run *r, struct drr_stepstate *s, const char *sta
 	json_object_set_new(rec, "question", drr_json_str(step_question(s)));
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "by", by ? json_string(by) : json_null());
-	jrec(r, rec, 1);
+	jrec(r, rec, 0); /* the group commit covers it */
 }
 
 void prompt_answer(struct run *r, int yes)

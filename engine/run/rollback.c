@@ -36,7 +36,7 @@ static void rollback_done(struct drr_task *t, int status, void *ud)
 		free(s->error);
 		s->error = e;
 	}
-	jrec(r, rec, 1);
+	jrec(r, rec, 0); /* the group commit covers it */
 	r->rb_task = NULL;
 	r->rb_step = NULL;
 	drr_task_free(t);
@@ -56,35 +56,50 @@ static void on_rollback_timeout(uv_timer_t *h)
 
 void schedule_rollback(struct run *r)
 {
-	if (r->rb_task || r->hard)
+	if (r->rb_task || r->rb_waiting || r->hard)
 		return;
-	lua_State *L = r->L;
 	while (r->rb_pos >= 0) {
 		struct drr_stepstate *s = &r->st[r->done_list[r->rb_pos--]];
 		if (s->def->rollback_ref == LUA_NOREF)
 			continue;
-		jrec(r, rec_step("rollback_start", s), 1);
+		jrec(r, rec_step("rollback_start", s), 0);
 		if (r->stop == STOP_JOURNAL)
 			return;
-		s->state = DRR_ROLLING_BACK;
-		s->t_attempt = drr_mono();
-		lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->rollback_ref);
-		push_ctx(r, s);
-		if (s->output_ref != LUA_NOREF)
-			lua_rawgeti(L, LUA_REGISTRYINDEX, s->output_ref);
-		else
-			lua_pushnil(L);
-		struct drr_task *t = drr_task_spawn(L, 2, rollback_done, r);
-		t->owner = s;
-		r->rb_task = t;
+		/* the rollback begins once its rollback_start is on disk */
+		r->rb_waiting = 1;
 		r->rb_step = s;
-		if (s->def->timeout > 0) {
-			t->deadline = s->t_attempt + s->def->timeout;
-			uv_timer_start(step_timer(r, s), on_rollback_timeout,
-				       (uint64_t)(s->def->timeout * 1000 + 0.5), 0);
-		}
-		drr_view_event(r->view, s, "rolling back", NULL);
+		s->state = DRR_ROLLING_BACK;
+		when_durable(r, s, LAUNCH_ROLLBACK);
 		return;
 	}
 	r->phase = P_DONE;
+}
+
+void rollback_launch(struct run *r, struct drr_stepstate *s)
+{
+	lua_State *L = r->L;
+	r->rb_waiting = 0;
+	if (r->stop == STOP_JOURNAL || r->hard) {
+		/* stopped at once: left as a crash would leave it, resumable */
+		r->rb_step = NULL;
+		kick();
+		return;
+	}
+	s->t_attempt = drr_mono();
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->rollback_ref);
+	push_ctx(r, s);
+	if (s->output_ref != LUA_NOREF)
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->output_ref);
+	else
+		lua_pushnil(L);
+	struct drr_task *t = drr_task_spawn(L, 2, rollback_done, r);
+	t->owner = s;
+	r->rb_task = t;
+	r->rb_step = s;
+	if (s->def->timeout > 0) {
+		t->deadline = s->t_attempt + s->def->timeout;
+		uv_timer_start(step_timer(r, s), on_rollback_timeout,
+			       (uint64_t)(s->def->timeout * 1000 + 0.5), 0);
+	}
+	drr_view_event(r->view, s, "rolling back", NULL);
 }

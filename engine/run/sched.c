@@ -6,7 +6,8 @@
  * On the first failure no new step starts, running steps finish, and then
  * the rollbacks of completed steps run one at a time in reverse completion
  * order.  Every transition is journalled; a step starts only once its
- * step_start record is on disk (records of one pass share one fdatasync).
+ * step_start record is on disk (records of one pass share one fdatasync,
+ * run on the thread pool: see "group commit" below).
  * The gates are in approve.c, rollbacks in rollback.c, ctx in ctx.c.
  */
 #include "run/sched.h"
@@ -246,13 +247,79 @@ static void on_retry_timer(uv_timer_t *h)
 	}
 	/* every attempt starts only once its step_start is on disk */
 	record_start(r, s);
-	if (drr_journal_sync(r->j) < 0) {
-		journal_failed(r);
-		step_fail(r, s, "cancelled", "stopped: the journal cannot be written");
-		kick();
-		return;
+	s->state = DRR_RUNNING;
+	when_durable(r, s, LAUNCH_RETRY);
+}
+
+/* ---- group commit: what waits for its records to be on disk -------------------
+ * A pass appends its records and asks for one fdatasync on the thread pool;
+ * the loop goes on meanwhile.  A step (or a retry, or a rollback) whose
+ * start record was appended waits here, counted as running, and begins only
+ * once a sync that covers that record has completed.  Records are synced in
+ * the order they were appended, so this also covers the records of the pass
+ * that completed its dependencies. */
+
+static void sync_done(void *ud, int rc);
+
+static void flush_launches(struct run *r)
+{
+	int64_t durable = drr_journal_durable(r->j);
+	while (r->nwait > 0) {
+		struct durable_wait *w = &r->wait[r->wait_head];
+		if (r->stop != STOP_JOURNAL && w->upto > durable)
+			break;
+		struct drr_stepstate *s = w->s;
+		int kind = w->kind;
+		r->wait_head = (r->wait_head + 1) % r->wait_cap;
+		r->nwait--;
+		if (kind == LAUNCH_ROLLBACK) {
+			rollback_launch(r, s);
+		} else if (r->stop == STOP_JOURNAL && kind == LAUNCH_FIRST) {
+			s->state = DRR_NOT_RUN;
+			r->running--;
+		} else if (r->stop == STOP_JOURNAL) {
+			step_fail(r, s, "cancelled", "stopped: the journal cannot be written");
+		} else if (r->hard || r->stop == STOP_INTERRUPTED) {
+			step_fail(r, s, "cancelled", "interrupted");
+		} else {
+			launch_attempt(r, s);
+		}
 	}
-	launch_attempt(r, s);
+}
+
+/* Ask for the journal's records to reach the disk; never blocks. */
+static void request_sync(struct run *r)
+{
+	int rc =
+		r->stop == STOP_JOURNAL ? -1 : drr_journal_sync_async(r->j, &r->loop, sync_done, r);
+	if (rc < 0 && r->stop != STOP_JOURNAL)
+		journal_failed(r);
+	if (rc <= 0)
+		flush_launches(r);
+}
+
+static void sync_done(void *ud, int rc)
+{
+	struct run *r = ud;
+	if (r->finished)
+		return;
+	if (rc < 0)
+		journal_failed(r);
+	flush_launches(r);
+	/* records appended while that sync ran: the next group */
+	if (drr_journal_seq(r->j) > drr_journal_durable(r->j))
+		request_sync(r);
+	kick();
+}
+
+void when_durable(struct run *r, struct drr_stepstate *s, int kind)
+{
+	struct durable_wait *w = &r->wait[(r->wait_head + r->nwait) % r->wait_cap];
+	w->s = s;
+	w->kind = kind;
+	w->upto = drr_journal_seq(r->j);
+	r->nwait++;
+	request_sync(r);
 }
 
 /* The one step_end builder: a step leaves the running set.  "completed"
@@ -360,7 +427,7 @@ static void step_done(struct drr_task *t, int status, void *ud)
 			json_object_set_new(rec, "status", json_string("failed"));
 			json_object_set_new(rec, "error", drr_json_str(s->error));
 			json_object_set_new(rec, "retry_in", jsecs(delay));
-			jrec(r, rec, 1);
+			jrec(r, rec, 0); /* the group commit covers it */
 			s->state = DRR_RETRY_WAIT;
 			char d[32], *msg = drr_xasprintf(
 					    "attempt %d failed, retrying in %s: %s", s->attempt,
@@ -428,15 +495,9 @@ static void schedule_steps(struct run *r)
 	for (int k = 0; k < nheld; k++)
 		ready_push(r, r->held[k]);
 	/* a step starts only once its step_start is on disk */
-	if (nstart && drr_journal_sync(r->j) < 0)
-		journal_failed(r);
 	for (int i = 0; i < nstart; i++) {
-		if (r->stop == STOP_JOURNAL) {
-			start[i]->state = DRR_NOT_RUN;
-			continue;
-		}
 		r->running++;
-		launch_attempt(r, start[i]);
+		when_durable(r, start[i], LAUNCH_FIRST);
 	}
 
 	if (r->running > 0 || r->prompting)
@@ -467,9 +528,8 @@ static void pass(void *ud)
 		schedule_steps(r);
 	if (r->phase == P_ROLLBACK)
 		schedule_rollback(r);
-	if (r->stop != STOP_JOURNAL && drr_journal_sync(r->j) < 0)
-		journal_failed(r);
-	if (r->hard && r->running == 0 && !r->rb_task)
+	request_sync(r); /* the rest of the pass's records, in the background */
+	if (r->hard && r->running == 0 && !r->rb_task && !r->rb_waiting)
 		r->phase = P_DONE;
 	if (r->phase == P_DONE)
 		finish_run(r);
@@ -838,6 +898,7 @@ static void free_states(struct run *r)
 	free(r->ready);
 	free(r->held);
 	free(r->start);
+	free(r->wait);
 }
 
 int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct drr_resume *res)
@@ -899,6 +960,8 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	r->ready = drr_xmalloc((size_t)rb->nsteps * sizeof *r->ready + sizeof(int));
 	r->held = drr_xmalloc((size_t)rb->nsteps * sizeof *r->held + sizeof(int));
 	r->start = drr_xmalloc(((size_t)rb->nsteps + 1) * sizeof *r->start);
+	r->wait_cap = rb->nsteps + 1; /* a step waits at most once at a time */
+	r->wait = drr_xcalloc((size_t)r->wait_cap, sizeof *r->wait);
 	r->rescan = 1;
 
 	int live = !o->json && isatty(1) && getenv("TERM") && strcmp(getenv("TERM"), "dumb");

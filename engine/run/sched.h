@@ -21,6 +21,18 @@ enum {
 	STOP_JOURNAL
 };
 
+enum {
+	LAUNCH_FIRST,	/* a step's first attempt in this session */
+	LAUNCH_RETRY,	/* a further attempt */
+	LAUNCH_ROLLBACK /* a completed step's rollback */
+};
+
+struct durable_wait {
+	struct drr_stepstate *s;
+	int kind;     /* LAUNCH_* */
+	int64_t upto; /* the journal seq that must be on disk first */
+};
+
 struct run {
 	struct drr_runbook *rb;
 	struct drr_stepstate *st;     /* indexed like rb->steps */
@@ -30,6 +42,9 @@ struct run {
 	int rescan;		      /* states changed outside the pass: rebuild it */
 	int *held;		      /* ready steps put back for the next pass */
 	struct drr_stepstate **start; /* the pass's steps to launch */
+	struct durable_wait *wait;    /* FIFO ring: what waits for a sync */
+	int wait_head, nwait, wait_cap;
+	int rb_waiting; /* a rollback_start is being synced */
 	const struct drr_opts *o;
 	struct drr_journal *j;
 	lua_State *L;
@@ -80,6 +95,9 @@ void abandon_retries(struct run *r);
 /* Journal step_start for the step's next attempt; not yet synced. */
 void record_start(struct run *r, struct drr_stepstate *s);
 void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const char *err);
+/* Begin s (LAUNCH_*) once every record appended so far is on disk; it
+ * counts as running (or r->rb_waiting, for a rollback) meanwhile. */
+void when_durable(struct run *r, struct drr_stepstate *s, int kind);
 
 /* ---- ctx.c: what a step's functions are given ------------------------------- */
 
@@ -105,5 +123,7 @@ void prompt_answer(struct run *r, int yes);
 void begin_rollbacks(struct run *r);
 /* Start the next rollback, newest completed step first, one at a time. */
 void schedule_rollback(struct run *r);
+/* Its rollback_start is on disk: run s's rollback (unless the run stopped). */
+void rollback_launch(struct run *r, struct drr_stepstate *s);
 
 #endif

@@ -786,6 +786,36 @@ def t_journal_full_inside_steps():
         expect(v.returncode == 0, f"{kib} KiB: what was written verifies: {v.stdout}")
 
 
+def t_syncs_off_the_loop():
+    """The group commit that lets each step start runs on the thread pool,
+    not on the loop's thread: only run_start and run_end sync there."""
+    d = case_dir("offloop")
+    write_rb(d, text='runbook { name = "offloop" }\n'
+             'for i = 1, 6 do step("s" .. i) { after = i > 1 and ("s" .. (i - 1)) or nil, '
+             'run = function(ctx) ctx.log("step %d", i) return i end } end\n')
+    tr = os.path.join(d, "trace")
+    # LeakSanitizer cannot run under ptrace; the other tests cover leaks
+    env = dict(ENV, ASAN_OPTIONS=(ENV.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":"))
+    r = subprocess.run(["strace", "-f", "-y", "-e", "trace=fdatasync", "-o", tr, DRRUN, "run",
+                        "rb.lua", "--state-dir", "state"], cwd=d, env=env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    expect(r.returncode == 0, f"exit {r.returncode}: {r.stderr[-500:]}")
+    main_tid, on_loop, off_loop = None, 0, 0
+    for line in open(tr):
+        m = re.match(r"(\d+) +fdatasync\(\d+<[^>]*journal\.jsonl", line)
+        if not m:
+            continue
+        tid = int(m.group(1))
+        main_tid = main_tid or tid  # run_start's sync is the first, on the loop
+        if tid == main_tid:
+            on_loop += 1
+        else:
+            off_loop += 1
+    expect(main_tid, "no fdatasync of the journal was traced")
+    expect(on_loop <= 2, f"{on_loop} syncs on the loop's thread (want run_start and run_end)")
+    expect(off_loop >= 6, f"{off_loop} syncs on the thread pool, want one per step at least")
+
+
 def t_state_dir_unwritable():
     d = case_dir("unwritable")
     write_rb(d)
@@ -883,7 +913,7 @@ TESTS = [t_verify_intact, t_tamper_edit, t_tamper_delete, t_tamper_swap, t_tampe
          disk_full_at("step_end", "one", ["one"]),
          disk_full_at("step_start", "two", ["one"]),
          disk_full_at("run_end", None, ["one", "two"]),
-         t_sync_order, t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
+         t_sync_order, t_syncs_off_the_loop, t_state_dir_unwritable, t_torn_tail_repaired, t_changed_runbook_refused,
          t_rollback_verb, t_status_and_log]
 
 
