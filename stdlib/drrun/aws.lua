@@ -601,6 +601,46 @@ function M.call(service, op, params, opts)
   return M.request(o)
 end
 
+-- ---- what the service modules share ------------------------------------------
+
+-- opts must be a table with these fields set (misuse raises at the
+-- runbook's line: level 3 is the caller of the verb that calls this)
+function M.args(opts, who, required)
+  if type(opts) ~= "table" then error(("%s expects a table of options"):format(who), 3) end
+  for _, k in ipairs(required or {}) do
+    if opts[k] == nil or opts[k] == "" then error(("%s: %s is required"):format(who, k), 3) end
+  end
+  return opts
+end
+
+-- seconds from a duration string or a number, or default
+function M.secs(v, default)
+  if v == nil then return default end
+  if type(v) == "number" then return v end
+  local s, err = drrun.duration(v)
+  if not s then error(err, 3) end
+  return s
+end
+
+-- Ask probe() every `interval` seconds until it gives an answer, for at most
+-- `timeout` seconds.  probe returns the result (done); or nil and where
+-- things stand (not yet, said in the timeout's message); or false, err,
+-- token, code (stop: a failure, or a state there is no coming back from).
+-- The waiters of the AWS modules are this, with botocore's acceptors.
+function M.poll(probe, timeout, interval, who)
+  local deadline = dcore.now() + timeout
+  while true do
+    local r, a, b, c = probe()
+    if r then return r end
+    if r == false then return nil, a, b, c end
+    if dcore.now() + interval > deadline then
+      return nil, ("aws: %s: timeout: %s after %ds"):format(who, tostring(a), math.floor(timeout)),
+        "timeout"
+    end
+    drrun.sleep(interval)
+  end
+end
+
 -- Options every verb passes on to aws.request.
 M.passthrough = { "region", "profile", "credentials", "endpoint_url", "endpoint", "timeout",
                   "retry", "tls" }

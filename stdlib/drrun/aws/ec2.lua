@@ -4,7 +4,6 @@
 -- so what a runbook reads matches AWS's documentation.  Every call takes
 -- drrun.aws's options (region, profile, credentials, endpoint_url, ...).
 local aws = require "drrun.aws"
-local drrun = require "drrun"
 local dcore = require "drrun.core"
 
 local M = {}
@@ -59,14 +58,6 @@ end
 
 -- ---- helpers -------------------------------------------------------------------
 
-local function args(opts, verb, required)
-  if type(opts) ~= "table" then error(("ec2.%s expects a table of options"):format(verb), 3) end
-  for _, k in ipairs(required or {}) do
-    if opts[k] == nil then error(("ec2.%s: %s is required"):format(verb, k), 3) end
-  end
-  return opts
-end
-
 local function ids_of(opts, verb)
   local ids = opts.ids
   if type(ids) == "string" then ids = { ids } end
@@ -112,7 +103,7 @@ end
 -- ec2.describe_instances{ ids = {...} | filters = { ["tag:role"] = "web" } }
 --   -> a list of instances (every page)
 function M.describe_instances(opts)
-  args(opts, "describe_instances")
+  aws.args(opts, "ec2.describe_instances")
   local out, token = {}, nil
   repeat
     local params = { Filter = filters(opts.filters), NextToken = token }
@@ -142,19 +133,19 @@ end
 -- ec2.start{ ids } / ec2.stop{ ids, force, hibernate } / ec2.terminate{ ids }
 --   -> a list of { InstanceId, CurrentState, PreviousState }.  Safe to repeat.
 function M.start(opts)
-  return change_state("StartInstances", "StartingInstances", args(opts, "start", { "ids" }))
+  return change_state("StartInstances", "StartingInstances", aws.args(opts, "ec2.start", { "ids" }))
 end
 function M.stop(opts)
-  args(opts, "stop", { "ids" })
+  aws.args(opts, "ec2.stop", { "ids" })
   return change_state("StopInstances", "StoppingInstances", opts,
     { Force = opts.force or nil, Hibernate = opts.hibernate or nil })
 end
 function M.terminate(opts)
-  return change_state("TerminateInstances", "TerminatingInstances", args(opts, "terminate", { "ids" }))
+  return change_state("TerminateInstances", "TerminatingInstances", aws.args(opts, "ec2.terminate", { "ids" }))
 end
 -- ec2.reboot{ ids } -> true
 function M.reboot(opts)
-  args(opts, "reboot", { "ids" })
+  aws.args(opts, "ec2.reboot", { "ids" })
   local r, err, tok, code = call("RebootInstances", { InstanceId = ids_of(opts, "reboot") }, opts)
   if not r then return nil, err, tok, code end
   return true
@@ -168,23 +159,15 @@ local WAITERS = {
   terminated = { failure = { pending = true, stopping = true } },
 }
 
-local function secs(v, default)
-  if v == nil then return default end
-  if type(v) == "number" then return v end
-  local s, err = drrun.duration(v)
-  if not s then error(err, 3) end
-  return s
-end
-
 -- ec2.wait{ ids, state = "running" | "stopped" | "terminated",
 --           timeout = "10m", interval = "15s" } -> the instances
 function M.wait(opts)
-  args(opts, "wait", { "ids" })
+  aws.args(opts, "ec2.wait", { "ids" })
   local state = opts.state or "running"
   local w = WAITERS[state]
   if not w then error(("ec2.wait: state must be running, stopped or terminated, not %q"):format(state), 2) end
   local ids = ids_of(opts, "wait")
-  local timeout, interval = secs(opts.timeout, 600), secs(opts.interval, 15)
+  local timeout, interval = aws.secs(opts.timeout, 600), aws.secs(opts.interval, 15)
   if dcore.dry_run() then
     dcore.log(("would wait for %s to be %s"):format(table.concat(ids, ", "), state))
     local out = {}
@@ -193,28 +176,20 @@ function M.wait(opts)
     end
     return out
   end
-  local deadline = dcore.now() + timeout
-  while true do
+  return aws.poll(function()
     local list, err, tok, code = M.describe_instances(setmetatable({ filters = false }, { __index = opts }))
-    if not list then return nil, err, tok, code end
-    local done, behind = true, {}
+    if not list then return false, err, tok, code end
+    local behind = {}
     for _, i in ipairs(list) do
       local s = i.State and i.State.Name
       if w.failure[s] then
-        return nil, ("aws: ec2: %s is %s, so it will not be %s"):format(i.InstanceId, s, state), "failed"
+        return false, ("aws: ec2: %s is %s, so it will not be %s"):format(i.InstanceId, s, state), "failed"
       end
-      if s ~= state then
-        done = false
-        behind[#behind + 1] = i.InstanceId .. " " .. tostring(s)
-      end
+      if s ~= state then behind[#behind + 1] = i.InstanceId .. " " .. tostring(s) end
     end
-    if done and #list == #ids then return list end
-    if dcore.now() + interval > deadline then
-      return nil, ("aws: ec2: timeout: after %ds not every instance is %s (%s)"):format(
-        math.floor(timeout), state, table.concat(behind, ", ")), "timeout"
-    end
-    drrun.sleep(interval)
-  end
+    if #behind == 0 and #list == #ids then return list end
+    return nil, ("not every instance is %s (%s)"):format(state, table.concat(behind, ", "))
+  end, timeout, interval, "ec2")
 end
 
 -- ec2.run{ launch_template = "name" | { id = "lt-..." , version }, count = 1,
@@ -223,7 +198,7 @@ end
 --   the step and the arguments) makes a retried or resumed call return the
 --   same instances instead of launching more.
 function M.run(opts)
-  args(opts, "run")
+  aws.args(opts, "ec2.run")
   local params = { MinCount = opts.count or 1, MaxCount = opts.count or 1 }
   local lt = opts.launch_template
   if type(lt) == "string" then
@@ -262,7 +237,7 @@ end
 
 -- ec2.tag{ ids = { "i-...", "snap-..." }, tags = { k = v } } -> true
 function M.tag(opts)
-  args(opts, "tag", { "ids", "tags" })
+  aws.args(opts, "ec2.tag", { "ids", "tags" })
   local list = {}
   for k, v in pairs(opts.tags) do list[#list + 1] = { Key = k, Value = tostring(v) } end
   table.sort(list, function(a, b) return a.Key < b.Key end)
@@ -277,7 +252,7 @@ local function snapshot(s) return api(s, "snapshot") end
 
 -- ec2.volumes{ instance = "i-..." | filters = {...} } -> volumes
 function M.volumes(opts)
-  args(opts, "volumes")
+  aws.args(opts, "ec2.volumes")
   local f = opts.filters or {}
   if opts.instance then f["attachment.instance-id"] = opts.instance end
   local r, err, tok, code = call("DescribeVolumes", { Filter = filters(f) }, opts)
@@ -288,7 +263,7 @@ end
 
 -- ec2.create_snapshot{ volume, description, tags } -> the snapshot (pending)
 function M.create_snapshot(opts)
-  args(opts, "create_snapshot", { "volume" })
+  aws.args(opts, "ec2.create_snapshot", { "volume" })
   local r, err, tok, code = aws.call("ec2", "CreateSnapshot", { VolumeId = opts.volume,
     Description = opts.description, TagSpecification = tag_specs("snapshot", opts.tags) },
     aws.pick(opts))
@@ -299,7 +274,7 @@ end
 
 -- ec2.snapshots{ ids | filters } -> snapshots (this account's)
 function M.snapshots(opts)
-  args(opts, "snapshots")
+  aws.args(opts, "ec2.snapshots")
   local r, err, tok, code = call("DescribeSnapshots", { SnapshotId = opts.ids,
     Filter = filters(opts.filters), Owner = { "self" } }, opts)
   if not r then return nil, err, tok, code end
@@ -310,33 +285,28 @@ end
 -- ec2.wait_snapshot{ id, timeout = "30m", interval = "15s" } -> the snapshot
 -- (botocore's SnapshotCompleted: completed succeeds, error fails)
 function M.wait_snapshot(opts)
-  args(opts, "wait_snapshot", { "id" })
-  local timeout, interval = secs(opts.timeout, 1800), secs(opts.interval, 15)
+  aws.args(opts, "ec2.wait_snapshot", { "id" })
+  local timeout, interval = aws.secs(opts.timeout, 1800), aws.secs(opts.interval, 15)
   if dcore.dry_run() then
     dcore.log(("would wait for snapshot %s to complete"):format(opts.id))
     return { SnapshotId = opts.id, State = "completed", dry_run = true }
   end
-  local deadline = dcore.now() + timeout
-  while true do
+  return aws.poll(function()
     local list, err, tok, code = M.snapshots(setmetatable({ ids = { opts.id } }, { __index = opts }))
-    if not list then return nil, err, tok, code end
+    if not list then return false, err, tok, code end
     local s = list[1]
     if s and s.State == "completed" then return s end
     if s and s.State == "error" then
-      return nil, ("aws: ec2: snapshot %s failed"):format(opts.id), "failed"
+      return false, ("aws: ec2: snapshot %s failed"):format(opts.id), "failed"
     end
-    if dcore.now() + interval > deadline then
-      return nil, ("aws: ec2: timeout: snapshot %s is still %s after %ds"):format(opts.id,
-        s and s.State or "missing", math.floor(timeout)), "timeout"
-    end
-    drrun.sleep(interval)
-  end
+    return nil, ("snapshot %s is still %s"):format(opts.id, s and s.State or "missing")
+  end, timeout, interval, "ec2")
 end
 
 -- ec2.snapshot_instance{ id = "i-...", tags, description, wait = true }
 --   -> one snapshot per attached volume
 function M.snapshot_instance(opts)
-  args(opts, "snapshot_instance", { "id" })
+  aws.args(opts, "ec2.snapshot_instance", { "id" })
   local vols, err, tok, code = M.volumes(setmetatable({ instance = opts.id, filters = false },
     { __index = opts }))
   if not vols then return nil, err, tok, code end
@@ -363,7 +333,7 @@ end
 -- ec2.copy_snapshot{ id, source_region, region (the destination), description,
 --                    tags } -> the new snapshot's id
 function M.copy_snapshot(opts)
-  args(opts, "copy_snapshot", { "id", "source_region" })
+  aws.args(opts, "ec2.copy_snapshot", { "id", "source_region" })
   local r, err, tok, code = aws.call("ec2", "CopySnapshot", { SourceSnapshotId = opts.id,
     SourceRegion = opts.source_region, Description = opts.description,
     TagSpecification = tag_specs("snapshot", opts.tags) }, aws.pick(opts))

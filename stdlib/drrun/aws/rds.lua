@@ -5,26 +5,9 @@
 -- restored to (epoch seconds), the figure a drill's RPO is measured from.
 -- Every call takes drrun.aws's options (region, profile, credentials, ...).
 local aws = require "drrun.aws"
-local drrun = require "drrun"
 local dcore = require "drrun.core"
 
 local M = {}
-
-local function args(opts, verb, required)
-  if type(opts) ~= "table" then error(("rds.%s expects a table of options"):format(verb), 3) end
-  for _, k in ipairs(required or {}) do
-    if opts[k] == nil or opts[k] == "" then error(("rds.%s: %s is required"):format(verb, k), 3) end
-  end
-  return opts
-end
-
-local function secs(v, default)
-  if v == nil then return default end
-  if type(v) == "number" then return v end
-  local s, err = drrun.duration(v)
-  if not s then error(err, 3) end
-  return s
-end
 
 local NUMBERS = { Port = true, AllocatedStorage = true, PercentProgress = true,
                   BackupRetentionPeriod = true }
@@ -63,7 +46,7 @@ end
 -- rds.describe_instances{ id | filters = { ["db-instance-id"] = {...} } }
 --   -> every instance (all pages)
 function M.describe_instances(opts)
-  args(opts, "describe_instances")
+  aws.args(opts, "rds.describe_instances")
   local out, marker = {}, nil
   repeat
     local f
@@ -85,7 +68,7 @@ end
 
 -- rds.instance{ id } -> the instance | nil, err, "not_found"
 function M.instance(opts)
-  args(opts, "instance", { "id" })
+  aws.args(opts, "rds.instance", { "id" })
   local list, err, tok, code = M.describe_instances(opts)
   if not list then return nil, err, tok, code end
   return list[1]
@@ -94,7 +77,7 @@ end
 -- rds.snapshots{ instance, type = "automated" | "manual" | ..., id }
 --   -> snapshots, oldest first
 function M.snapshots(opts)
-  args(opts, "snapshots")
+  aws.args(opts, "rds.snapshots")
   local r, err, tok, code = call("DescribeDBSnapshots", { DBInstanceIdentifier = opts.instance,
     SnapshotType = opts.type, DBSnapshotIdentifier = opts.id }, opts)
   if not r then return nil, err, tok, code end
@@ -109,7 +92,7 @@ end
 -- rds.latest_snapshot{ instance, type } -> the newest available snapshot |
 -- nil, err, "not_found"
 function M.latest_snapshot(opts)
-  args(opts, "latest_snapshot", { "instance" })
+  aws.args(opts, "rds.latest_snapshot", { "instance" })
   local list, err, tok, code = M.snapshots(opts)
   if not list then return nil, err, tok, code end
   for i = #list, 1, -1 do
@@ -127,61 +110,51 @@ local FAILED = { deleted = true, deleting = true, failed = true,
 
 -- rds.wait_available{ id, timeout = "40m", interval = "30s" } -> the instance
 function M.wait_available(opts)
-  args(opts, "wait_available", { "id" })
-  local timeout, interval = secs(opts.timeout, 2400), secs(opts.interval, 30)
+  aws.args(opts, "rds.wait_available", { "id" })
+  local timeout, interval = aws.secs(opts.timeout, 2400), aws.secs(opts.interval, 30)
   if dcore.dry_run() then
     dcore.log(("would wait for %s to be available"):format(opts.id))
     return { DBInstanceIdentifier = opts.id, DBInstanceStatus = "available", dry_run = true,
              Endpoint = { Address = opts.id .. ".dry-run.invalid", Port = 5432 } }
   end
-  local deadline = dcore.now() + timeout
-  while true do
+  return aws.poll(function()
     local db, err, tok, code = M.instance(opts)
-    if not db then return nil, err, tok, code end
+    if not db then return false, err, tok, code end
     local st = db.DBInstanceStatus
     if st == "available" then return db end
     if FAILED[st] then
-      return nil, ("aws: rds: %s is %s, so it will not become available"):format(opts.id, st), "failed"
+      return false, ("aws: rds: %s is %s, so it will not become available"):format(opts.id, st), "failed"
     end
-    if dcore.now() + interval > deadline then
-      return nil, ("aws: rds: timeout: %s is still %s after %ds"):format(opts.id, st, math.floor(timeout)),
-        "timeout"
-    end
-    drrun.sleep(interval)
-  end
+    return nil, ("%s is still %s"):format(opts.id, st)
+  end, timeout, interval, "rds")
 end
 
 -- rds.wait_snapshot{ id, timeout = "1h", interval = "30s" } -> the snapshot
 function M.wait_snapshot(opts)
-  args(opts, "wait_snapshot", { "id" })
-  local timeout, interval = secs(opts.timeout, 3600), secs(opts.interval, 30)
+  aws.args(opts, "rds.wait_snapshot", { "id" })
+  local timeout, interval = aws.secs(opts.timeout, 3600), aws.secs(opts.interval, 30)
   if dcore.dry_run() then
     dcore.log(("would wait for snapshot %s to be available"):format(opts.id))
     return { DBSnapshotIdentifier = opts.id, Status = "available", dry_run = true }
   end
-  local deadline = dcore.now() + timeout
-  while true do
+  return aws.poll(function()
     local list, err, tok, code = M.snapshots({ id = opts.id, region = opts.region,
       profile = opts.profile, credentials = opts.credentials, endpoint_url = opts.endpoint_url })
-    if not list then return nil, err, tok, code end
+    if not list then return false, err, tok, code end
     local s = list[1]
     if s and s.Status == "available" then return s end
     if s and (s.Status == "failed" or s.Status == "deleted") then
-      return nil, ("aws: rds: snapshot %s is %s"):format(opts.id, s.Status), "failed"
+      return false, ("aws: rds: snapshot %s is %s"):format(opts.id, s.Status), "failed"
     end
-    if dcore.now() + interval > deadline then
-      return nil, ("aws: rds: timeout: snapshot %s is still %s after %ds"):format(opts.id,
-        s and s.Status or "missing", math.floor(timeout)), "timeout"
-    end
-    drrun.sleep(interval)
-  end
+    return nil, ("snapshot %s is still %s"):format(opts.id, s and s.Status or "missing")
+  end, timeout, interval, "rds")
 end
 
 -- ---- changing ------------------------------------------------------------------
 
 -- rds.create_snapshot{ instance, id, tags, wait = false } -> the snapshot
 function M.create_snapshot(opts)
-  args(opts, "create_snapshot", { "instance", "id" })
+  aws.args(opts, "rds.create_snapshot", { "instance", "id" })
   local r, err, tok, code = call("CreateDBSnapshot", { DBInstanceIdentifier = opts.instance,
     DBSnapshotIdentifier = opts.id, ["Tags.Tag"] = tags(opts.tags) }, opts, {
     verify = function()
@@ -239,7 +212,7 @@ end
 -- kept in this region (replicated from another, for cross-region recovery) |
 -- nil, err, "not_found"
 function M.automated_backup(opts)
-  args(opts, "automated_backup", { "instance" })
+  aws.args(opts, "rds.automated_backup", { "instance" })
   local r, err, tok, code = call("DescribeDBInstanceAutomatedBackups",
     { DBInstanceIdentifier = opts.instance }, opts)
   if not r then return nil, err, tok, code end
@@ -255,7 +228,7 @@ end
 --   security_groups, multi_az, az, tags, ... } -> instance, recovery_point
 -- (the snapshot's creation time)
 function M.restore_from_snapshot(opts)
-  args(opts, "restore_from_snapshot", { "snapshot", "target" })
+  aws.args(opts, "rds.restore_from_snapshot", { "snapshot", "target" })
   local snaps, err, tok, code = M.snapshots({ id = opts.snapshot, region = opts.region,
     profile = opts.profile, credentials = opts.credentials, endpoint_url = opts.endpoint_url })
   if not snaps then return nil, err, tok, code end
@@ -271,7 +244,7 @@ end
 -- latest).  With source_region other than the call's region, the restore
 -- uses the source's automated backups replicated to this region.
 function M.restore_to_point_in_time(opts)
-  args(opts, "restore_to_point_in_time", { "source", "target" })
+  aws.args(opts, "rds.restore_to_point_in_time", { "source", "target" })
   local latest = opts.latest or opts.use_latest_restorable_time
   if (opts.restore_time ~= nil) == (latest == true) then
     error("rds.restore_to_point_in_time: give exactly one of restore_time and latest = true", 2)
@@ -312,7 +285,7 @@ end
 -- rds.copy_snapshot{ source (an id, or an ARN for another region), target,
 --   source_region, region, kms_key, tags } -> the new snapshot
 function M.copy_snapshot(opts)
-  args(opts, "copy_snapshot", { "source", "target" })
+  aws.args(opts, "rds.copy_snapshot", { "source", "target" })
   local r, err, tok, code = call("CopyDBSnapshot", { SourceDBSnapshotIdentifier = opts.source,
     TargetDBSnapshotIdentifier = opts.target, SourceRegion = opts.source_region,
     KmsKeyId = opts.kms_key, ["Tags.Tag"] = tags(opts.tags) }, opts)
@@ -324,7 +297,7 @@ end
 -- rds.promote_replica{ id, retention } -> the instance (modifying, then
 -- available: wait_available)
 function M.promote_replica(opts)
-  args(opts, "promote_replica", { "id" })
+  aws.args(opts, "rds.promote_replica", { "id" })
   local r, err, tok, code = call("PromoteReadReplica", { DBInstanceIdentifier = opts.id,
     BackupRetentionPeriod = opts.retention }, opts)
   if not r then return nil, err, tok, code end
@@ -335,7 +308,7 @@ end
 -- rds.delete{ id, skip_final_snapshot = true | final_snapshot = "name" }
 --   -> the instance (deleting).  The rollback of a restore.
 function M.delete(opts)
-  args(opts, "delete", { "id" })
+  aws.args(opts, "rds.delete", { "id" })
   if not opts.skip_final_snapshot and not opts.final_snapshot then
     error("rds.delete: say skip_final_snapshot = true or name a final_snapshot", 2)
   end

@@ -5,28 +5,10 @@
 -- AliasTarget = { HostedZoneId, DNSName, EvaluateTargetHealth },
 -- SetIdentifier, Weight, Failover, HealthCheckId }.
 local aws = require "drrun.aws"
-local drrun = require "drrun"
-local dcore = require "drrun.core"
 
 local M = {}
 
 local NS = "https://route53.amazonaws.com/doc/2013-04-01/"
-
-local function args(opts, verb, required)
-  if type(opts) ~= "table" then error(("route53.%s expects a table of options"):format(verb), 3) end
-  for _, k in ipairs(required or {}) do
-    if opts[k] == nil or opts[k] == "" then error(("route53.%s: %s is required"):format(verb, k), 3) end
-  end
-  return opts
-end
-
-local function secs(v, default)
-  if v == nil then return default end
-  if type(v) == "number" then return v end
-  local s, err = drrun.duration(v)
-  if not s then error(err, 3) end
-  return s
-end
 
 -- "Z123", "/hostedzone/Z123" -> "Z123"
 local function zone_id(z)
@@ -71,7 +53,7 @@ end
 -- route53.records{ zone, name, type } -> the record sets, every page; with
 -- name (and type), only those with exactly that name (and type)
 function M.records(opts)
-  args(opts, "records", { "zone" })
+  aws.args(opts, "route53.records", { "zone" })
   local zid = zone_id(opts.zone)
   local name, rtype = opts.name and fqdn(opts.name), opts.type
   local out = {}
@@ -136,7 +118,7 @@ local ACTIONS = { CREATE = true, DELETE = true, UPSERT = true }
 --   timeout = "10m", interval = "5s" } -> { Id, Status, SubmittedAt }
 -- One atomic batch: every change applies, or none.
 function M.change(opts)
-  args(opts, "change", { "zone", "changes" })
+  aws.args(opts, "route53.change", { "zone", "changes" })
   local zid = zone_id(opts.zone)
   if #opts.changes == 0 then error("route53.change: changes is empty", 2) end
   local b = { '<?xml version="1.0" encoding="UTF-8"?>\n<ChangeResourceRecordSetsRequest xmlns="',
@@ -176,22 +158,17 @@ end
 
 -- route53.wait{ id, timeout = "10m", interval = "5s" } -> the change, INSYNC
 function M.wait(opts)
-  args(opts, "wait", { "id" })
+  aws.args(opts, "route53.wait", { "id" })
   local id = tostring(opts.id):match("([^/]+)$")
-  local timeout, interval = secs(opts.timeout, 600), secs(opts.interval, 5)
-  local deadline = dcore.now() + timeout
-  while true do
+  local timeout, interval = aws.secs(opts.timeout, 600), aws.secs(opts.interval, 5)
+  return aws.poll(function()
     local r, err, tok, code = aws.request(opts_of(opts, { method = "GET",
       path = "/2013-04-01/change/" .. id }))
-    if not r then return nil, err, tok, code end
+    if not r then return false, err, tok, code end
     local info = r.data.ChangeInfo
     if info.Status == "INSYNC" then return info end
-    if dcore.now() + interval > deadline then
-      return nil, ("aws: route53: timeout: change %s is still %s after %ds"):format(id, info.Status,
-        math.floor(timeout)), "timeout"
-    end
-    drrun.sleep(interval)
-  end
+    return nil, ("change %s is still %s"):format(id, info.Status)
+  end, timeout, interval, "route53")
 end
 
 -- ---- the switch and its rollback ---------------------------------------------------
@@ -208,7 +185,7 @@ end
 -- by someone else in between fails the switch (conflict) instead of being
 -- overwritten.  route53.restore(out) is its rollback.
 function M.switch(opts)
-  args(opts, "switch", { "zone", "name" })
+  aws.args(opts, "route53.switch", { "zone", "name" })
   local rtype = opts.type or "A"
   local name = fqdn(opts.name)
   if not opts.values and not opts.alias then error("route53.switch: values or alias is required", 2) end
