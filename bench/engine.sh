@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-5}
 OUT=bench/out; mkdir -p "$OUT"
-DRRUN=./drrun
+DRRUN=${DRRUN:-./drrun}
 [ -x "$DRRUN" ] || { echo "build first: make" >&2; exit 1; }
 command -v lua5.4 >/dev/null || { echo "lua5.4 missing: make deps" >&2; exit 1; }
 cc -O2 -Wall -Wextra -Werror -o "$OUT/append_floor" bench/append_floor.c
@@ -71,3 +71,18 @@ echo "    1000 independent steps / floor, wall: $(ratio "$(w "$wd")" "$(w "$fl")
 echo "(b) drrun --version / lua5.4, wall:       $(ratio "$(w "$vr")" "$(w "$lu")")x"
 echo "    drrun check 100 steps / lua5.4, wall: $(ratio "$(w "$ck")" "$(w "$lu")")x  (goal <= 2)"
 echo "    shared libraries mapped at start-up:  $(ldd "$DRRUN" | grep -c '=>')"
+
+# (c) scale
+chain10k=$(gen chain10k 10000 chain)
+wide10k=$(gen wide10k 10000 wide)
+check100k=$(gen check100k 100000 chain)
+echo
+fl10=$(measure floor10k "$OUT/append_floor" "$OUT/floor.jsonl" 10000 "$RECSZ"); row "floor: 10000 fdatasync'd ${RECSZ}-byte appends" "$fl10"
+c10=$(measure chain10k $DRRUN run "$chain10k" --state-dir "$OUT/state"); row "drrun: 10000-step chain" "$c10"
+w10=$(measure wide10k $DRRUN run "$wide10k" --state-dir "$OUT/state"); row "drrun: 10000 independent steps" "$w10"
+k100=$(measure check100k $DRRUN check "$check100k"); row "drrun check: 100000-step runbook" "$k100"
+cpu() { echo "$1" | cut -d' ' -f2; }
+echo
+echo "(c) 10000-step chain / 10000 independent steps, wall: $(ratio "$(w "$c10")" "$(w "$w10")")x, cpu: $(ratio "$(cpu "$c10")" "$(cpu "$w10")")x  (goal <= 1.5)"
+echo "    10000-step chain / its floor, wall:             $(ratio "$(w "$c10")" "$(w "$fl10")")x"
+echo "    drrun check of 100000 steps, wall:              $(w "$k100") s  (goal < 2)"
