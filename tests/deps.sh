@@ -3,6 +3,9 @@
 # only when something is missing.  Safe to run again; needs root to install.
 #   tests/deps.sh            the packages below
 #   tests/deps.sh PKG...     those packages instead (bench/deps.sh)
+# Without arguments it also installs the npm packages of tests/fakes/package.json
+# (s3rver and the SigV4 checker in front of it) into tests/fakes/node_modules,
+# from the npm registry, when they are missing or package.json changed.
 set -euo pipefail
 
 PKGS=(
@@ -14,13 +17,36 @@ PKGS=(
   man-db groff-base
   python3-botocore awscli
 )
-[ $# -gt 0 ] && PKGS=("$@")
+NPM=1
+[ $# -gt 0 ] && PKGS=("$@") && NPM=
+
+# the npm packages of the test servers: after the Debian ones (node, npm)
+npm_deps() {
+	local dir
+	dir=$(cd "$(dirname "$0")" && pwd)/fakes
+	[ -n "$NPM" ] || return 0
+	if [ -f "$dir/node_modules/.stamp" ] && [ "$dir/node_modules/.stamp" -nt "$dir/package.json" ]; then
+		return 0
+	fi
+	command -v npm >/dev/null || { echo "deps: npm is missing (Debian: nodejs npm)" >&2; return 1; }
+	echo "deps: npm install in tests/fakes (s3rver, @smithy/signature-v4)"
+	(cd "$dir" && npm install --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
+	touch "$dir/node_modules/.stamp"
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# node and npm may come from another Debian repository than Debian's own
+# (nodesource's nodejs carries npm): only install them when there is no npm
+if [ -n "$NPM" ] && ! command -v npm >/dev/null; then
+	missing+=(nodejs npm)
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+	npm_deps
+	exit 0
+fi
 
 echo "deps: installing ${missing[*]}"
 SUDO=
@@ -33,3 +59,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq </dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+npm_deps

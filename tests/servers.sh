@@ -32,6 +32,12 @@
 # Their state, config and the tail of their request logs are in
 # DIR/fakes/SERVICE.json after every request, their output in SERVICE.out.
 #
+# And S3: s3rver (npm) behind an independent SigV4 check, tests/fakes/s3-signed.js
+# (node; the npm packages come from tests/deps.sh), its buckets under
+# DIR/fakes/s3-data.  DIR/env exports
+#   DRRUN_TEST_S3_URL           http://127.0.0.1:PORT (path-style buckets)
+#   DRRUN_TEST_S3_KEY, DRRUN_TEST_S3_SECRET   the key pair it accepts
+#
 # Needs nginx, openssl, curl and python3; reads no stdin; works as root
 # (workers then run as root too, so DIR's mode does not matter) and as any
 # other user.  A failed start leaves nothing running.
@@ -74,7 +80,10 @@ fake_pids() {
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
 		{ mapfile -d '' -t argv <"$f"; } 2>/dev/null || continue # gone meanwhile
-		case " ${argv[*]} " in *"/tests/fakes/serve.py "*" --state $D/fakes/"*) echo "$pid" ;; esac
+		case " ${argv[*]} " in
+		*"/tests/fakes/serve.py "*" --state $D/fakes/"*) echo "$pid" ;;
+		*"/tests/fakes/s3-signed.js $D/fakes/"*) echo "$pid" ;;
+		esac
 	done
 }
 
@@ -160,6 +169,14 @@ start_fakes() { # PYTHON
 		fi
 		echo "$svc $!" >>"$D/fakes/pids"
 	done
+	# node itself (not npx, whose $! would be a wrapper): stopped by PID
+	[ -d "$ROOT/tests/fakes/node_modules/s3rver" ] || {
+		echo "servers: tests/fakes/node_modules is missing: run make deps" >&2
+		return 1
+	}
+	mkdir -p "$D/fakes/s3-data"
+	node "$ROOT/tests/fakes/s3-signed.js" "$D/fakes/s3-data" 0 </dev/null >"$D/fakes/s3.out" 2>&1 &
+	echo "s3 $!" >>"$D/fakes/pids"
 }
 
 # wait until every fake printed "ready PORT"; PORT_<svc> variables
@@ -288,7 +305,7 @@ EOF
 
 start() {
 	local hp sp wp cp mod pid i ports_pid py
-	local PORT_heroku='' PORT_netlify='' PORT_statuspage='' PORT_pagerduty='' PORT_slack='' PORT_aws='' # wait_fakes
+	local PORT_heroku='' PORT_netlify='' PORT_statuspage='' PORT_pagerduty='' PORT_slack='' PORT_aws='' PORT_s3='' # wait_fakes
 	stop # a leftover from an earlier run in the same DIR
 	rm -rf "$D/www" "$D/tmp" "$D/tls"
 	rm -f "$D/env" "$D/access.log" "$D/error.log" "$D/nginx.pid"
@@ -348,6 +365,9 @@ start() {
 		DRRUN_TEST_AWS_URL "http://127.0.0.1:$PORT_aws" \
 		DRRUN_TEST_AWS_KEY AKIDDRRUN \
 		DRRUN_TEST_AWS_SECRET drrun-test-secret \
+		DRRUN_TEST_S3_URL "http://127.0.0.1:$PORT_s3" \
+		DRRUN_TEST_S3_KEY AKIDDRRUN \
+		DRRUN_TEST_S3_SECRET drrun-test-secret \
 		DRRUN_TEST_HEROKU_TOKEN test-heroku-token \
 		DRRUN_TEST_NETLIFY_TOKEN test-netlify-token \
 		DRRUN_TEST_STATUSPAGE_KEY test-statuspage-key \
@@ -361,7 +381,7 @@ start() {
 	trap - EXIT
 	echo "servers: nginx $pid on http $hp, https $sp, https (wrong name) $wp"
 	echo "servers: fakes heroku $PORT_heroku, netlify $PORT_netlify," \
-		"statuspage $PORT_statuspage, pagerduty $PORT_pagerduty, slack $PORT_slack, aws $PORT_aws"
+		"statuspage $PORT_statuspage, pagerduty $PORT_pagerduty, slack $PORT_slack, aws $PORT_aws, s3 $PORT_s3"
 }
 
 case $CMD in

@@ -1,0 +1,176 @@
+// s3-signed.js DIR [PORT] - s3rver (npm, 3.7.1) behind an independent SigV4 check.
+//
+// s3rver checks only the outer parts of a SigV4 request (key id, date); it never
+// compares the signature.  This front server recomputes every signature with
+// the AWS SDK's own signer (@smithy/signature-v4), header auth and presigned
+// URLs alike, checks the body against x-amz-content-sha256 (unless
+// UNSIGNED-PAYLOAD), and only then passes the request to s3rver, which listens
+// on a second loopback port.  Refused requests get S3's error XML with 403
+// (400 for XAmzContentSHA256Mismatch) and never reach s3rver.
+//
+// Prints "ready PORT" when both listen (PORT 0 or absent: a free one).
+// The key pair it accepts: AKIDDRRUN / drrun-test-secret.
+'use strict';
+const http = require('http');
+const crypto = require('crypto');
+const S3rver = require('s3rver');
+const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account');
+const { SignatureV4 } = require('@smithy/signature-v4');
+const { HttpRequest } = require('@smithy/protocol-http');
+const { Sha256 } = require('@aws-crypto/sha256-js');
+
+const SECRETS = { AKIDDRRUN: 'drrun-test-secret' };
+const SKEW_MS = 15 * 60e3;
+const AUTH = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
+const CRED = /^([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request$/;
+
+function amzTime(s) {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(s || '');
+  return m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`) : new Date(NaN);
+}
+
+function same(a, b) {
+  return a.length === b.length && crypto.timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+// The path as on the wire, and the query as smithy wants it (repeated keys as arrays).
+function parse(req, drop) {
+  const u = new URL(req.url, 'http://x');
+  const query = {};
+  for (const [k, v] of u.searchParams) {
+    if (drop && drop.has(k)) continue;
+    query[k] = k in query ? [].concat(query[k], v) : v;
+  }
+  return { path: u.pathname, query, params: u.searchParams };
+}
+
+function signer(service, region, ak) {
+  return new SignatureV4({ service, region, sha256: Sha256, applyChecksum: false,
+    credentials: { accessKeyId: ak, secretAccessKey: SECRETS[ak] },
+    uriEscapePath: service !== 's3' });
+}
+
+// null when the request is signed right, else an S3 error code
+async function verify(req, body) {
+  const authz = req.headers.authorization;
+  const u = new URL(req.url, 'http://x');
+  if (!authz && u.searchParams.has('X-Amz-Signature')) return verifyPresigned(req);
+  const m = AUTH.exec(authz || '');
+  if (!m) return 'AccessDenied';
+  const [, ak, day, region, service, signed, sig] = m;
+  if (!SECRETS[ak]) return 'InvalidAccessKeyId';
+  const amz = req.headers['x-amz-date'];
+  const when = amzTime(amz);
+  if (isNaN(when) || amz.slice(0, 8) !== day || Math.abs(Date.now() - when) > SKEW_MS) {
+    return 'RequestTimeTooSkewed';
+  }
+  const names = signed.split(';');
+  if (!names.includes('host') || !names.includes('x-amz-date')) return 'AccessDenied';
+  const payload = req.headers['x-amz-content-sha256'];
+  if (!payload) return 'InvalidRequest';
+  if (payload !== 'UNSIGNED-PAYLOAD' &&
+      payload !== crypto.createHash('sha256').update(body).digest('hex')) {
+    return 'XAmzContentSHA256Mismatch';
+  }
+  const headers = {};
+  for (const h of names) headers[h] = req.headers[h] ?? '';
+  const { path, query } = parse(req);
+  const out = await signer(service, region, ak).sign(
+    new HttpRequest({ method: req.method, hostname: 'x', path, query, headers }),
+    { signingDate: when, signableHeaders: new Set(names) });
+  const want = /Signature=([0-9a-f]{64})/.exec(out.headers.authorization)[1];
+  return same(want, sig) ? null : 'SignatureDoesNotMatch';
+}
+
+const PRESIGN_PARAMS = new Set(['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date',
+  'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Security-Token']);
+
+async function verifyPresigned(req) {
+  const { path, query, params } = parse(req, PRESIGN_PARAMS);
+  if (params.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') return 'AuthorizationQueryParametersError';
+  const m = CRED.exec(params.get('X-Amz-Credential') || '');
+  if (!m) return 'AuthorizationQueryParametersError';
+  const [, ak, day, region, service] = m;
+  if (!SECRETS[ak]) return 'InvalidAccessKeyId';
+  const amz = params.get('X-Amz-Date') || '';
+  const when = amzTime(amz);
+  const expires = Number(params.get('X-Amz-Expires'));
+  if (isNaN(when) || amz.slice(0, 8) !== day || !(expires >= 1 && expires <= 604800)) {
+    return 'AuthorizationQueryParametersError';
+  }
+  if (when - Date.now() > SKEW_MS) return 'RequestTimeTooSkewed';
+  if (Date.now() > +when + expires * 1000) return 'AccessDenied'; // "Request has expired"
+  const names = (params.get('X-Amz-SignedHeaders') || '').split(';');
+  if (!names.includes('host')) return 'AccessDenied';
+  const headers = {};
+  for (const h of names) headers[h] = req.headers[h] ?? '';
+  // S3's presigned URLs sign UNSIGNED-PAYLOAD; the header itself is not signed
+  headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  const out = await signer(service, region, ak).presign(
+    new HttpRequest({ method: req.method, hostname: 'x', path, query, headers }),
+    { signingDate: when, expiresIn: expires, signableHeaders: new Set(names),
+      unsignableHeaders: new Set(['x-amz-content-sha256']),
+      unhoistableHeaders: new Set(['x-amz-content-sha256']) });
+  return same(out.query['X-Amz-Signature'], params.get('X-Amz-Signature'))
+    ? null : 'SignatureDoesNotMatch';
+}
+
+function refuse(res, code, method) {
+  const status = code === 'XAmzContentSHA256Mismatch' || code === 'InvalidRequest' ||
+    code === 'AuthorizationQueryParametersError' ? 400 : 403;
+  const rid = crypto.randomBytes(8).toString('hex').toUpperCase();
+  const body = method === 'HEAD' ? '' : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>` +
+    `<Message>refused by the signature check</Message><RequestId>${rid}</RequestId></Error>`;
+  res.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': rid,
+    'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+async function main() {
+  const dir = process.argv[2];
+  if (!dir) {
+    console.error('usage: node s3-signed.js DIR [PORT]');
+    process.exit(64);
+  }
+  for (const [id, secret] of Object.entries(SECRETS)) DUMMY_ACCOUNT.createKeyPair(id, secret);
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true });
+  const inner = await s3.run();
+  const innerPort = inner.port;
+  const front = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      let err;
+      try {
+        err = await verify(req, body);
+      } catch (e) {
+        console.error(e);
+        err = 'AccessDenied';
+      }
+      if (err) return refuse(res, err, req.method);
+      const up = http.request({ host: '127.0.0.1', port: innerPort, method: req.method,
+        path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', (e) => {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(String(e));
+      });
+      up.end(body);
+    });
+  });
+  front.keepAliveTimeout = 30e3;
+  front.listen(+(process.argv[3] || 0), '127.0.0.1', () => {
+    console.log(`ready ${front.address().port}`);
+  });
+  const stop = () => { front.close(); s3.close().finally(() => process.exit(0)); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
