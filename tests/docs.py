@@ -239,7 +239,9 @@ def markdown_docs():
     files = ["README.md", "RUNBOOKS.md"]
     files += sorted(os.path.relpath(p, ROOT) for p in
                     glob.glob(os.path.join(ROOT, "docs/**/*.md"), recursive=True) +
-                    glob.glob(os.path.join(ROOT, "tests/**/README.md"), recursive=True))
+                    glob.glob(os.path.join(ROOT, "tests/**/README.md"), recursive=True)
+                    # npm's packages (tests/deps.sh) are not the project's docs
+                    if "/node_modules/" not in p)
     return files
 
 
