@@ -627,11 +627,13 @@ SYSCALLS = "write,pwrite64,writev,fdatasync,fsync,sync_file_range,rename,renamea
 
 
 def strace_events(path):
-    """The syscalls of an `strace -f -y` log as [(at, pid, name, text, ret)],
-    in the order they happened.  A call strace shows in two parts
+    """The syscalls of an `strace -f -y` log as [(at, pid, name, text, ret,
+    began)], in the order they happened.  A call strace shows in two parts
     (<unfinished ...> and <... resumed>) is one event; `at` is where it began
     for a spawn or an exec (a side effect starts there), where it returned for
-    everything else (a write or a sync counts once it is done)."""
+    everything else (a write or a sync counts once it is done); `began` is
+    where it began, whatever it is (a sync covers only what was written
+    before it started)."""
     events, pending = [], {}
     line_re = re.compile(r"^(\d+)\s+(.*)$")
     for i, line in enumerate(open(path, errors="replace")):
@@ -653,7 +655,7 @@ def strace_events(path):
             continue
         ret = text.rsplit("= ", 1)[1].split()[0] if "= " in text else "?"
         at = start if name in ("clone", "clone3", "vfork", "fork", "execve") else i
-        events.append((at, pid, name, text, ret))
+        events.append((at, pid, name, text, ret, start))
     return sorted(events, key=lambda e: e[0])
 
 
@@ -683,14 +685,14 @@ def t_sync_order():
     journal_fd = re.compile(r"^\w+\(\d+<[^>]*/journal\.jsonl(\.new)?>")
     rec_re = re.compile(r'\\"type\\":\\"(\w+)\\"(?:,\\"step\\":\\"([^\\"]+)\\")?')
     writes, syncs, spawns, child_cmd = {}, [], {}, {}
-    for at, pid, name, text, ret in ev:
+    for at, pid, name, text, ret, began in ev:
         if name in ("write", "pwrite64", "writev") and journal_fd.match(text):
             m = rec_re.search(text)
             expect(m, f"a journal write strace shows no record type in: {text[:200]}")
             expect(ret.isdigit() and int(ret) > 0, f"a journal write failed: {text[:200]}")
             writes.setdefault((m.group(1), m.group(2)), at)
         elif name in ("fdatasync", "fsync") and journal_fd.match(text) and ret == "0":
-            syncs.append(at)
+            syncs.append((began, at))
         elif name in ("clone", "clone3", "vfork", "fork") and pid == main and ret.isdigit():
             spawns[int(ret)] = at
         elif name == "execve":
@@ -700,7 +702,10 @@ def t_sync_order():
     expect(syncs, "the journal was never fdatasync'd")
 
     def synced_after(at):
-        return next((s for s in syncs if s > at), None)
+        # the first sync that began after the write and has returned: with the
+        # group commit on the thread pool, a sync already under way when the
+        # record was written does not cover it
+        return next((end for began, end in sorted(syncs, key=lambda x: x[1]) if began > at), None)
     first_side = None
     for s, deps in DEPS.items():
         expect(s in child_cmd and child_cmd[s] in spawns, f"no spawn of {s}'s command in the trace")
@@ -719,17 +724,17 @@ def t_sync_order():
             expect(sy is not None and sy < side,
                    f"{s}'s command was spawned before {dep}'s step_end was synced")
     # the journal's own name is durable before anything happens
-    links = [at for at, pid, name, text, ret in ev
+    links = [at for at, pid, name, text, ret, _ in ev
              if name in ("link", "linkat", "rename", "renameat2") and "journal.jsonl" in text
              and ret == "0"]
     expect(links and links[0] < first_side, "the journal was not linked in before the first step")
-    dirsync = [at for at, pid, name, text, ret in ev if name in ("fsync", "fdatasync")
+    dirsync = [at for at, pid, name, text, ret, _ in ev if name in ("fsync", "fdatasync")
                and re.match(r"^\w+\(\d+<[^>]*/runs/[^/>]+>\)", text) and at > links[0]]
     expect(dirsync and dirsync[0] < first_side,
            "the run's directory was not fsync'd after the journal was linked, before the first step")
     w = writes.get(("run_end", None))
     expect(w is not None, "no run_end written")
-    exits = [at for at, pid, name, text, ret in ev if name == "exit_group" and pid == main]
+    exits = [at for at, pid, name, text, ret, _ in ev if name == "exit_group" and pid == main]
     sy = synced_after(w)
     expect(sy is not None and exits and sy < exits[0], "run_end was not synced before the exit")
 
