@@ -413,6 +413,13 @@ local function endpoint(opts, svc, region)
   return (e:gsub("/+$", ""))
 end
 
+-- The endpoint of a call ("https://host[/base]", no trailing slash): for
+-- modules that build URLs themselves (S3's presigned URLs).
+function M.endpoint(opts, service)
+  local svc = M.services[service]
+  return endpoint(opts, svc, M.region(opts, svc))
+end
+
 -- ---- the request ---------------------------------------------------------------
 
 local function find_error(data, root)

@@ -93,3 +93,131 @@ step "cli-wrong-secret" {
 		eq(#json.decode(out).Contents, 1, "objects after the forged put")
 	end,
 }
+
+-- ---- drrun.aws.s3 against the same server -------------------------------------
+
+local s3 = require "drrun.aws.s3"
+local crypto = require "drrun.crypto"
+local http = require "drrun.http"
+local fails = T.service_fails("aws")
+-- an aws failure with token tok whose message contains text
+local function has_fail(text, tok, ...)
+	local msg = fails(tok, ...)
+	if not msg:find(text, 1, true) then error(("%q does not contain %q"):format(msg, text), 2) end
+end
+local B = "drrun-backups"
+
+local function O(t)
+	local o = { endpoint_url = URL, region = "us-east-1",
+		credentials = { access_key = KEY, secret_key = SECRET }, bucket = B }
+	for k, v in pairs(t or {}) do o[k] = v end
+	return o
+end
+
+step "s3-put-get" {
+	after = "cli-wrong-secret",
+	doc = "put from a string and a file, get to a string and a file, checksums as sent",
+	run = function()
+		local st, _, err = cli { "s3api", "create-bucket", "--bucket", B }
+		eq(st, 0, "create-bucket: " .. err)
+		local body = "pg_dump archive\0with bytes\255\n"
+		local p = assert(s3.put(O { key = "db/2026 11/a.dump", body = body }))
+		eq(p.size, #body, "put size")
+		eq(p.sha256, crypto.sha256_hex(body), "put sha256")
+		eq(#p.etag, 32, "put etag (MD5 hex)")
+		local g = assert(s3.get(O { key = "db/2026 11/a.dump" }))
+		eq(g.body, body, "the body read back")
+		eq(g.sha256, p.sha256, "get sha256")
+		eq(g.etag, p.etag, "get etag")
+		-- the CLI reads what drrun wrote: the key was encoded once
+		st, _, err = cli { "s3api", "get-object", "--bucket", B, "--key", "db/2026 11/a.dump",
+			S.tmp .. "/cli.dump" }
+		eq(st, 0, "the CLI's get-object: " .. err)
+		eq(slurp(S.tmp .. "/cli.dump"), body, "what the CLI read")
+		write(S.tmp .. "/manifest.json", '{"rows": 42}\n')
+		assert(exec.run { "mkdir", "-p", S.tmp .. "/out" })
+		p = assert(s3.put(O { key = "db/manifest.json", file = S.tmp .. "/manifest.json",
+			sse = "AES256" }))
+		eq(p.size, 13, "file put size")
+		g = assert(s3.get(O { key = "db/manifest.json", file = S.tmp .. "/out/m.json",
+			sha256 = p.sha256 }))
+		eq(g.body, nil, "no body with file =")
+		eq(slurp(S.tmp .. "/out/m.json"), '{"rows": 42}\n', "the file written")
+		local h = assert(s3.head(O { key = "db/manifest.json" }))
+		eq(h.size, 13, "head size")
+		eq(h.etag, p.etag, "head etag")
+	end,
+}
+
+step "s3-checksum-mismatch" {
+	after = "s3-put-get",
+	doc = "a get whose SHA-256 is not the one expected fails and leaves no file",
+	run = function()
+		local target = S.tmp .. "/out/bad.json"
+		has_fail("is not sha256 =", "invalid", s3.get(O { key = "db/manifest.json", file = target,
+			sha256 = string.rep("0", 64) }))
+		local r = assert(exec.run { "sh", "-c", 'ls -A "$1"', "ls", S.tmp .. "/out" })
+		eq(r.stdout, "m.json\n", "files left in the directory")
+	end,
+}
+
+step "s3-list-latest" {
+	after = "s3-checksum-mismatch",
+	doc = "list follows continuation tokens over every page; latest is the newest object",
+	run = function()
+		for i = 1, 5 do
+			assert(s3.put(O { key = ("pages/obj-%d"):format(i), body = ("x"):rep(i) }))
+		end
+		drrun.sleep(1.1) -- LastModified has whole seconds
+		assert(s3.put(O { key = "pages/aaa-newest", body = "new" }))
+		local l = assert(s3.list(O { prefix = "pages/", max_keys = 2 }))
+		eq(#l, 6, "objects over all pages")
+		local seen = {}
+		for _, c in ipairs(l) do seen[c.Key] = c end
+		eq(seen["pages/obj-3"].Size, 3, "Size is a number")
+		T.ok(seen["pages/obj-3"].LastModified and seen["pages/obj-3"].ETag, "LastModified and ETag")
+		local n = assert(s3.latest(O { prefix = "pages/" }))
+		eq(n.Key, "pages/aaa-newest", "latest")
+		has_fail("no object under", "not_found", s3.latest(O { prefix = "nothing/" }))
+	end,
+}
+
+step "s3-copy-delete" {
+	after = "s3-list-latest",
+	doc = "copy, delete, and a missing key or bucket is not_found",
+	run = function()
+		assert(s3.copy(O { key = "copy/manifest.json", source_key = "db/manifest.json" }))
+		eq(assert(s3.get(O { key = "copy/manifest.json" })).body, '{"rows": 42}\n', "the copy")
+		eq(s3.delete(O { key = "copy/manifest.json" }), true, "delete")
+		has_fail("NoSuchKey", "not_found", s3.get(O { key = "copy/manifest.json" }))
+		has_fail("HTTP 404", "not_found", s3.head(O { key = "copy/manifest.json" }))
+		has_fail("NoSuchBucket", "not_found", s3.list(O { bucket = "no-such-bucket" }))
+	end,
+}
+
+step "s3-auth" {
+	after = "s3-copy-delete",
+	doc = "a wrong secret is refused as auth, and writes nothing",
+	run = function()
+		has_fail("SignatureDoesNotMatch", "auth", s3.put(O { key = "forged", body = "x",
+			credentials = { access_key = KEY, secret_key = "wrong" } }))
+		has_fail("InvalidAccessKeyId", "auth", s3.get(O { key = "db/manifest.json",
+			credentials = { access_key = "AKIDNOBODY", secret_key = SECRET } }))
+		has_fail("NoSuchKey", "not_found", s3.get(O { key = "forged" }))
+	end,
+}
+
+step "s3-presign" {
+	after = "s3-auth",
+	doc = "a presigned GET is fetched with drrun.http; a tampered one is refused",
+	run = function()
+		local url = assert(s3.presign(O { key = "db/2026 11/a.dump", expires = 300 }))
+		has(url, "X-Amz-Signature=", "the presigned URL")
+		local r = assert(http.request { url = url, safe = true })
+		eq(r.status, 200, "presigned GET")
+		eq(r.body, "pg_dump archive\0with bytes\255\n", "presigned body")
+		r = assert(http.request { url = url:gsub("a%.dump", "b.dump"), safe = true })
+		eq(r.status, 403, "a presigned URL for another key")
+		has(r.body, "SignatureDoesNotMatch", "its error")
+	end,
+}
