@@ -221,3 +221,36 @@ step "s3-presign" {
 		has(r.body, "SignatureDoesNotMatch", "its error")
 	end,
 }
+
+step "s3-dry-run" {
+	after = "s3-presign",
+	doc = "under --dry-run reads are made and writes only described; a get writes no file",
+	run = function()
+		local me = assert(exec.run { "bash", "-c", "readlink /proc/$PPID/exe" })
+		write(S.tmp .. "/dry.lua", [[
+local s3 = require "drrun.aws.s3"
+runbook { name = "s3-dry" }
+step "go" { run = function()
+  local o = { endpoint_url = os.getenv("DRRUN_TEST_S3_URL"), region = "us-east-1", bucket = "drrun-backups" }
+  local function with(t) for k, v in pairs(o) do t[k] = v end return t end
+  local p = assert(s3.put(with { key = "dry/new", body = "x" }))
+  assert(p.dry_run and p.size == 1, "put under dry-run")
+  assert(s3.delete(with { key = "db/manifest.json" }))
+  local g = assert(s3.get(with { key = "db/manifest.json", file = os.getenv("OUT") }))
+  assert(g.dry_run and g.size == 13, "get under dry-run")
+  assert(#assert(s3.list(with { prefix = "db/" })) == 2, "list under dry-run")
+end }
+]])
+		local r = assert(exec.run { (me.stdout:gsub("%s+$", "")), "run", "--dry-run", "--no-color",
+			"--state-dir", S.tmp .. "/dry-state", S.tmp .. "/dry.lua", timeout = "60s",
+			env = { AWS_ACCESS_KEY_ID = KEY, AWS_SECRET_ACCESS_KEY = SECRET,
+				OUT = S.tmp .. "/out/dry.json" } })
+		eq(r.status, 0, "the dry run: " .. r.stdout .. r.stderr)
+		has(r.stdout .. r.stderr, "would call s3 PutObject", "the dry run's log")
+		has(r.stdout .. r.stderr, "would call s3 DeleteObject", "the dry run's log")
+		local ls = assert(exec.run { "sh", "-c", 'ls -A "$1"', "ls", S.tmp .. "/out" })
+		eq(ls.stdout, "m.json\n", "files after the dry run")
+		assert(s3.head(O { key = "db/manifest.json" }), "the object a dry delete kept")
+		has_fail("NoSuchKey", "not_found", s3.get(O { key = "dry/new" }))
+	end,
+}
