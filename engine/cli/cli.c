@@ -400,6 +400,8 @@ struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, in
 	o->env_name = p->env;
 	const char *file = p->path ? p->path : p->file;
 	struct drr_runbook *rb = drr_cli_load(file, o, rc);
+	if (rb)
+		drr_runbook_fingerprints(rb); /* compared with the run's, and recorded again */
 	for (int i = 0; i < o->nparam_kv; i++)
 		free((char *)o->param_kv[i]);
 	o->nparam_kv = 0;

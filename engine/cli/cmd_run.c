@@ -13,6 +13,7 @@ int cmd_run(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
 	if (rb) {
+		drr_runbook_fingerprints(rb); /* run_start records them */
 		rc = drr_sched_run(rb, &o, NULL);
 		drr_runbook_free(rb);
 	}

@@ -232,3 +232,10 @@ void drr_step_fingerprint(lua_State *L, const struct drr_step *s, char **secrets
 	drr_sha256_hex(b.data ? b.data : "", b.len, out);
 	drr_buf_free(&b);
 }
+
+void drr_runbook_fingerprints(struct drr_runbook *rb)
+{
+	for (int i = 0; i < rb->nsteps; i++)
+		drr_step_fingerprint(rb->L, &rb->steps[i], rb->secrets, rb->nsecrets,
+				     rb->steps[i].fp);
+}

@@ -1109,8 +1109,6 @@ static void parse_steps(struct ld *ld)
 				s->name, s->name);
 		else
 			parse_step(ld, lua_gettop(L), s, limit);
-		/* for resume's change check: fields and stripped bytecode, not lines */
-		drr_step_fingerprint(L, s, rb->secrets, rb->nsecrets, s->fp);
 		lua_pop(L, 2);
 	}
 	lua_pop(L, 1);

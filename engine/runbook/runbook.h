@@ -52,7 +52,7 @@ struct drr_step {
 	int line;
 	int run_ref, rollback_ref, when_ref; /* LUA_NOREF when absent */
 	struct drr_gnode *g;		     /* this step's graph node */
-	char fp[65];			     /* drr_step_fingerprint */
+	char fp[65];			     /* drr_runbook_fingerprints; "" until */
 };
 
 /* ---- fingerprint.c: what a step is, for resume's change check ----------- */
@@ -106,6 +106,10 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d);
  * Returns the number of errors. */
 int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d);
 void drr_runbook_free(struct drr_runbook *rb);
+/* Fill every step's fp (drr_step_fingerprint), for the verbs that record or
+ * compare them (run, resume, rollback); check and plan never pay for it.
+ * Call right after loading, before anything runs. */
+void drr_runbook_fingerprints(struct drr_runbook *rb);
 /* The line, at or after `from`, where field `name = ` is written, or `from`. */
 int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *name);
 
