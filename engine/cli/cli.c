@@ -69,8 +69,10 @@ static const char FLAGS[] =
 void drr_cli_help(FILE *out, const char *verb)
 {
 	if (verb) {
+		/* "audit verify" is the audit verb's help: match the first word */
+		size_t vlen = strcspn(verb, " ");
 		for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++)
-			if (!strcmp(helps[i].verb, verb)) {
+			if (strlen(helps[i].verb) == vlen && !strncmp(helps[i].verb, verb, vlen)) {
 				fprintf(out, "usage: %s\n\n%s\n%s", helps[i].usage, helps[i].text,
 					FLAGS);
 				return;

@@ -1,6 +1,6 @@
 /*
  * main.c - the command line: a dispatch table of verbs.  Each verb lives in
- * engine/cmd_<verb>.c; `drrun RUNBOOK.lua` is `drrun run RUNBOOK.lua`.
+ * engine/cli/cmd_<verb>.c; `drrun RUNBOOK.lua` is `drrun run RUNBOOK.lua`.
  */
 #include "cli/cli.h"
 

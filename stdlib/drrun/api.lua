@@ -3,7 +3,7 @@
 -- drrun.http (the C client) and drrun.retry:
 --
 --   * the base URL: an explicit option (base_url, ...), else the variable
---     DRRUN_<SERVICE>_URL, else the vendor's URL from api-contracts.md;
+--     DRRUN_<SERVICE>_URL, else the vendor's documented URL;
 --   * the token: a `token =` option (registered for redaction at once), else
 --     the conventional secret, read through drrun.core.secret, so only when
 --     the runbook declares it; neither raises, saying what to declare;

@@ -1,5 +1,5 @@
 -- drrun.heroku: the Heroku Platform API and Heroku Postgres (the Data API),
--- as api-contracts.md section 2 describes them and the Heroku CLI calls them.
+-- as Heroku's Platform API reference describes them and the Heroku CLI calls them.
 -- Requests, auth, retries, errors and --dry-run are drrun.api's.
 --
 --   local heroku = require "drrun.heroku"      -- secrets = { "HEROKU_API_KEY" }
@@ -262,8 +262,8 @@ function M.app(o)
 end
 
 -- ---- config vars ------------------------------------------------------------
--- (GET/PATCH /apps/{app}/config-vars, from the Platform API reference; not in
--- api-contracts.md.)  Values are often credentials: config_get registers with
+-- (GET/PATCH /apps/{app}/config-vars, from the Platform API reference.)
+-- Values are often credentials: config_get registers with
 -- the redactor every value whose name looks secret (URL, KEY, TOKEN, SECRET,
 -- PASSWORD, PASS, CREDENTIALS), and a dry run shows config_set's values as ***.
 
@@ -311,7 +311,7 @@ end
 
 -- ---- builds -------------------------------------------------------------------
 -- (POST /apps/{app}/builds, GET /apps/{app}/builds/{id}, from the Platform
--- API reference; not in api-contracts.md.)
+-- API reference.)
 
 -- heroku.build{ app, url, version, checksum, wait = true, interval = "3s",
 -- wait_timeout = "30m" }: builds the source tarball at url; with wait, polls

@@ -1,4 +1,4 @@
--- drrun.netlify: the Netlify API (api-contracts.md section 3): deploys,
+-- drrun.netlify: the Netlify API (its open-api reference): deploys,
 -- restoring (publishing) an old deploy, locking auto-publishing, builds.
 -- Requests, auth, retries, errors and --dry-run are drrun.api's.
 --

@@ -1,5 +1,5 @@
--- drrun.pagerduty: the PagerDuty Events API v2 (api-contracts.md section
--- 5a): trigger, acknowledge and resolve alerts.  Requests, retries, errors
+-- drrun.pagerduty: the PagerDuty Events API v2 (PagerDuty's Events API
+-- v2 reference): trigger, acknowledge and resolve alerts.  Requests, retries, errors
 -- and --dry-run are drrun.api's.
 --
 --   local pd = require "drrun.pagerduty"       -- secrets = { "PAGERDUTY_ROUTING_KEY" }

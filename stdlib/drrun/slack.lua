@@ -1,4 +1,4 @@
--- drrun.slack: Slack incoming webhooks (api-contracts.md section 7).
+-- drrun.slack: Slack incoming webhooks (Slack's incoming-webhooks docs).
 -- Requests, retries, errors and --dry-run are drrun.api's.
 --
 --   local slack = require "drrun.slack"        -- secrets = { "SLACK_WEBHOOK_URL" }

@@ -1,5 +1,5 @@
--- drrun.statuspage: the Atlassian Statuspage Manage API (api-contracts.md
--- section 4): incidents, their updates, component statuses.  Requests,
+-- drrun.statuspage: the Atlassian Statuspage Manage API (the service's
+-- API reference): incidents, their updates, component statuses.  Requests,
 -- auth, retries, errors and --dry-run are drrun.api's.
 --
 --   local sp = require "drrun.statuspage"      -- secrets = { "STATUSPAGE_API_KEY" }
