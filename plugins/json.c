@@ -4,14 +4,14 @@
  *
  *   json.encode(value [, { sort_keys = false, indent = 0 }]) -> text
  *   json.decode(text) -> value
- *                     -> nil, "json: <message> at line L column C", "json"
+ *                     -> nil, "json: <message> at line L column C", "invalid"
  *   json.null         null (a light userdata NULL; test with v == json.null)
  *   json.empty_array  encodes as []
  *   json.array_mt     metatable of decoded arrays; marks a table as an array
  *
  * Encoding something JSON cannot say (a function, NaN, a non-string key, a
  * cycle, invalid UTF-8) is a bug in the caller and raises; text that does
- * not parse comes from the world and is returned as nil, err, "json".
+ * not parse comes from the world and is returned as nil, err, "invalid".
  * Integers stay integers both ways; an integer literal outside int64 decodes
  * as a float.  Reals are written with the fewest significant digits (at most
  * 17) that read every real of the value back exactly.
@@ -247,7 +247,7 @@ static int l_decode(lua_State *L)
 	if (!b->j) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "json: %s at line %d column %d", e.text, e.line, e.column);
-		lua_pushliteral(L, "json");
+		lua_pushliteral(L, "invalid");
 		return 3;
 	}
 	drr_json_to_lua_ex(L, b->j, DRR_JSON_NULL_SENTINEL | DRR_JSON_ARRAY_META);

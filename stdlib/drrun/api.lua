@@ -16,7 +16,7 @@
 --     first attempt did nothing (or without a verify: after a 5xx, as the
 --     contracts allow, but never after a timeout or a dropped connection);
 --   * failures as nil, "<service>: <the service's message> (HTTP <status>)",
---     token, with token auth, not_found, invalid, conflict, rate_limit,
+--     token, with token auth, not_found, invalid, conflict, throttled,
 --     unavailable or http (or the transport's: timeout, refused, ...);
 --   * --dry-run: a request that is not GET/HEAD/OPTIONS is not sent; the
 --     step's log gets "<service>: would send: METHOD URL | Header: value ...
@@ -264,7 +264,7 @@ function M.status_token(status)
   if status == 404 or status == 410 then return "not_found" end
   if status == 400 or status == 422 then return "invalid" end
   if status == 409 then return "conflict" end
-  if THROTTLED[status] then return "rate_limit" end
+  if THROTTLED[status] then return "throttled" end
   if status >= 500 then return "unavailable" end
   return "http"
 end

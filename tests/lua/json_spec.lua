@@ -72,7 +72,7 @@ step "integers-and-floats" {
 		assert(t.s == "99999999999999999999" and math.type(t.n) == "float")
 		-- a real that does not fit a double is an error
 		local r, err, code = json.decode("[1e400]")
-		assert(r == nil and code == "json" and err:find("overflow"), err)
+		assert(r == nil and code == "invalid" and err:find("overflow"), err)
 	end,
 }
 
@@ -156,11 +156,11 @@ step "encode-errors" {
 step "decode-errors" {
 	run = function()
 		local v, err, code = json.decode('{"a": 1,\n  "b": [1, 2,, 3]}')
-		assert(v == nil and code == "json")
+		assert(v == nil and code == "invalid")
 		assert(err:match("^json: .* at line 2 column %d+$"), err)
 		assert(err:find("near ',' at line 2 column 14"), err) -- the second comma
 		v, err, code = json.decode("[1, 2")
-		assert(v == nil and code == "json" and err:find("line 1"), err)
+		assert(v == nil and code == "invalid" and err:find("line 1"), err)
 		v, err = json.decode("")
 		assert(v == nil and err:find("^json: "), err)
 		v, err = json.decode("[1] [2]")
@@ -189,7 +189,7 @@ step "deep-nesting" {
 		assert(same(roundtrip(obj), obj))
 		-- past the parser's limit: an error, not a crash
 		local r, err, code = json.decode(string.rep("[", 100000))
-		assert(r == nil and code == "json" and err:find("depth"), err)
+		assert(r == nil and code == "invalid" and err:find("depth"), err)
 		local deep = {}
 		cur = deep
 		for _ = 1, 5000 do cur[1] = {}; cur = cur[1] end
@@ -219,7 +219,7 @@ step "invalid-utf8-input" {
 	run = function()
 		for _, text in ipairs { '"\xff"', '"\xc3"', '"\xed\xa0\x80"', '["ok", "\xe2\x82"]', "\xfe[]" } do
 			local v, err, code = json.decode(text)
-			assert(v == nil and code == "json" and err:find("^json: "), tostring(err))
+			assert(v == nil and code == "invalid" and err:find("^json: "), tostring(err))
 		end
 		local v, err = json.decode('{"a":\n"\x80"}')
 		assert(v == nil and err:find("line 2"), err)

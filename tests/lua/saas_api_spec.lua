@@ -81,8 +81,8 @@ step "url-helpers" {
 		eq(api.status_token(422), "invalid", "422")
 		eq(api.status_token(400), "invalid", "400")
 		eq(api.status_token(409), "conflict", "409")
-		eq(api.status_token(429), "rate_limit", "429")
-		eq(api.status_token(420), "rate_limit", "420 (Statuspage)")
+		eq(api.status_token(429), "throttled", "429")
+		eq(api.status_token(420), "throttled", "420 (Statuspage)")
 		eq(api.status_token(503), "unavailable", "503")
 		eq(api.status_token(418), "http", "418")
 		eq(#api.hash("x"), 12, "hash length")
@@ -221,7 +221,7 @@ step "retries" {
 		r, err, tok = svc:request({ token = TOKEN, retry = { attempts = 2, delay = "20ms" } },
 			{ path = "/retry-after", query = { p = p } })
 		local took = drrun.now() - t0
-		eq(tok, "rate_limit", "429 token")
+		eq(tok, "throttled", "429 token")
 		eq(err, "test: slow down (HTTP 429)", "429 message")
 		assert(took >= 0.95 and took < 3, "Retry-After honoured: " .. took)
 		eq(logged(p, 2), 2, "429 attempts")
@@ -230,7 +230,7 @@ step "retries" {
 		t0 = drrun.now()
 		r, err, tok = svc:request({ token = TOKEN, retry = { attempts = 3, max_wait = "500ms" } },
 			{ path = "/retry-after", query = { p = p } })
-		eq(tok, "rate_limit", "max_wait token")
+		eq(tok, "throttled", "max_wait token")
 		assert(drrun.now() - t0 < 0.5, "did not wait")
 		eq(logged(p, 1), 1, "max_wait attempts")
 		-- a GET that times out is retried

@@ -264,7 +264,7 @@ step "restore-fails" {
 
 step "throttling" {
 	after = "restore-fails",
-	doc = "429 with Retry-After honoured (rate_limit id); 503 retried; other 4xx not",
+	doc = "429 with Retry-After honoured (throttled token); 503 retried; other 4xx not",
 	run = function()
 		clear("heroku")
 		config("heroku", { burst = 2, burst_window = 1, retry_after = 1 })
@@ -281,7 +281,7 @@ step "throttling" {
 		-- out of patience: the service's own message
 		config("heroku", { burst = 1, burst_window = 5, retry_after = 4 })
 		assert(H.releases { app = APP, limit = 1 })
-		local err = fails("rate_limit", H.releases { app = APP, limit = 1,
+		local err = fails("throttled", H.releases { app = APP, limit = 1,
 			retry = { attempts = 3, max_wait = "1s" } })
 		has(err, "heroku: Your account reached the API rate limit", "message")
 		has(err, "(HTTP 429)", "status")

@@ -158,7 +158,7 @@ step "errors-and-retries" {
 		assert(PD.resolve { dedup_key = ev.dedup_key })
 		-- out of attempts: the throttle message
 		config("pagerduty", { fail_next = { status = 429, count = 3, retry_after = 0 } })
-		err = fails("rate_limit", PD.trigger { summary = "x", ctx = ctx, retry = { attempts = 2, delay = "10ms" } })
+		err = fails("throttled", PD.trigger { summary = "x", ctx = ctx, retry = { attempts = 2, delay = "10ms" } })
 		eq(err, "pagerduty: Requests for this service are arriving too quickly. Please retry later. (HTTP 429)",
 			"the throttle message")
 		config("pagerduty", { fail_next = json.null })
