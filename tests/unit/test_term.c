@@ -50,6 +50,22 @@ static void test_c0_and_del(void **state)
 	expect_n("a\0b", 3, "a\\x00b");
 }
 
+static void test_bidi_controls(void **state)
+{
+	(void)state;
+	/* "result: \u202e" would show the rest of the line reversed */
+	char *o = drr_term_str("ok \xe2\x80\xae"
+			       "deliamf \xe2\x81\xa6x\xe2\x81\xa9 \xd8\x9c \xe2\x80\x8f");
+	assert_string_equal(o, "ok \\u202edeliamf \\u2066x\\u2069 \\u061c \\u200f");
+	free(o);
+	/* other punctuation of the same block passes: U+2014 (em dash) */
+	o = drr_term_str("a\xe2\x80\x94"
+			 "b");
+	assert_string_equal(o, "a\xe2\x80\x94"
+			       "b");
+	free(o);
+}
+
 static void test_c1_controls(void **state)
 {
 	(void)state;
@@ -100,8 +116,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_printable_passes), cmocka_unit_test(test_c0_and_del),
-		cmocka_unit_test(test_c1_controls),	 cmocka_unit_test(test_not_utf8),
-		cmocka_unit_test(test_str_and_line),
+		cmocka_unit_test(test_c1_controls),	 cmocka_unit_test(test_bidi_controls),
+		cmocka_unit_test(test_not_utf8),	 cmocka_unit_test(test_str_and_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
