@@ -14,9 +14,10 @@
  * take part; with no groups the whole match is the one capture.  caps has
  * the groups at [1..n] and named groups under their names too.
  *
- * Failures: nil, "re: <message> at offset N", "pattern" (N: 0-based byte
- * offset in the pattern); nil, "re: match limit exceeded", "limit" (also
- * depth, heap, JIT stack); nil, "re: <message> at offset N", "subject"
+ * Failures: nil, "re: <message> at offset N", "invalid" (a pattern that
+ * does not compile; N: 0-based byte offset in the pattern); nil, "re: match
+ * limit exceeded", "limit" (also depth, heap, JIT stack); nil, "re: <message>
+ * at offset N", "invalid" (a subject that is not UTF-8)
  * (invalid UTF-8 with "u").  gmatch raises them instead, as a for loop
  * cannot see a second return value.  Bad arguments raise.
  *
@@ -181,7 +182,7 @@ static uint32_t check_flags(lua_State *L, int arg, unsigned *bits)
 }
 
 /* Compile pattern (a string at pidx) into p, which owns the code from then
- * on.  Returns 0, or pushes nil, err, "pattern" and returns -1.
+ * on.  Returns 0, or pushes nil, err, "invalid" and returns -1.
  * [-0, +(0|3), m] */
 static int compile(lua_State *L, struct re_cache *c, struct re_pat *p, int pidx, uint32_t opts)
 {
@@ -195,7 +196,7 @@ static int compile(lua_State *L, struct re_cache *c, struct re_pat *p, int pidx,
 		pcre2_get_error_message(code, msg, sizeof msg);
 		lua_pushnil(L);
 		lua_pushfstring(L, "re: %s at offset %I", (const char *)msg, (lua_Integer)off);
-		lua_pushliteral(L, "pattern");
+		lua_pushliteral(L, "invalid");
 		return -1;
 	}
 	(void)pcre2_jit_compile(p->code, PCRE2_JIT_COMPLETE); /* else interpreted */
@@ -208,7 +209,7 @@ static int compile(lua_State *L, struct re_cache *c, struct re_pat *p, int pidx,
 
 /* The compiled pattern for the string at pidx and the flags at fidx, from
  * the cache or compiled now.  Pushes it and returns it (valid while it is on
- * the stack, even if evicted); or pushes nil, err, "pattern" and returns
+ * the stack, even if evicted); or pushes nil, err, "invalid" and returns
  * NULL.  Raises on bad arguments.  [-0, +(1|6), v] */
 static struct re_pat *get_pattern(lua_State *L, int pidx, int fidx)
 {
@@ -298,11 +299,11 @@ static int exec(lua_State *L, struct re_pat *p, const char *s, size_t len, size_
 	    rc == PCRE2_ERROR_BADUTFOFFSET) {
 		size_t at = rc == PCRE2_ERROR_BADUTFOFFSET ? off : pcre2_get_startchar(md);
 		lua_pushfstring(L, "re: %s at offset %I", (const char *)msg, (lua_Integer)at);
-		lua_pushliteral(L, "subject");
+		lua_pushliteral(L, "invalid");
 		return -1;
 	}
 	lua_pushfstring(L, "re: %s", (const char *)msg);
-	lua_pushliteral(L, "match");
+	lua_pushliteral(L, "invalid");
 	return -1;
 }
 

@@ -47,7 +47,9 @@
  *   io         a local read, write or sync failed, or a local resource (a
  *              handle, a library's session) could not be had
  *   invalid    the peer rejected the request as malformed (4xx), or its
- *              answer could not be parsed
+ *              answer could not be parsed, or the text given is malformed
+ *              (JSON that does not parse, a pattern that does not compile,
+ *              a subject that is not UTF-8)
  *   not_found  the thing asked for does not exist
  *   conflict   it exists already, or a precondition failed
  *   throttled  rate limited (429, SlowDown...)
@@ -62,11 +64,13 @@
  *   http       an HTTP transfer failed in a way no token above names
  *              (libcurl's message says how), or, from drrun.api, an HTTP
  *              status no token above names
+ *   limit      a computation ran into its own bound (a regular expression's
+ *              match, depth, heap or JIT stack limit)
  */
 #define DRR_ERROR_TOKENS                                                                           \
 	"timeout", "refused", "dns", "tls", "auth", "hostkey", "closed", "spawn", "io", "invalid", \
 		"not_found", "conflict", "throttled", "unavailable", "cancelled", "too_large",     \
-		"format", "crypto", "failed", "sftp", "http"
+		"format", "crypto", "failed", "sftp", "http", "limit"
 
 /* ---- memory and buffers: abort on out-of-memory ------------------------- */
 

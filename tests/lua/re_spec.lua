@@ -96,9 +96,9 @@ step "flags" {
 		assert(re.match("日本語", "^.{3}$", 1, "u") == "日本語")
 		-- u with invalid UTF-8, or an init inside a character
 		local r, err, code = re.match("ab\xffc", "c", 1, "u")
-		assert(r == nil and code == "subject" and err:find("at offset 2"), err)
+		assert(r == nil and code == "invalid" and err:find("at offset 2"), err)
 		r, err, code = re.match("héllo", "l", 3, "u")
-		assert(r == nil and code == "subject", err)
+		assert(r == nil and code == "invalid", err)
 		-- without u, any bytes are fine
 		assert(re.match("ab\xffc", "\xff(c)") == "c")
 		assert(raises(re.match, "x", "x", 1, "g"):find("unknown flag 'g'"))
@@ -212,17 +212,17 @@ step "gsub-table-and-function" {
 step "bad-pattern" {
 	run = function()
 		local r, err, code = re.match("x", "a(b")
-		assert(r == nil and code == "pattern")
+		assert(r == nil and code == "invalid")
 		assert(err == "re: missing closing parenthesis at offset 3", err)
 		r, err, code = re.find("x", "[z-a]")
-		assert(r == nil and code == "pattern" and err:find("at offset 3$"), err)
+		assert(r == nil and code == "invalid" and err:find("at offset 3$"), err)
 		r, err, code = re.gsub("x", "(?<n>x)(?<n>y)", "")
-		assert(r == nil and code == "pattern" and err:find("offset"), err)
+		assert(r == nil and code == "invalid" and err:find("offset"), err)
 		r, err, code = re.match("x", "x{2,1}")
-		assert(r == nil and code == "pattern", err)
+		assert(r == nil and code == "invalid", err)
 		-- still an error the second time (nothing cached)
 		r, err, code = re.match("x", "a(b")
-		assert(r == nil and code == "pattern")
+		assert(r == nil and code == "invalid")
 		assert(raises(re.match, "x"):find("bad argument #2"))
 	end,
 }

@@ -3,8 +3,9 @@
 
 DRR_ERROR_TOKENS (include/drrun/plugin.h) and RUNBOOKS.md's "Error tokens"
 table must name the same tokens, and every token the C plugins return (the
-second argument of a *fail*(...) call, of crypto_set_err, and the returns of
-http.c's token_of) must be one of them."""
+second argument of a *fail*(...) call, of crypto_set_err, the returns of
+http.c's token_of, and a token pushed by hand after nil and the message)
+must be one of them."""
 import os
 import re
 import sys
@@ -47,6 +48,11 @@ for d, _, files in os.walk(os.path.join(root, "plugins")):
         src = open(path, encoding="utf-8").read()
         for tok in call.findall(src):
             used.setdefault(tok, set()).add(rel)
+        # a failure triple pushed by hand: nil, the message, then the token
+        for m in re.finditer(r'lua_pushliteral\(\s*L\s*,\s*"([a-z_]+)"\s*\)\s*;\s*return\s+(?:3|-1)\s*;', src):
+            before = src[max(0, m.start() - 600):m.start()]
+            if "lua_pushnil(L)" in before:
+                used.setdefault(m.group(1), set()).add(rel)
         t = re.search(r"token_of\([^)]*\)\n\{(.*?)\n\}", src, re.S)
         if t:
             for tok in re.findall(r'return "([a-z_]+)";', t.group(1)):
