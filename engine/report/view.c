@@ -75,7 +75,10 @@ void drr_view_event(struct drr_view *v, const struct drr_stepstate *s, const cha
 	drr_rfc3339(drr_now_us(), ts, sizeof ts);
 	ts[23] = 'Z';
 	ts[24] = '\0'; /* milliseconds are enough on screen */
-	char *d = detail ? drr_redact(detail) : NULL;
+	/* the run's own id is drrun's, not a value a runbook wrote: a short
+	 * secret must not blank its digits */
+	int own = !s && !strcmp(what, "run");
+	char *d = !detail ? NULL : own ? drr_xstrdup(detail) : drr_redact(detail);
 	/* one line per event, whatever the detail holds */
 	if (s)
 		drr_term_line(v->out, "%s %-20s %s%s%s", ts, s->def->name, what, d ? ": " : "",
