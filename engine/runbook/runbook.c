@@ -11,6 +11,7 @@
  */
 #include "runbook/runbook.h"
 #include "lua/task.h"
+#include "runbook/internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,13 +23,6 @@
 
 #include <lualib.h>
 
-static const char K_RB[] = "drrun.runbook";
-static const char K_RBLINE[] = "drrun.runbook_line";
-static const char K_STEPS[] = "drrun.steps";
-static const char K_ENV[] = "drrun.sandbox";
-static const char K_DIR[] = "drrun.dir";
-static const char K_LOADED[] = "drrun.local_loaded";
-
 static const char *const STEP_FIELDS[] = { "phase", "after",   "run",	  "rollback",
 					   "retry", "timeout", "approve", "when",
 					   "once",  "doc",     NULL };
@@ -39,17 +33,8 @@ static const char *const PARAM_FIELDS[] = { "default", "required", "doc", NULL }
 
 /* ---- source text helpers -------------------------------------------------- */
 
-#define RUNBOOK_MAX ((size_t)64 << 20) /* a runbook, or a module it requires */
-
-struct src {
-	char *text;
-	size_t len;
-	int *starts; /* line i (1-based) begins at text + starts[i-1] */
-	int nlines;
-};
-
-static struct src *g_src; /* the runbook being loaded (one at a time) */
-static int g_rb_limit;	  /* the line where runbook{}'s fields end */
+struct src *drr_rb_src; /* the runbook being loaded (one at a time) */
+int drr_rb_limit;	/* the line where runbook{}'s fields end */
 
 static void src_index(struct src *s)
 {
@@ -64,13 +49,13 @@ static void src_index(struct src *s)
 			s->starts[k++] = (int)i + 1;
 }
 
-static int is_ident(int c)
+int drr_rb_is_ident(int c)
 {
 	return isalnum(c) || c == '_';
 }
 
 /* First line in [from, to) where `name =` appears as a field; else from. */
-static int find_field(const struct src *s, int from, int to, const char *name)
+int drr_rb_find_field(const struct src *s, int from, int to, const char *name)
 {
 	size_t nl = strlen(name);
 	if (!s || from < 1)
@@ -83,7 +68,7 @@ static int find_field(const struct src *s, int from, int to, const char *name)
 		for (const char *q = p; q + nl <= end; q++) {
 			if (memcmp(q, name, nl) != 0)
 				continue;
-			if (q > p && is_ident((unsigned char)q[-1]))
+			if (q > p && drr_rb_is_ident((unsigned char)q[-1]))
 				continue;
 			const char *r = q + nl;
 			while (r < end && (*r == ' ' || *r == '\t'))
@@ -98,7 +83,7 @@ static int find_field(const struct src *s, int from, int to, const char *name)
 int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *name)
 {
 	(void)rb;
-	return find_field(g_src, from, 0, name);
+	return drr_rb_find_field(drr_rb_src, from, 0, name);
 }
 
 /* ---- secrets before anything runs ------------------------------------------------- */
@@ -121,15 +106,15 @@ static const char *skip_space(const char *p, const char *end)
  * secret names the source declares, read lexically from every
  * `secrets = { "A", 'B' }`: so that nothing printed while loading (a
  * top-level error, print, a validation message) can carry a declared
- * secret.  l_runbook registers the list as Lua sees it (it may be built by
+ * secret.  drr_rb_l_runbook registers the list as Lua sees it (it may be built by
  * code) as soon as runbook{} is called; binding registers it once more. */
 static void prescan_secrets(const struct src *s)
 {
 	const char *p = s->text, *end = s->text + s->len;
 	while (p < end && (p = memmem(p, (size_t)(end - p), "secrets", 7)) != NULL) {
 		const char *q = p + 7;
-		int word = !(p > s->text && is_ident((unsigned char)p[-1])) &&
-			   !(q < end && is_ident((unsigned char)*q));
+		int word = !(p > s->text && drr_rb_is_ident((unsigned char)p[-1])) &&
+			   !(q < end && drr_rb_is_ident((unsigned char)*q));
 		p = q;
 		if (!word)
 			continue;
@@ -164,393 +149,6 @@ static void prescan_secrets(const struct src *s)
 	}
 }
 
-/* ---- the sandbox ------------------------------------------------------------ */
-
-static int where_error(lua_State *L, const char *fmt, const char *name)
-{
-	luaL_where(L, 1);
-	lua_pushfstring(L, fmt, name);
-	lua_concat(L, 2);
-	return lua_error(L);
-}
-
-static int l_env_index(lua_State *L)
-{
-	lua_pushvalue(L, 2);
-	lua_rawget(L, lua_upvalueindex(1));
-	if (!lua_isnil(L, -1))
-		return 1;
-	const char *k = lua_tostring(L, 2);
-	return where_error(L, "unknown global '%s'", k ? k : "?");
-}
-
-static int l_env_newindex(lua_State *L)
-{
-	const char *k = lua_tostring(L, 2);
-	return where_error(L, "assignment to undeclared global '%s' (declare it with 'local')",
-			   k ? k : "?");
-}
-
-static int l_print(lua_State *L)
-{
-	int n = lua_gettop(L);
-	luaL_Buffer b;
-	luaL_buffinit(L, &b);
-	for (int i = 1; i <= n; i++) {
-		if (i > 1)
-			luaL_addchar(&b, '\t');
-		luaL_tolstring(L, i, NULL);
-		luaL_addvalue(&b);
-	}
-	luaL_pushresult(&b);
-	const char *msg = lua_tostring(L, -1);
-	if (drr_task_current(L)) {
-		drr_task_log(L, "%s", msg);
-	} else {
-		char *r = drr_redact(msg);
-		drr_term_line(stderr, "%s", r);
-		free(r);
-	}
-	return 0;
-}
-
-static void push_readonly(lua_State *L, const char *name);
-
-/* A malloc'd buffer owned by a userdata: __gc frees it if a raise comes
- * while it is held. */
-struct textbox {
-	char *p;
-};
-
-static int textbox_gc(lua_State *L)
-{
-	struct textbox *b = lua_touserdata(L, 1);
-	free(b->p);
-	b->p = NULL;
-	return 0;
-}
-
-/* Push the content of the file at path as a string: 1; or push nothing and
- * return 0 if there is no such file, -1 (reason in err) if it cannot be
- * read.  The slurped text belongs to a userdata until Lua has its copy.
- * [-0, +(0|1), m] */
-static int push_file(lua_State *L, const char *path, char *err, size_t errlen)
-{
-	struct textbox *b = lua_newuserdatauv(L, sizeof *b, 0);
-	b->p = NULL;
-	if (luaL_newmetatable(L, "drrun.runbook.text")) {
-		lua_pushcfunction(L, textbox_gc);
-		lua_setfield(L, -2, "__gc");
-	}
-	lua_setmetatable(L, -2);
-	size_t len;
-	b->p = drr_slurp(path, RUNBOOK_MAX, &len, err, errlen);
-	if (!b->p) {
-		int e = errno;
-		lua_pop(L, 1);
-		return e == ENOENT ? 0 : -1;
-	}
-	lua_pushlstring(L, b->p, len);
-	free(b->p);
-	b->p = NULL;
-	lua_remove(L, -2);
-	return 1;
-}
-
-/* require: built-in modules, then <runbook dir>/<name>.lua in the sandbox. */
-static int l_require(lua_State *L)
-{
-	const char *name = luaL_checkstring(L, 1);
-	lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-	lua_getfield(L, -1, name);
-	int builtin = !lua_isnil(L, -1);
-	lua_pop(L, 2);
-	if (builtin) {
-		lua_pushvalue(L, lua_upvalueindex(1)); /* the real require */
-		lua_pushvalue(L, 1);
-		lua_call(L, 1, 1);
-		if (lua_istable(L, -1)) /* shared with the stdlib: the runbook only reads it */
-			push_readonly(L, name);
-		return 1;
-	}
-	lua_getfield(L, LUA_REGISTRYINDEX, K_LOADED);
-	int loaded = lua_gettop(L);
-	lua_getfield(L, -1, name);
-	if (!lua_isnil(L, -1))
-		return 1;
-	lua_pop(L, 1);
-	for (const char *p = name; *p; p++)
-		if (!is_ident((unsigned char)*p) && *p != '.' && *p != '-')
-			return luaL_error(L, "module name '%s' is not valid", name);
-	/* the path and the text live in Lua strings: everything here may raise */
-	lua_getfield(L, LUA_REGISTRYINDEX, K_DIR);
-	const char *dir = lua_tostring(L, -1);
-	luaL_Buffer pb;
-	luaL_buffinit(L, &pb);
-	luaL_addstring(&pb, dir ? dir : ".");
-	luaL_addchar(&pb, '/');
-	for (const char *p = name; *p; p++)
-		luaL_addchar(&pb, *p == '.' ? '/' : *p);
-	luaL_addstring(&pb, ".lua");
-	luaL_pushresult(&pb);
-	const char *path = lua_tostring(L, -1);
-	char err[512];
-	int got = push_file(L, path, err, sizeof err);
-	if (got == 0)
-		return luaL_error(L, "module '%s' not found: not built in, and no file %s", name,
-				  path);
-	if (got < 0)
-		return luaL_error(L, "module '%s': %s", name, err);
-	size_t len;
-	const char *text = lua_tolstring(L, -1, &len);
-	lua_pushfstring(L, "@%s", path);
-	if (luaL_loadbufferx(L, text, len, lua_tostring(L, -1), "t") != LUA_OK)
-		return lua_error(L);
-	lua_getfield(L, LUA_REGISTRYINDEX, K_ENV);
-	lua_setupvalue(L, -2, 1);
-	lua_pushstring(L, name);
-	lua_call(L, 1, 1);
-	if (lua_isnil(L, -1)) {
-		lua_pop(L, 1);
-		lua_pushboolean(L, 1);
-	}
-	lua_pushvalue(L, -1);
-	lua_setfield(L, loaded, name); /* local_loaded[name] */
-	return 1;
-}
-
-/* ---- read-only library tables (after Redis) ----------------------------------- */
-
-/* What a runbook reaches of the libraries and of drrun's modules is
- * read-only: an empty proxy whose __index is the real table.  Writing to
- * one raises "attempt to modify read-only table 'string' (field 'x')" with
- * file and line; so does rawset.  The string metatable, shared with the
- * stdlib, is hidden behind one as well.  Proxies of the same table are
- * cached, so require "drrun.exec" twice gives the same table. */
-static const char K_RO_CACHE[] = "drrun.readonly_cache";
-static const char RO_MARK[] = "__drrun_readonly";
-
-static int ro_error(lua_State *L, const char *table)
-{
-	const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
-	luaL_where(L, 1);
-	lua_pushfstring(L, "attempt to modify read-only table '%s' (field '%s')", table, k);
-	lua_concat(L, 2);
-	return lua_error(L);
-}
-
-static int l_ro_newindex(lua_State *L)
-{
-	return ro_error(L, lua_tostring(L, lua_upvalueindex(1)));
-}
-
-static int l_ro_pairs(lua_State *L)
-{
-	lua_pushvalue(L, lua_upvalueindex(1)); /* next */
-	lua_pushvalue(L, lua_upvalueindex(2)); /* the real table */
-	lua_pushnil(L);
-	return 3;
-}
-
-static int l_ro_len(lua_State *L)
-{
-	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
-	return 1;
-}
-
-/* Replace the table on top with its read-only proxy.  [-1, +1, m] */
-static void push_readonly(lua_State *L, const char *name)
-{
-	int real = lua_gettop(L);
-	luaL_getsubtable(L, LUA_REGISTRYINDEX, K_RO_CACHE);
-	if (lua_getmetatable(L, -1) == 0) { /* weak keys: the cache holds no table */
-		lua_createtable(L, 0, 1);
-		lua_pushliteral(L, "k");
-		lua_setfield(L, -2, "__mode");
-		lua_setmetatable(L, -2);
-	} else {
-		lua_pop(L, 1);
-	}
-	int cache = lua_gettop(L);
-	lua_pushvalue(L, real);
-	if (lua_rawget(L, cache) == LUA_TTABLE) {
-		lua_replace(L, real);
-		lua_settop(L, real);
-		return;
-	}
-	lua_pop(L, 1);
-	lua_newtable(L); /* the proxy */
-	lua_createtable(L, 0, 6);
-	lua_pushvalue(L, real);
-	lua_setfield(L, -2, "__index");
-	lua_pushstring(L, name);
-	lua_pushcclosure(L, l_ro_newindex, 1);
-	lua_setfield(L, -2, "__newindex");
-	lua_getglobal(L, "next");
-	lua_pushvalue(L, real);
-	lua_pushcclosure(L, l_ro_pairs, 2);
-	lua_setfield(L, -2, "__pairs");
-	lua_pushvalue(L, real);
-	lua_pushcclosure(L, l_ro_len, 1);
-	lua_setfield(L, -2, "__len");
-	lua_pushfstring(L, "read-only table '%s'", name);
-	lua_setfield(L, -2, "__metatable");
-	lua_pushstring(L, name);
-	lua_setfield(L, -2, RO_MARK);
-	lua_setmetatable(L, -2);
-	lua_pushvalue(L, real);
-	lua_pushvalue(L, -2);
-	lua_rawset(L, cache);
-	lua_replace(L, real);
-	lua_settop(L, real);
-}
-
-/* rawset, except on a read-only table. */
-static int l_rawset(lua_State *L)
-{
-	luaL_checktype(L, 1, LUA_TTABLE);
-	if (lua_getmetatable(L, 1)) {
-		lua_pushstring(L, RO_MARK);
-		if (lua_rawget(L, -2) == LUA_TSTRING)
-			return ro_error(L, lua_tostring(L, -1));
-		lua_pop(L, 2);
-	}
-	luaL_checkany(L, 2);
-	luaL_checkany(L, 3);
-	lua_settop(L, 3);
-	lua_rawset(L, 1);
-	return 1;
-}
-
-/* setmetatable, except that a runbook may not install a __gc finalizer: it
- * would run whenever the collector decides, outside any step's budget (one
- * that loops hung drrun at exit).  Without __gc at setmetatable, Lua never
- * finalizes the table, even if the field is added later. */
-static int l_setmetatable(lua_State *L)
-{
-	int t = lua_type(L, 2);
-	luaL_checktype(L, 1, LUA_TTABLE);
-	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
-	if (t == LUA_TTABLE) {
-		lua_pushliteral(L, "__gc");
-		if (lua_rawget(L, 2) != LUA_TNIL)
-			return luaL_error(L,
-					  "setmetatable: a __gc finalizer is not allowed in a "
-					  "runbook (it would run outside any step's time budget; "
-					  "use <close> or a rollback)");
-		lua_pop(L, 1);
-	}
-	/* the rest is lbaselib's setmetatable */
-	if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
-		return luaL_error(L, "cannot change a protected metatable");
-	lua_settop(L, 2);
-	lua_setmetatable(L, 1);
-	return 1;
-}
-
-static void copy_lib(lua_State *L, int base, const char *lib, const char *const *only)
-{
-	lua_getglobal(L, lib);
-	lua_newtable(L);
-	lua_pushnil(L);
-	while (lua_next(L, -3)) {
-		int keep = 1;
-		if (only) {
-			keep = 0;
-			for (const char *const *o = only; *o; o++)
-				keep |= lua_type(L, -2) == LUA_TSTRING &&
-					strcmp(lua_tostring(L, -2), *o) == 0;
-		}
-		if (keep) {
-			lua_pushvalue(L, -2);
-			lua_insert(L, -2);
-			lua_rawset(L, -4);
-		} else {
-			lua_pop(L, 1);
-		}
-	}
-	push_readonly(L, lib);
-	lua_setfield(L, base, lib);
-	lua_pop(L, 1);
-}
-
-static int l_runbook(lua_State *L);
-static int l_step(lua_State *L);
-
-/* [-0, +0, e]: called protected, with the runbook's directory as arg 1 */
-static int build_sandbox(lua_State *L)
-{
-	const char *dir = lua_tostring(L, 1);
-	static const char *const base_names[] = {
-		"assert", "error",	  "ipairs",	  "next",     "pairs",
-		"pcall",  "rawequal",	  "rawget",	  "rawlen",   "rawset",
-		"select", "setmetatable", "getmetatable", "tonumber", "tostring",
-		"type",	  "xpcall",	  "_VERSION",	  NULL
-	};
-	static const char *const os_names[] = {
-		"time", "date", "clock", "difftime", "getenv", NULL
-	};
-	lua_newtable(L); /* base */
-	int base = lua_gettop(L);
-	for (const char *const *n = base_names; *n; n++) {
-		lua_getglobal(L, *n);
-		lua_setfield(L, base, *n);
-	}
-	copy_lib(L, base, "string", NULL);
-	copy_lib(L, base, "table", NULL);
-	copy_lib(L, base, "math", NULL);
-	copy_lib(L, base, "utf8", NULL);
-	copy_lib(L, base, "os", os_names);
-	lua_pushcfunction(L, l_print);
-	lua_setfield(L, base, "print");
-	lua_pushcfunction(L, l_runbook);
-	lua_setfield(L, base, "runbook");
-	lua_pushcfunction(L, l_step);
-	lua_setfield(L, base, "step");
-	lua_getglobal(L, "require");
-	lua_pushcclosure(L, l_require, 1);
-	lua_setfield(L, base, "require");
-	lua_getglobal(L, "require");
-	lua_pushliteral(L, "drrun");
-	lua_call(L, 1, 1);
-	push_readonly(L, "drrun");
-	lua_setfield(L, base, "drrun");
-	lua_pushcfunction(L, l_rawset);
-	lua_setfield(L, base, "rawset");
-	lua_pushcfunction(L, l_setmetatable);
-	lua_setfield(L, base, "setmetatable");
-	/* getmetatable("") gives a read-only view: the real one is the stdlib's too */
-	lua_pushliteral(L, "");
-	lua_getmetatable(L, -1);
-	lua_createtable(L, 0, 1);
-	lua_getfield(L, base, "string");
-	lua_setfield(L, -2, "__index");
-	push_readonly(L, "string metatable");
-	lua_setfield(L, -2, "__metatable");
-	lua_pop(L, 2);
-
-	lua_newtable(L); /* the runbook's _ENV */
-	lua_newtable(L); /* its metatable */
-	lua_pushvalue(L, base);
-	lua_pushcclosure(L, l_env_index, 1);
-	lua_setfield(L, -2, "__index");
-	lua_pushcfunction(L, l_env_newindex);
-	lua_setfield(L, -2, "__newindex");
-	lua_pushliteral(L, "the runbook environment is locked");
-	lua_setfield(L, -2, "__metatable");
-	lua_setmetatable(L, -2);
-	lua_setfield(L, LUA_REGISTRYINDEX, K_ENV);
-	lua_pop(L, 1); /* base */
-
-	lua_pushstring(L, dir);
-	lua_setfield(L, LUA_REGISTRYINDEX, K_DIR);
-	lua_newtable(L);
-	lua_setfield(L, LUA_REGISTRYINDEX, K_LOADED);
-	lua_newtable(L);
-	lua_setfield(L, LUA_REGISTRYINDEX, K_STEPS);
-	return 0;
-}
-
 /* ---- declarations: runbook{} and step "name" {} ------------------------------ */
 
 static int caller_line(lua_State *L)
@@ -561,7 +159,7 @@ static int caller_line(lua_State *L)
 	return 0;
 }
 
-static int l_runbook(lua_State *L)
+int drr_rb_l_runbook(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RBLINE) != LUA_TNIL)
@@ -604,7 +202,7 @@ static int l_step_body(lua_State *L)
 	return 0;
 }
 
-static int l_step(lua_State *L)
+int drr_rb_l_step(lua_State *L)
 {
 	if (lua_type(L, 1) != LUA_TSTRING)
 		return luaL_error(L, "step expects a name: step \"name\" { ... }");
@@ -689,7 +287,7 @@ static void check_fields(struct ld *ld, int idx, const char *const *known, int l
 		if (ok)
 			continue;
 		const char *s = suggest(k, known);
-		int at = find_field(g_src, line, limit, k);
+		int at = drr_rb_find_field(drr_rb_src, line, limit, k);
 		if (s)
 			drr_diag_add(ld->d, ld->file, at,
 				     "%s: unknown field '%s' (did you mean '%s'?)", what, k, s);
@@ -708,19 +306,21 @@ static double get_duration(struct ld *ld, int idx, const char *field, int line, 
 	if (t == LUA_TSTRING) {
 		const char *why;
 		if (drr_duration_parse(lua_tostring(L, -1), &v) < 0) {
-			drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+			drr_diag_add(ld->d, ld->file,
+				     drr_rb_find_field(drr_rb_src, line, limit, field),
 				     "%s: %s: invalid duration '%s' (use e.g. \"250ms\", \"5s\", "
 				     "\"10m\", \"1h30m\")",
 				     what, field, lua_tostring(L, -1));
 			v = dflt;
 		} else if (drr_duration_check(v, allow_zero, &why) < 0) {
 			/* "0s" used to mean "none" silently: absent is how to say it */
-			drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+			drr_diag_add(ld->d, ld->file,
+				     drr_rb_find_field(drr_rb_src, line, limit, field),
 				     "%s: %s %s (leave %s out for none)", what, field, why, field);
 			v = dflt;
 		}
 	} else if (t != LUA_TNIL) {
-		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, limit, field),
 			     "%s: %s must be a duration string like \"5s\", not a %s", what, field,
 			     lua_typename(L, t));
 	}
@@ -736,12 +336,12 @@ static char *get_string(struct ld *ld, int idx, const char *field, int line, int
 	int t = lua_getfield(L, idx, field);
 	size_t n = 0;
 	if (t == LUA_TSTRING && strlen(lua_tolstring(L, -1, &n)) != n)
-		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, limit, field),
 			     "%s: %s contains a NUL byte", what, field);
 	else if (t == LUA_TSTRING)
 		s = drr_xstrdup(lua_tostring(L, -1));
 	else if (t != LUA_TNIL)
-		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, limit, field),
 			     "%s: %s must be a string, not a %s", what, field, lua_typename(L, t));
 	lua_pop(L, 1);
 	return s;
@@ -755,7 +355,7 @@ static int get_func(struct ld *ld, int idx, const char *field, int line, int lim
 	if (t == LUA_TFUNCTION)
 		return luaL_ref(L, LUA_REGISTRYINDEX);
 	if (t != LUA_TNIL || required)
-		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, field),
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, limit, field),
 			     "%s: %s must be a function%s", what, field,
 			     t == LUA_TNIL ? " (it is missing)" : "");
 	lua_pop(L, 1);
@@ -769,7 +369,7 @@ static int valid_name(const char *s)
 	if (!*s || !isalnum((unsigned char)*s))
 		return 0;
 	for (; *s; s++)
-		if (!is_ident((unsigned char)*s) && *s != '-' && *s != '.')
+		if (!drr_rb_is_ident((unsigned char)*s) && *s != '-' && *s != '.')
 			return 0;
 	return 1;
 }
@@ -791,7 +391,7 @@ static void parse_params(struct ld *ld, int idx, int line)
 			continue;
 		}
 		const char *name = lua_tostring(L, -2);
-		int pline = find_field(g_src, line, g_rb_limit, name);
+		int pline = drr_rb_find_field(drr_rb_src, line, drr_rb_limit, name);
 		rb->params =
 			drr_xrealloc(rb->params, (size_t)(rb->nparams + 1) * sizeof *rb->params);
 		struct drr_param *p = &rb->params[rb->nparams++];
@@ -802,7 +402,7 @@ static void parse_params(struct ld *ld, int idx, int line)
 		snprintf(what, sizeof what, "param '%s'", name);
 		if (lua_istable(L, -1)) {
 			int v = lua_gettop(L);
-			check_fields(ld, v, PARAM_FIELDS, pline, g_rb_limit, what);
+			check_fields(ld, v, PARAM_FIELDS, pline, drr_rb_limit, what);
 			p->doc = get_string(ld, v, "doc", pline, 0, what);
 			lua_getfield(L, v, "required");
 			p->required = lua_toboolean(L, -1);
@@ -852,18 +452,18 @@ static void parse_runbook(struct ld *ld)
 	int line = ld->rb_line = rb->line = (int)lua_tointeger(L, -1);
 	lua_pop(L, 1);
 	/* runbook{}'s fields end where the first step after it starts */
-	g_rb_limit = 0;
+	drr_rb_limit = 0;
 	lua_getfield(L, LUA_REGISTRYINDEX, K_STEPS);
 	for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
 		lua_rawgeti(L, -1, i);
 		lua_getfield(L, -1, "line");
 		int sl = (int)lua_tointeger(L, -1);
-		if (sl > line && (!g_rb_limit || sl < g_rb_limit))
-			g_rb_limit = sl;
+		if (sl > line && (!drr_rb_limit || sl < drr_rb_limit))
+			drr_rb_limit = sl;
 		lua_pop(L, 2);
 	}
 	lua_pop(L, 1);
-	int limit = g_rb_limit;
+	int limit = drr_rb_limit;
 	check_fields(ld, t, RB_FIELDS, line, limit, "runbook");
 	int nd = ld->d->n;
 	rb->name = get_string(ld, t, "name", line, limit, "runbook");
@@ -872,7 +472,7 @@ static void parse_runbook(struct ld *ld)
 	else if (!rb->name)
 		drr_diag_add(ld->d, ld->file, line, "runbook: name is required");
 	else if (!valid_name(rb->name) || strlen(rb->name) > 64)
-		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "name"),
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, limit, "name"),
 			     "runbook: name '%s' must be letters, digits, '-', '_' or '.' (at "
 			     "most 64)",
 			     rb->name);
@@ -882,7 +482,8 @@ static void parse_runbook(struct ld *ld)
 
 	int ty = lua_getfield(L, t, "params");
 	if (ty == LUA_TTABLE)
-		parse_params(ld, lua_gettop(L), find_field(g_src, line, limit, "params"));
+		parse_params(ld, lua_gettop(L),
+			     drr_rb_find_field(drr_rb_src, line, limit, "params"));
 	else if (ty != LUA_TNIL)
 		drr_diag_add(ld->d, ld->file, line, "runbook: params must be a table");
 	lua_pop(L, 1);
@@ -898,14 +499,14 @@ static void parse_runbook(struct ld *ld)
 				rb->secrets[rb->nsecrets++] = drr_xstrdup(lua_tostring(L, -1));
 			} else {
 				drr_diag_add(ld->d, ld->file,
-					     find_field(g_src, line, limit, "secrets"),
+					     drr_rb_find_field(drr_rb_src, line, limit, "secrets"),
 					     "runbook: secrets must be a list of environment "
 					     "variable names");
 			}
 			lua_pop(L, 1);
 		}
 	} else if (ty != LUA_TNIL) {
-		drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "secrets"),
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, limit, "secrets"),
 			     "runbook: secrets must be a list of names, like { \"API_TOKEN\" }");
 	}
 	lua_pop(L, 1);
@@ -915,7 +516,8 @@ static void parse_runbook(struct ld *ld)
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
 			if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1)) {
-				drr_diag_add(ld->d, ld->file, find_field(g_src, line, limit, "env"),
+				drr_diag_add(ld->d, ld->file,
+					     drr_rb_find_field(drr_rb_src, line, limit, "env"),
 					     "runbook: env must map names to tables, like { dr = { "
 					     "region = \"eu-west-1\" } }");
 			} else {
@@ -940,7 +542,7 @@ static void parse_after(struct ld *ld, int idx, struct drr_step *s, int limit, c
 	lua_State *L = ld->L;
 	struct drr_gnode *g = s->g;
 	int t = lua_getfield(L, idx, "after");
-	int at = find_field(g_src, s->line, limit, "after");
+	int at = drr_rb_find_field(drr_rb_src, s->line, limit, "after");
 	if (t == LUA_TSTRING) {
 		g->after = drr_xcalloc(1, sizeof(char *));
 		if (lua_rawlen(L, -1) != strlen(lua_tostring(L, -1)))
@@ -976,7 +578,7 @@ static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit, c
 	r->backoff = 2;
 	r->max_delay = 0;
 	int t = lua_getfield(L, idx, "retry");
-	int at = find_field(g_src, s->line, limit, "retry");
+	int at = drr_rb_find_field(drr_rb_src, s->line, limit, "retry");
 	if (t == LUA_TNUMBER) {
 		r->attempts = (int)lua_tointeger(L, -1);
 		if (!lua_isinteger(L, -1) || r->attempts < 1 || r->attempts > 1000)
@@ -1030,7 +632,8 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 	s->doc = get_string(ld, idx, "doc", s->line, limit, what);
 	s->approve = get_string(ld, idx, "approve", s->line, limit, what);
 	if (s->approve && !*s->approve)
-		drr_diag_add(ld->d, ld->file, find_field(g_src, s->line, limit, "approve"),
+		drr_diag_add(ld->d, ld->file,
+			     drr_rb_find_field(drr_rb_src, s->line, limit, "approve"),
 			     "%s: approve must be the question to ask", what);
 	s->timeout = get_duration(ld, idx, "timeout", s->line, limit, what, 0, 0);
 	s->run_ref = get_func(ld, idx, "run", s->line, limit, what, 1);
@@ -1038,7 +641,7 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 	s->when_ref = get_func(ld, idx, "when", s->line, limit, what, 0);
 	int t = lua_getfield(L, idx, "once");
 	if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-		drr_diag_add(ld->d, ld->file, find_field(g_src, s->line, limit, "once"),
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, s->line, limit, "once"),
 			     "%s: once must be true or false", what);
 	s->once = lua_toboolean(L, -1);
 	lua_pop(L, 1);
@@ -1119,7 +722,7 @@ static void parse_steps(struct ld *ld)
 
 /* The message handler of the top-level code: a non-string error object
  * (error({})) gets the file:line of the code that raised it. */
-static int traceback(lua_State *L)
+int drr_rb_traceback(lua_State *L)
 {
 	if (lua_type(L, 1) == LUA_TSTRING)
 		return 1;
@@ -1165,14 +768,14 @@ static double load_budget(void)
 
 static char load_msg[96];
 
-static int bounded(lua_State *L, int nargs, int nres, int msgh)
+int drr_rb_bounded(lua_State *L, int nargs, int nres, int msgh)
 {
 	return drr_lua_pcall_bounded(L, nargs, nres, msgh, load_budget(), 1, load_msg);
 }
 
 /* Report the error on top of L (a string: drr_lua_pcall_bounded made sure)
  * as a diagnostic; it already reads "file:line: ..." when Lua knows where. */
-static void diag_lua_error(lua_State *L, struct drr_diag *d, const char *file, const char *when)
+void drr_rb_diag_lua_error(lua_State *L, struct drr_diag *d, const char *file, const char *when)
 {
 	const char *m = lua_tostring(L, -1);
 	char *r = drr_redact(m ? m : "error");
@@ -1227,7 +830,7 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 		return NULL;
 	}
 	src_index(&src);
-	g_src = &src;
+	drr_rb_src = &src;
 	drr_sha256_hex(src.text, src.len, rb->sha256);
 	prescan_secrets(&src);
 
@@ -1236,11 +839,11 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	*(void **)lua_getextraspace(L) = NULL; /* the main thread runs no task */
 	luaL_openlibs(L);
 	drr_modules_preload(L);
-	lua_pushcfunction(L, traceback);
+	lua_pushcfunction(L, drr_rb_traceback);
 	int msgh = lua_gettop(L);
-	lua_pushcfunction(L, build_sandbox);
+	lua_pushcfunction(L, drr_rb_build_sandbox);
 	lua_pushstring(L, rb->dir);
-	int rc = bounded(L, 1, 0, msgh);
+	int rc = drr_rb_bounded(L, 1, 0, msgh);
 	if (rc == LUA_OK) {
 		char *chunk = drr_xasprintf("@%s", path);
 		rc = luaL_loadbufferx(L, src.text, src.len, chunk, "t");
@@ -1249,10 +852,10 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	if (rc == LUA_OK) {
 		lua_getfield(L, LUA_REGISTRYINDEX, K_ENV);
 		lua_setupvalue(L, -2, 1);
-		rc = bounded(L, 0, 0, msgh);
+		rc = drr_rb_bounded(L, 0, 0, msgh);
 	}
 	if (rc != LUA_OK) {
-		diag_lua_error(L, d, path, "");
+		drr_rb_diag_lua_error(L, d, path, "");
 		drr_runbook_free(rb);
 		return NULL;
 	}
@@ -1260,196 +863,16 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	struct ld ld = { .rb = rb, .d = d, .file = path, .L = L };
 	lua_pushcfunction(L, parse_all);
 	lua_pushlightuserdata(L, &ld);
-	rc = bounded(L, 1, 0, msgh);
+	rc = drr_rb_bounded(L, 1, 0, msgh);
 	free(ld.lines);
 	free(ld.sorted);
 	if (rc != LUA_OK) {
-		diag_lua_error(L, d, path, "while reading the declarations: ");
+		drr_rb_diag_lua_error(L, d, path, "while reading the declarations: ");
 		drr_runbook_free(rb);
 		return NULL;
 	}
 	lua_pop(L, 1); /* msgh */
 	return rb;     /* the caller checks d: binding can add more errors */
-}
-
-/* ---- binding params, env and secrets ------------------------------------------ */
-
-static int param_value(lua_State *L, const struct drr_param *p, const char *v, char *err,
-		       size_t errlen)
-{
-	if (p->type == LUA_TNUMBER) {
-		if (!lua_stringtonumber(L, v)) {
-			snprintf(err, errlen, "param '%s' must be a number, got '%s'", p->name, v);
-			return -1;
-		}
-	} else if (p->type == LUA_TBOOLEAN) {
-		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
-			lua_pushboolean(L, 1);
-		else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
-			lua_pushboolean(L, 0);
-		else {
-			snprintf(err, errlen, "param '%s' must be true or false, got '%s'", p->name,
-				 v);
-			return -1;
-		}
-	} else {
-		lua_pushstring(L, v);
-	}
-	return 0;
-}
-
-struct bind {
-	struct drr_runbook *rb;
-	const struct drr_opts *o;
-	struct drr_diag *d;
-};
-
-static void bind_secrets(struct drr_runbook *rb, struct drr_diag *d)
-{
-	int sline = find_field(g_src, rb->line, g_rb_limit, "secrets");
-	for (int i = 0; i < rb->nsecrets; i++) {
-		const char *v = getenv(rb->secrets[i]);
-		if (!v || !*v)
-			drr_diag_add(d, rb->path, sline,
-				     "secret '%s' is declared but not set in the environment",
-				     rb->secrets[i]);
-		else
-			drr_redact_add(v);
-		if (v && *v && strlen(v) < 4) /* the name only, never the value */
-			fprintf(stderr,
-				"drrun: warning: secret %s is shorter than 4 bytes: every "
-				"occurrence of it in logs, outputs and reports becomes ***\n",
-				rb->secrets[i]);
-	}
-}
-
-/* [-0, +0, e]: called protected; the runbook's tables may have metamethods */
-static int bind_body(lua_State *L)
-{
-	struct bind *bi = lua_touserdata(L, 1);
-	struct drr_runbook *rb = bi->rb;
-	const struct drr_opts *o = bi->o;
-	struct drr_diag *d = bi->d;
-	const char *file = rb->path;
-	int pline = find_field(g_src, rb->line, g_rb_limit, "params");
-
-	/* params: defaults, then --param k=v */
-	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RB) != LUA_TTABLE)
-		return 0; /* no runbook{}: already reported */
-	int rbt = lua_gettop(L);
-	lua_getfield(L, rbt, "params");
-	int decl = lua_gettop(L);
-	lua_newtable(L);
-	int pt = lua_gettop(L);
-	for (int i = 0; i < rb->nparams; i++) {
-		struct drr_param *p = &rb->params[i];
-		lua_getfield(L, decl, p->name);
-		if (lua_istable(L, -1))
-			lua_getfield(L, -1, "default");
-		else
-			lua_pushvalue(L, -1);
-		lua_setfield(L, pt, p->name);
-		lua_pop(L, 1);
-	}
-	for (int i = 0; i < o->nparam_kv; i++) {
-		const char *kv = o->param_kv[i];
-		const char *eq = strchr(kv, '=');
-		if (!eq || eq == kv) {
-			drr_diag_add(d, file, 0, "--param '%s' must look like name=value", kv);
-			continue;
-		}
-		lua_pushlstring(L, kv,
-				(size_t)(eq - kv)); /* Lua owns it: the calls below may raise */
-		const char *k = lua_tostring(L, -1);
-		int kidx = lua_gettop(L);
-		struct drr_param *p = NULL;
-		for (int j = 0; j < rb->nparams; j++)
-			if (!strcmp(rb->params[j].name, k))
-				p = &rb->params[j];
-		if (!p) {
-			struct drr_buf names = { 0 };
-			for (int j = 0; j < rb->nparams; j++)
-				drr_buf_addf(&names, "%s%s", j ? ", " : "", rb->params[j].name);
-			drr_diag_add(d, file, pline, "unknown param '%s' (declared: %s)", k,
-				     names.data ? names.data : "none");
-			drr_buf_free(&names);
-		} else {
-			char err[256];
-			if (param_value(L, p, eq + 1, err, sizeof err) < 0)
-				drr_diag_add(d, file, find_field(g_src, pline, g_rb_limit, p->name),
-					     "%s", err);
-			else
-				lua_setfield(L, pt, k);
-		}
-		lua_remove(L, kidx);
-	}
-	for (int i = 0; i < rb->nparams; i++) {
-		struct drr_param *p = &rb->params[i];
-		lua_getfield(L, pt, p->name);
-		if (lua_isnil(L, -1) && (p->required || !p->has_default))
-			drr_diag_add(d, file, find_field(g_src, pline, g_rb_limit, p->name),
-				     "missing required param '%s' (pass --param %s=VALUE)", p->name,
-				     p->name);
-		lua_pop(L, 1);
-	}
-	rb->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pop(L, 2);
-
-	/* environment */
-	int eline = find_field(g_src, rb->line, g_rb_limit, "env");
-	struct drr_buf names = { 0 };
-	for (int i = 0; i < rb->nenvs; i++)
-		drr_buf_addf(&names, "%s%s", i ? ", " : "", rb->envs[i]);
-	if (o->env_name) {
-		int found = 0;
-		for (int i = 0; i < rb->nenvs; i++)
-			found |= !strcmp(rb->envs[i], o->env_name);
-		if (!found)
-			drr_diag_add(d, file, rb->nenvs ? eline : 0,
-				     "unknown env '%s' (the runbook declares: %s)", o->env_name,
-				     names.data ? names.data : "none");
-	} else if (rb->nenvs) {
-		int has_default = 0;
-		for (int i = 0; i < rb->nenvs; i++)
-			has_default |= !strcmp(rb->envs[i], "default");
-		if (!has_default)
-			drr_diag_add(
-				d, file, eline,
-				"the runbook declares environments (%s): choose one with --env "
-				"NAME",
-				names.data);
-	}
-	drr_buf_free(&names);
-	const char *sel = o->env_name ? o->env_name : "default";
-	if (rb->env_ref != LUA_NOREF) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, rb->env_ref);
-		lua_getfield(L, -1, sel);
-		lua_remove(L, -2);
-	} else {
-		lua_pushnil(L);
-	}
-	if (lua_isnil(L, -1)) {
-		lua_pop(L, 1);
-		lua_newtable(L);
-	}
-	rb->ctxenv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-
-	return 0;
-}
-
-int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d)
-{
-	lua_State *L = rb->L;
-	int before = d->n;
-	bind_secrets(rb, d); /* first: nothing below may print a secret */
-	struct bind bi = { rb, o, d };
-	lua_pushcfunction(L, traceback);
-	lua_pushcfunction(L, bind_body);
-	lua_pushlightuserdata(L, &bi);
-	if (bounded(L, 1, 0, lua_gettop(L) - 2) != LUA_OK)
-		diag_lua_error(L, d, rb->path, "while binding params and env: ");
-	lua_pop(L, 1);
-	return d->n - before;
 }
 
 void drr_runbook_free(struct drr_runbook *rb)

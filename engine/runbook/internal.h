@@ -1,0 +1,46 @@
+/*
+ * runbook/internal.h - what the files of runbook/ share (runbook.c: source,
+ * declarations, validation, loading; sandbox.c; bind.c).  Not for the rest
+ * of the engine: runbook/runbook.h is the public header.
+ */
+#ifndef DRR_RUNBOOK_INTERNAL_H
+#define DRR_RUNBOOK_INTERNAL_H
+
+#include "runbook/runbook.h"
+
+#define RUNBOOK_MAX ((size_t)64 << 20) /* a runbook, or a module it requires */
+
+/* registry keys of the loading state */
+#define K_RB "drrun.runbook"
+#define K_RBLINE "drrun.runbook_line"
+#define K_STEPS "drrun.steps"
+#define K_ENV "drrun.sandbox"
+#define K_DIR "drrun.dir"
+#define K_LOADED "drrun.local_loaded"
+
+/* the runbook's text, indexed by line */
+struct src {
+	char *text;
+	size_t len;
+	int *starts; /* line i (1-based) begins at text + starts[i-1] */
+	int nlines;
+};
+extern struct src *drr_rb_src; /* the runbook being loaded (one at a time) */
+extern int drr_rb_limit;       /* the line where runbook{}'s fields end */
+
+int drr_rb_is_ident(int c);
+/* The line, from `from` up to `to` (0: the end), where `name =` is written. */
+int drr_rb_find_field(const struct src *s, int from, int to, const char *name);
+/* Build the sandbox (globals, print, require, read-only tables).  [-0, +1, e] */
+int drr_rb_build_sandbox(lua_State *L);
+/* runbook{} and step "name" {}, the two declarations.  */
+int drr_rb_l_runbook(lua_State *L);
+int drr_rb_l_step(lua_State *L);
+/* A protected call under the load CPU bound; msgh as lua_pcall's. */
+int drr_rb_bounded(lua_State *L, int nargs, int nres, int msgh);
+/* The error on top of L as a diagnostic "file:line: when: message". */
+void drr_rb_diag_lua_error(lua_State *L, struct drr_diag *d, const char *file, const char *when);
+/* Message handler: the error with a traceback.  */
+int drr_rb_traceback(lua_State *L);
+
+#endif
