@@ -126,4 +126,8 @@ void schedule_rollback(struct run *r);
 /* Its rollback_start is on disk: run s's rollback (unless the run stopped). */
 void rollback_launch(struct run *r, struct drr_stepstate *s);
 
+/* replay.c: rebuild a resumed or rolled-back run's step states from its
+ * journal. */
+void drr_sched_apply_past(struct run *r);
+
 #endif
