@@ -16,6 +16,8 @@ PKGS=(
   nginx libnginx-mod-http-echo openssl tmux python3-cryptography strace
   man-db groff-base
   python3-botocore awscli
+  postgresql-15 etcd-server etcd-client knot knot-dnsutils bind9-dnsutils
+  prometheus-alertmanager chromium
 )
 NPM=1
 [ $# -gt 0 ] && PKGS=("$@") && NPM=
@@ -57,6 +59,12 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   $SUDO chmod +x /usr/sbin/policy-rc.d
 fi
 export DEBIAN_FRONTEND=noninteractive
+# the tests make their own PostgreSQL clusters: the package's default one
+# (port 5432) is not wanted
+if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 $SUDO apt-get update -qq </dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 npm_deps
