@@ -64,7 +64,8 @@ static const char FLAGS[] =
 	"  --no-rollback      on interrupt, do not run rollbacks\n"
 	"  --no-color         no colours (also NO_COLOR)\n"
 	"  --force            resume/rollback even though the runbook changed\n"
-	"  --key-file F       audit key (else DRRUN_AUDIT_KEY): records carry an HMAC\n";
+	"  --key-file F       audit key (else DRRUN_AUDIT_KEY): records carry an HMAC\n"
+	"  --trigger FILE     the alert that started the run, a JSON object: ctx.trigger\n";
 
 void drr_cli_help(FILE *out, const char *verb)
 {
@@ -122,6 +123,7 @@ static char *default_state_dir(void)
 void drr_cli_free_opts(struct drr_opts *o)
 {
 	free(o->param_kv);
+	json_decref(o->trigger);
 	if (o->key) {
 		memset(o->key, 0, o->klen);
 		free(o->key);
@@ -176,6 +178,49 @@ static int load_key(struct drr_opts *o, const char *verb)
 	return 0;
 }
 
+/* An alert is a few kilobytes; a megabyte is plenty. */
+#define TRIGGER_MAX ((size_t)1 << 20)
+
+/* --trigger FILE: a JSON object, the alert that started the run.  0; or 64
+ * when the file cannot be read, 65 when it is not a JSON object (one line
+ * naming the file, and line and column for bad JSON). */
+static int load_trigger(struct drr_opts *o, const char *verb)
+{
+	char err[512];
+	size_t len;
+	char *text = drr_slurp(o->trigger_file, TRIGGER_MAX, &len, err, sizeof err);
+	if (!text) {
+		const char *why = errno == EISDIR   ? "is a directory, not a JSON file"
+				  : errno == EINVAL ? "not a regular file"
+				  : errno == EFBIG  ? "larger than 1 MiB: not an alert"
+						    : strerror(errno);
+		drr_term_line(stderr, "drrun %s: --trigger %s: %s", verb, o->trigger_file, why);
+		return DRR_EXIT_USAGE;
+	}
+	json_error_t je;
+	json_t *t = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	if (!t) {
+		drr_term_line(stderr, "drrun %s: %s:%d:%d: --trigger: invalid JSON: %s", verb,
+			      o->trigger_file, je.line, je.column, je.text);
+		return DRR_EXIT_INVALID;
+	}
+	if (!json_is_object(t)) {
+		drr_term_line(stderr,
+			      "drrun %s: %s: --trigger: the alert must be a JSON object "
+			      "({\"labels\": ...}), not %s",
+			      verb, o->trigger_file,
+			      json_is_array(t)	  ? "an array"
+			      : json_is_string(t) ? "a string"
+			      : json_is_null(t)	  ? "null"
+						  : "a number or boolean");
+		json_decref(t);
+		return DRR_EXIT_INVALID;
+	}
+	o->trigger = t;
+	return 0;
+}
+
 int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, const char **file,
 		  int flags)
 {
@@ -191,7 +236,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		O_HELP,
 		O_NORB,
 		O_FORCE,
-		O_KEYFILE
+		O_KEYFILE,
+		O_TRIGGER
 	};
 	static const struct option lo[] = {
 		{ "param", required_argument, NULL, O_PARAM },
@@ -205,6 +251,7 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		{ "no-rollback", no_argument, NULL, O_NORB },
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "key-file", required_argument, NULL, O_KEYFILE },
+		{ "trigger", required_argument, NULL, O_TRIGGER },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -257,6 +304,9 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 			break;
 		case O_KEYFILE:
 			o->key_file = optarg;
+			break;
+		case O_TRIGGER:
+			o->trigger_file = optarg;
 			break;
 		case O_MAXP: {
 			char *end;
@@ -320,7 +370,17 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 			verb);
 		goto usage;
 	}
+	int trc = o->trigger_file ? load_trigger(o, verb) : 0;
+	if (trc) {
+		free((char *)o->state_dir);
+		o->state_dir = NULL;
+		free(o->param_kv);
+		o->param_kv = NULL;
+		return trc;
+	}
 	if (load_key(o, verb) < 0) {
+		json_decref(o->trigger);
+		o->trigger = NULL;
 		free((char *)o->state_dir);
 		o->state_dir = NULL;
 		free(o->param_kv);

@@ -96,6 +96,27 @@ static int adopt_mode(const struct drr_past *p, struct drr_opts *o, const char *
 	return 0;
 }
 
+/* A resumed run keeps the alert that started it: ctx.trigger comes back
+ * from run_start (its secrets already restored).  --trigger given now must
+ * be that same alert, or it is refused (64). */
+static int adopt_trigger(const struct drr_past *p, struct drr_opts *o, const char *verb)
+{
+	json_t *then = json_object_get(p->start, "trigger");
+	if (!json_is_object(then))
+		then = NULL;
+	if (o->trigger && !(then && json_equal(o->trigger, then))) {
+		fprintf(stderr,
+			"drrun %s: run %s started %s; a resumed run keeps the alert it "
+			"started with\n",
+			verb, p->run_id,
+			then ? "with another --trigger" : "without --trigger");
+		return DRR_EXIT_USAGE;
+	}
+	json_decref(o->trigger);
+	o->trigger = then ? json_deep_copy(then) : NULL;
+	return 0;
+}
+
 /* The journal hides secrets as "***": give params and outputs back the
  * values the first session had, from the environment, or refuse (65) and
  * say which secret is missing or not what it was.  In memory only. */
@@ -107,6 +128,10 @@ static int restore_secrets(struct drr_past *p, const struct drr_opts *o, const c
 	json_t *map = json_object_get(p->start, "redacted");
 	if (!bad && map)
 		bad = drr_secrets_restore(p->params, map, "params", err, sizeof err) < 0;
+	json_t *tmap = json_object_get(p->start, "trigger_redacted");
+	json_t *trigger = json_object_get(p->start, "trigger");
+	if (!bad && tmap && json_is_object(trigger))
+		bad = drr_secrets_restore(trigger, tmap, "trigger", err, sizeof err) < 0;
 	for (int i = 0; i < p->nsteps && !bad; i++) {
 		struct drr_past_step *s = &p->steps[i];
 		if (!s->redacted || !s->output)
@@ -188,7 +213,7 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 		rc = DRR_EXIT_INVALID;
 		goto out;
 	}
-	if ((rc = restore_secrets(&past, &o, verb))) {
+	if ((rc = restore_secrets(&past, &o, verb)) || (rc = adopt_trigger(&past, &o, verb))) {
 		drr_lock_release(res.lock_fd);
 		goto out;
 	}

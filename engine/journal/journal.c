@@ -71,7 +71,7 @@ static const char *const STRUCTURE[] = { "type",      "step",	"status",  "phase"
 					 "attempts",  "sha256", "plan",	   "version", "mode",
 					 "completed", "rerun",	"runbook", "file",    "path",
 					 "path_hex",  "env",	"host",	   "by",      "secrets",
-					 "redacted",  NULL };
+					 "redacted",  "trigger_redacted", NULL };
 
 static const char HASH_KEY[] = ",\"hash\":\"";
 static const char MAC_KEY[] = "\",\"mac\":\"";

@@ -85,6 +85,85 @@ static int l_ctx_secret(lua_State *L)
 	return luaL_error(L, "secret '%s' is not declared in runbook { secrets = { ... } }", name);
 }
 
+/* ---- read-only JSON (ctx.trigger) ---------------------------------------- */
+
+static int l_frozen_newindex(lua_State *L)
+{
+	const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
+	luaL_where(L, 1);
+	lua_pushfstring(L, "attempt to modify read-only table '%s' (field '%s')",
+			lua_tostring(L, lua_upvalueindex(1)), k);
+	lua_concat(L, 2);
+	return lua_error(L);
+}
+
+static int l_frozen_pairs(lua_State *L)
+{
+	lua_getglobal(L, "next");
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushnil(L);
+	return 3;
+}
+
+static int l_frozen_len(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+	return 1;
+}
+
+/* Replace the table on top, whose nested tables are frozen already, with
+ * an empty proxy that reads through to it and refuses writes (rawset too:
+ * the sandbox's rawset honours __drrun_readonly).  [-1, +1, m] */
+static void freeze_top(lua_State *L, const char *name)
+{
+	int real = lua_gettop(L);
+	lua_newtable(L);
+	lua_createtable(L, 0, 6);
+	lua_pushvalue(L, real);
+	lua_setfield(L, -2, "__index");
+	lua_pushstring(L, name);
+	lua_pushcclosure(L, l_frozen_newindex, 1);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushvalue(L, real);
+	lua_pushcclosure(L, l_frozen_pairs, 1);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushvalue(L, real);
+	lua_pushcclosure(L, l_frozen_len, 1);
+	lua_setfield(L, -2, "__len");
+	lua_pushfstring(L, "read-only table '%s'", name);
+	lua_setfield(L, -2, "__metatable");
+	lua_pushstring(L, name);
+	lua_setfield(L, -2, "__drrun_readonly");
+	lua_setmetatable(L, -2);
+	lua_replace(L, real);
+}
+
+/* Freeze the tables under the table on top, then it.  [-1, +1, m] */
+static void freeze_tree(lua_State *L, const char *name)
+{
+	luaL_checkstack(L, 4, "json nesting");
+	int t = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		if (lua_istable(L, -1)) {
+			freeze_tree(L, name);
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, t); /* an existing key: allowed during lua_next */
+		} else {
+			lua_pop(L, 1);
+		}
+	}
+	freeze_top(L, name);
+}
+
+void push_frozen_json(lua_State *L, const json_t *j, const char *name)
+{
+	drr_json_to_lua(L, j);
+	if (lua_istable(L, -1))
+		freeze_tree(L, name);
+}
+
 void push_ctx(struct run *r, struct drr_stepstate *s)
 {
 	lua_State *L = r->L;
@@ -103,6 +182,10 @@ void push_ctx(struct run *r, struct drr_stepstate *s)
 	lua_setfield(L, -2, "dry_run");
 	lua_pushboolean(L, r->o->drill);
 	lua_setfield(L, -2, "drill");
+	if (r->trigger_ref != LUA_NOREF) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, r->trigger_ref);
+		lua_setfield(L, -2, "trigger");
+	}
 	lua_pushstring(L, s->def->name);
 	lua_setfield(L, -2, "step");
 	lua_pushstring(L, s->def->phase);

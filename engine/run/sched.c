@@ -733,6 +733,14 @@ static void run_start_record(struct run *r)
 	json_object_set_new(rec, "secrets",
 			    drr_secrets_stamp(rb->secrets, rb->nsecrets, r->o->key, r->o->klen));
 	json_object_set_new(rec, "env", r->o->env_name ? json_string(r->o->env_name) : json_null());
+	if (r->o->trigger) {
+		/* redacted like params, with its own map for resume */
+		json_t *t = json_deep_copy(r->o->trigger);
+		json_t *tred = drr_secrets_map(t, rb->secrets, rb->nsecrets);
+		json_object_set_new(rec, "trigger", t);
+		if (tred)
+			json_object_set_new(rec, "trigger_redacted", tred);
+	}
 	json_object_set_new(rec, "dry_run", json_boolean(r->o->dry_run));
 	json_object_set_new(rec, "drill", json_boolean(r->o->drill));
 	json_object_set_new(rec, "no_rollback", json_boolean(r->o->no_rollback));
@@ -814,6 +822,11 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	lua_pop(r->L, 1);
 	lua_newtable(r->L);
 	r->outputs_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
+	r->trigger_ref = LUA_NOREF;
+	if (o->trigger) {
+		push_frozen_json(r->L, o->trigger, "ctx.trigger");
+		r->trigger_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
+	}
 	r->done_list = drr_xcalloc((size_t)rb->nsteps + 1, sizeof *r->done_list);
 	r->st = drr_xcalloc((size_t)rb->nsteps + 1, sizeof *r->st);
 	for (int i = 0; i < rb->nsteps; i++) {
@@ -877,6 +890,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	drr_journal_close(r->j);
 	drr_lock_release(r->lock_fd);
 	luaL_unref(r->L, LUA_REGISTRYINDEX, r->outputs_ref);
+	luaL_unref(r->L, LUA_REGISTRYINDEX, r->trigger_ref);
 	free(r->done_list);
 	free(r->reason);
 	free_states(r);

@@ -59,6 +59,7 @@ struct run {
 	double t0;
 	int exit_code;
 	int outputs_ref;
+	int trigger_ref; /* ctx.trigger, read-only; LUA_NOREF without --trigger */
 	struct drr_view *view;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t tick;
@@ -105,6 +106,9 @@ void when_durable(struct run *r, struct drr_stepstate *s, int kind);
 void push_ctx(struct run *r, struct drr_stepstate *s);
 /* The engine's log sink (drr_task_log): a step_log record of the task's step. */
 void task_log(struct drr_task *t, const char *msg);
+/* Push j as Lua tables that raise on any write (nested tables too), named
+ * `name` in the error.  [-0, +1, m] */
+void push_frozen_json(lua_State *L, const json_t *j, const char *name);
 /* The value of a declared secret, or NULL. */
 const char *declared_secret(const char *name);
 
