@@ -1,0 +1,24 @@
+-- drrun.backup: backups a recovery can trust, over drrun's primitives
+-- (exec, fs, crypto, ssh, aws.s3).  Policy only; the parts live in
+-- stdlib/drrun/backup/ and load when first used:
+--   retention.lua  backup.retention{ backups, policy } and backup.apply(plan)
+--   time.lua       calendars: RFC 3339, ISO weeks, zones, "90d" durations
+-- docs/modules/drrun.backup.md is the reference.
+local M = {}
+
+local PARTS = {
+  retention = { "drrun.backup.retention", "plan" },
+  apply = { "drrun.backup.retention", "apply" },
+  plan_lines = { "drrun.backup.retention", "lines" },
+  defaults = { "drrun.backup.retention", "defaults" },
+}
+
+return setmetatable(M, {
+  __index = function(t, k)
+    local p = PARTS[k]
+    if not p then return nil end
+    local v = require(p[1])[p[2]]
+    rawset(t, k, v)
+    return v
+  end,
+})
