@@ -3,6 +3,7 @@
 -- stdlib/drrun/backup/ and load when first used:
 --   retention.lua  backup.retention{ backups, policy } and backup.apply(plan)
 --   time.lua       calendars: RFC 3339, ISO weeks, zones, "90d" durations
+--   verify.lua     backup.verify{ ... }: exists, size, sha256, readable, required
 -- docs/modules/drrun.backup.md is the reference.
 local M = {}
 
@@ -11,6 +12,7 @@ local PARTS = {
   apply = { "drrun.backup.retention", "apply" },
   plan_lines = { "drrun.backup.retention", "lines" },
   defaults = { "drrun.backup.retention", "defaults" },
+  verify = { "drrun.backup.verify", "verify" },
 }
 
 return setmetatable(M, {
