@@ -4,6 +4,7 @@
 --   retention.lua  backup.retention{ backups, policy } and backup.apply(plan)
 --   time.lua       calendars: RFC 3339, ISO weeks, zones, "90d" durations
 --   verify.lua     backup.verify{ ... }: exists, size, sha256, readable, required
+--   crypt.lua      backup.encrypt/decrypt: envelope AES-256-GCM, keyrings
 -- docs/modules/drrun.backup.md is the reference.
 local M = {}
 
@@ -13,6 +14,10 @@ local PARTS = {
   plan_lines = { "drrun.backup.retention", "lines" },
   defaults = { "drrun.backup.retention", "defaults" },
   verify = { "drrun.backup.verify", "verify" },
+  encrypt = { "drrun.backup.crypt", "encrypt" },
+  decrypt = { "drrun.backup.crypt", "decrypt" },
+  key_id = { "drrun.backup.crypt", "key_id" },
+  new_key = { "drrun.backup.crypt", "new_key" },
 }
 
 return setmetatable(M, {
