@@ -81,8 +81,14 @@ fl10=$(measure floor10k "$OUT/append_floor" "$OUT/floor.jsonl" 10000 "$RECSZ"); 
 c10=$(measure chain10k $DRRUN run "$chain10k" --state-dir "$OUT/state"); row "drrun: 10000-step chain" "$c10"
 w10=$(measure wide10k $DRRUN run "$wide10k" --state-dir "$OUT/state"); row "drrun: 10000 independent steps" "$w10"
 k100=$(measure check100k $DRRUN check "$check100k"); row "drrun check: 100000-step runbook" "$k100"
+# reading a big run back (status, resume and rollback all start there)
+rm -rf "$OUT/past"
+$DRRUN run "$wide10k" --state-dir "$OUT/past" >/dev/null 2>&1 </dev/null
+past=$(ls "$OUT/past/runs")
+st10=$(measure status10k $DRRUN status "$past" --state-dir "$OUT/past"); row "drrun status: a 10000-step run" "$st10"
 cpu() { echo "$1" | cut -d' ' -f2; }
 echo
 echo "(c) 10000-step chain / 10000 independent steps, wall: $(ratio "$(w "$c10")" "$(w "$w10")")x, cpu: $(ratio "$(cpu "$c10")" "$(cpu "$w10")")x  (goal <= 1.5)"
 echo "    10000-step chain / its floor, wall:             $(ratio "$(w "$c10")" "$(w "$fl10")")x"
 echo "    drrun check of 100000 steps, wall:              $(w "$k100") s  (goal < 2)"
+echo "    drrun status of a 10000-step run, cpu:          $(cpu "$st10") s  (linear in the journal)"

@@ -26,6 +26,24 @@ int64_t drr_now_us(void);
 /* RFC 3339 UTC with microseconds: 2026-11-22T05:10:22.123456Z (buf >= 32). */
 char *drr_rfc3339(int64_t us, char *buf, size_t n);
 
+/* names.c: a map from borrowed names to indices, for step lookups that
+ * must not be a scan of every step per name. */
+struct drr_name_slot {
+	const char *name; /* NULL: empty */
+	int index;
+};
+struct drr_names {
+	struct drr_name_slot *slot;
+	size_t mask, used;
+};
+void drr_names_init(struct drr_names *x, size_t hint); /* hint: expected names */
+void drr_names_free(struct drr_names *x);
+/* The index stored under name, or -1. */
+int drr_names_find(const struct drr_names *x, const char *name);
+/* Stores index under name unless it is there: then returns the index it
+ * has and changes nothing; otherwise -1.  A zeroed map is an empty one. */
+int drr_names_add(struct drr_names *x, const char *name, int index);
+
 /* sha256.c: SHA-256 (FIPS 180-4), streaming.  final() wipes the context. */
 struct drr_sha256 {
 	uint32_t h[8];

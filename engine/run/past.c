@@ -66,10 +66,8 @@ static const char *str(json_t *o, const char *k)
 
 struct drr_past_step *drr_past_step(struct drr_past *p, const char *name)
 {
-	for (int i = 0; i < p->nsteps; i++)
-		if (!strcmp(p->steps[i].name, name))
-			return &p->steps[i];
-	return NULL;
+	int i = drr_names_find(&p->by_name, name);
+	return i < 0 ? NULL : &p->steps[i];
 }
 
 enum drr_step_state drr_past_step_state(const struct drr_past_step *s, int running)
@@ -106,7 +104,11 @@ static struct drr_past_step *get_step(struct drr_past *p, const char *name)
 	struct drr_past_step *s = drr_past_step(p, name);
 	if (s)
 		return s;
-	p->steps = drr_xrealloc(p->steps, (size_t)(p->nsteps + 1) * sizeof *p->steps);
+	if (p->nsteps == p->capsteps) {
+		p->capsteps = p->capsteps ? 2 * p->capsteps : 16;
+		p->steps = drr_xrealloc(p->steps, (size_t)p->capsteps * sizeof *p->steps);
+	}
+	drr_names_add(&p->by_name, name, p->nsteps);
 	s = &p->steps[p->nsteps++];
 	memset(s, 0, sizeof *s);
 	s->name = name;
@@ -260,5 +262,6 @@ void drr_past_free(struct drr_past *p)
 {
 	json_decref(p->recs);
 	free(p->steps);
+	drr_names_free(&p->by_name);
 	memset(p, 0, sizeof *p);
 }

@@ -33,7 +33,8 @@ struct drr_past {
 	const char *run_id, *runbook, *file, *path, *sha256, *env;
 	json_t *params, *plan;
 	struct drr_past_step *steps;
-	int nsteps;
+	int nsteps, capsteps;
+	struct drr_names by_name; /* step name -> index in steps */
 	int in_rollback;	/* a rollback had begun (rollback_start, or a rollback session) */
 	int failed;		/* a step failed */
 	int interrupted;	/* a run_interrupt: the operator stopped it */

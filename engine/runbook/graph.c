@@ -8,46 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Step names hashed to their indices (open addressing, FNV-1a): resolving
- * a graph is O(nodes + edges), not a scan of every node per name. */
-struct index {
-	int *slot; /* node index + 1; 0 = empty */
-	size_t mask;
-};
-
-static size_t hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static void index_init(struct index *x, int n)
-{
-	size_t cap = 16;
-	while (cap < (size_t)n * 2)
-		cap <<= 1;
-	x->slot = drr_xcalloc(cap, sizeof *x->slot);
-	x->mask = cap - 1;
-}
-
-/* The index of the node named name, or -1; with add >= 0, adds node `add`
- * under that name when it is not there yet. */
-static int index_find(struct index *x, const struct drr_gnode *nodes, const char *name, int add)
-{
-	for (size_t h = hash(name) & x->mask;; h = (h + 1) & x->mask) {
-		int v = x->slot[h];
-		if (v == 0) {
-			if (add >= 0)
-				x->slot[h] = add + 1;
-			return -1;
-		}
-		if (strcmp(nodes[v - 1].name, name) == 0)
-			return v - 1;
-	}
-}
-
 /* Iterative DFS colouring; on a back edge, print the cycle from the stack. */
 static int report_cycles(struct drr_gnode *nodes, int n, const char *file, struct drr_diag *d)
 {
@@ -108,11 +68,11 @@ static int report_cycles(struct drr_gnode *nodes, int n, const char *file, struc
 int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct drr_diag *d)
 {
 	int errors = 0;
-	struct index x;
-	index_init(&x, n);
+	struct drr_names x; /* resolving is O(nodes + edges), not a scan per name */
+	drr_names_init(&x, (size_t)n);
 
 	for (int i = 0; i < n; i++) {
-		int j = index_find(&x, nodes, nodes[i].name, i);
+		int j = drr_names_add(&x, nodes[i].name, i);
 		if (j >= 0) {
 			drr_diag_add(d, file, nodes[i].line,
 				     "duplicate step name '%s' (first defined at line %d)",
@@ -126,7 +86,7 @@ int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct d
 		nodes[i].ndeps = 0;
 		for (int a = 0; a < nodes[i].nafter; a++) {
 			const char *want = nodes[i].after[a];
-			int j = index_find(&x, nodes, want, -1);
+			int j = drr_names_find(&x, want);
 			if (j < 0) {
 				const char *best = NULL;
 				int bd = 3;
@@ -162,7 +122,7 @@ int drr_graph_resolve(struct drr_gnode *nodes, int n, const char *file, struct d
 				nodes[i].deps[nodes[i].ndeps++] = j;
 		}
 	}
-	free(x.slot);
+	drr_names_free(&x);
 	errors += report_cycles(nodes, n, file, d);
 	return errors;
 }
