@@ -5,6 +5,8 @@
 --   time.lua       calendars: RFC 3339, ISO weeks, zones, "90d" durations
 --   verify.lua     backup.verify{ ... }: exists, size, sha256, readable, required
 --   crypt.lua      backup.encrypt/decrypt: envelope AES-256-GCM, keyrings
+--   postgres.lua   backup.postgres{ ... } (pg_dump -Fc and its manifest) and
+--                  backup.postgres_restore{ ... } (checked row counts)
 -- docs/modules/drrun.backup.md is the reference.
 local M = {}
 
@@ -18,6 +20,9 @@ local PARTS = {
   decrypt = { "drrun.backup.crypt", "decrypt" },
   key_id = { "drrun.backup.crypt", "key_id" },
   new_key = { "drrun.backup.crypt", "new_key" },
+  postgres = { "drrun.backup.postgres", "dump" },
+  postgres_restore = { "drrun.backup.postgres", "restore" },
+  postgres_tables = { "drrun.backup.postgres", "tables" },
 }
 
 return setmetatable(M, {

@@ -56,7 +56,9 @@ local function entries(format, out)
   if format == "pg_dump" then
     for line in out:gmatch("[^\n]+") do
       if not line:match("^;") then n = n + 1 end
-      local schema, tbl = line:match("^%d+; %d+ %d+ TABLE DATA (%S+) (%S+) ")
+      -- "3361; 0 16386 TABLE DATA public customers postgres": the names are
+      -- unquoted (and may hold spaces); the owner is the last word
+      local schema, tbl = line:match("^%d+; %d+ %d+ TABLE DATA (%S+) (.-) %S+$")
       if schema then set[schema .. "." .. tbl] = true end
     end
   else
@@ -289,7 +291,18 @@ local function verify(o, state)
         elseif format == "pg_dump" then
           local tables = 0
           for _ in pairs(set) do tables = tables + 1 end
-          add("readable", true, ("pg_restore --list: %d entries, %d with table data"):format(n, tables))
+          -- --list reads only the table of contents: a dump cut short after
+          -- it passes.  Reading every entry to /dev/null catches that.
+          local full, ferr = run({ "pg_restore", "-f", "/dev/null", file }, timeout)
+          local head = ("pg_restore --list: %d entries, %d with table data"):format(n, tables)
+          if not full then
+            add("readable", false, ("%s; pg_restore -f /dev/null: %s"):format(head, ferr))
+          elseif full.status ~= 0 then
+            add("readable", false, ("%s, but pg_restore -f /dev/null exited %s: %s"):format(head,
+              tostring(full.status or ("signal " .. tostring(full.signal))), last_line(full.stderr)))
+          else
+            add("readable", true, head .. "; pg_restore -f /dev/null read all of it")
+          end
         else
           add("readable", true, ("%s: %d members"):format(cmd, n))
         end
@@ -306,7 +319,10 @@ local function verify(o, state)
     else
       local missing = {}
       for _, name in ipairs(required) do
-        if not listing[(tostring(name):gsub("^%./", ""):gsub("/$", ""))] then missing[#missing + 1] = tostring(name) end
+        local key = tostring(name):gsub("^%./", ""):gsub("/$", "")
+        -- pg_dump: billing."Invoice Lines" is listed as billing.Invoice Lines
+        if format == "pg_dump" then key = key:gsub('"', "") end
+        if not listing[key] then missing[#missing + 1] = tostring(name) end
       end
       if #missing == 0 then
         add("required", true, ("all %d present: %s"):format(#required, table.concat(required, ", ")))
