@@ -13,22 +13,21 @@
 #include <sys/stat.h>
 #include <time.h>
 
-int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
-		 size_t errlen)
+/* The ids of the runs under runs/ that ever started (a journal.jsonl),
+ * sorted: ids begin with their UTC start time, so the last is the newest. */
+static int cmp_str(const void *a, const void *b)
 {
-	if (!*id) { /* a prefix of every run id: never "the only run" */
-		snprintf(err, errlen, "the run id is empty");
-		return -1;
-	}
-	char *runs = drr_xasprintf("%s/runs", state_dir);
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **run_ids(const char *runs, int *n)
+{
 	DIR *d = opendir(runs);
-	if (!d) {
-		snprintf(err, errlen, "no runs in %s (%s)", state_dir, strerror(errno));
-		free(runs);
-		return -1;
-	}
-	int found = 0;
-	size_t il = strlen(id);
+	if (!d)
+		return NULL;
+	char **ids = NULL;
+	int cap = 0;
+	*n = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
@@ -39,24 +38,77 @@ int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, cha
 		free(jp);
 		if (!has)
 			continue; /* a run killed before its first record: never started */
-		if (!strcmp(e->d_name, id)) {
-			snprintf(dir, n, "%s/%s", runs, e->d_name);
-			found = 1;
-			break;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			ids = drr_xrealloc(ids, (size_t)cap * sizeof *ids);
 		}
-		if (!strncmp(e->d_name, id, il)) {
-			snprintf(dir, n, "%s/%s", runs, e->d_name);
-			found++;
-		}
+		ids[(*n)++] = drr_xstrdup(e->d_name);
 	}
 	closedir(d);
+	if (*n)
+		qsort(ids, (size_t)*n, sizeof *ids, cmp_str);
+	return ids ? ids : drr_xcalloc(1, sizeof *ids);
+}
+
+/* "run id 'x' is ambiguous: it matches A, B, C and 4 more; give more of it" */
+static void ambiguous(const char *id, char **ids, const int *hits, int nhits, char *err,
+		      size_t errlen)
+{
+	enum { SHOW = 5 };
+	int off = snprintf(err, errlen, "run id '%s' is ambiguous: it matches ", id);
+	for (int i = 0; i < nhits && i < SHOW && off > 0 && (size_t)off < errlen; i++)
+		off += snprintf(err + off, errlen - (size_t)off, "%s%s", i ? ", " : "",
+				ids[hits[i]]);
+	if (nhits > SHOW && off > 0 && (size_t)off < errlen)
+		off += snprintf(err + off, errlen - (size_t)off, " and %d more", nhits - SHOW);
+	if (off > 0 && (size_t)off < errlen)
+		snprintf(err + off, errlen - (size_t)off, "; give more of it");
+}
+
+int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
+		 size_t errlen)
+{
+	if (!*id) { /* a part of every run id: never "the only run" */
+		snprintf(err, errlen, "the run id is empty");
+		return -1;
+	}
+	char *runs = drr_xasprintf("%s/runs", state_dir);
+	int nids = 0;
+	char **ids = run_ids(runs, &nids);
+	if (!ids) {
+		snprintf(err, errlen, "no runs in %s (%s)", state_dir, strerror(errno));
+		free(runs);
+		return -1;
+	}
+	/* an exact id wins; then `last`, the newest run; then a unique part */
+	int *hits = drr_xcalloc((size_t)nids + 1, sizeof *hits);
+	int nhits = 0, exact = -1;
+	for (int i = 0; i < nids; i++) {
+		if (!strcmp(ids[i], id))
+			exact = i;
+		else if (strstr(ids[i], id))
+			hits[nhits++] = i;
+	}
+	if (exact < 0 && !strcmp(id, "last") && nids > 0) {
+		exact = nids - 1;
+	}
+	int rc = -1;
+	if (exact >= 0 || nhits == 1) {
+		snprintf(dir, n, "%s/%s", runs, ids[exact >= 0 ? exact : hits[0]]);
+		rc = 0;
+	} else if (nhits > 1) {
+		ambiguous(id, ids, hits, nhits, err, errlen);
+	} else if (!strcmp(id, "last")) {
+		snprintf(err, errlen, "no runs in %s yet", state_dir);
+	} else {
+		snprintf(err, errlen, "no run '%s' in %s", id, state_dir);
+	}
+	for (int i = 0; i < nids; i++)
+		free(ids[i]);
+	free(ids);
+	free(hits);
 	free(runs);
-	if (found == 1)
-		return 0;
-	snprintf(err, errlen,
-		 found ? "run id '%s' is ambiguous: give more of it" : "no run '%s' in %s", id,
-		 state_dir);
-	return -1;
+	return rc;
 }
 
 static const char *str(json_t *o, const char *k)

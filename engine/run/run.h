@@ -45,7 +45,9 @@ struct drr_past {
 	size_t torn;
 	char dir[4096];
 };
-/* Find a run directory under state_dir by id or unique id prefix. */
+/* Find a run directory under state_dir: by its id, `last` (the newest run),
+ * or any part of its id that only one run has; otherwise err says why (an
+ * ambiguous part lists what it matches). */
 int drr_run_find(const char *state_dir, const char *id, char *dir, size_t n, char *err,
 		 size_t errlen);
 int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t errlen);

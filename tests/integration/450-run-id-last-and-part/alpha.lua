@@ -1,0 +1,2 @@
+runbook { name = "alpha" }
+step "a" { run = function() return { which = "alpha" } end }

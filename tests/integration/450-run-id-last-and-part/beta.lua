@@ -1,0 +1,2 @@
+runbook { name = "beta" }
+step "b" { run = function() return { which = "beta" } end }

@@ -1,0 +1,2 @@
+runbook { name = "gamma" }
+step "b" { run = function() return { which = "gamma" } end }
