@@ -45,6 +45,16 @@ static const struct {
 	  "Check a journal's hash chain: exit 0 and a summary when intact, else exit 1\n"
 	  "naming the first bad seq and why (edited, removed, reordered, truncated).\n"
 	  "With DRRUN_AUDIT_KEY or --key-file, every record's HMAC is checked too.\n" },
+	{ "test", "drrun test [--junit FILE] [--keep] [--timeout SECONDS] TESTFILE.lua|DIR...",
+	  "Run a runbook's test cases (a DIR: every *_test.lua under it).  Each case\n"
+	  "runs the runbook in a child drrun with its own state dir, the modules it\n"
+	  "fakes, the faults it injects and the approvals it answers, in virtual time\n"
+	  "(waits, retries and timeouts take no real time); a call that would reach\n"
+	  "the world unfaked fails the case.  Its expectations are checked against\n"
+	  "its journal.  TAP on stdout (--junit FILE: JUnit XML too), then the line\n"
+	  "\"N passed, N failed\"; exit 0 only when every case passed.  --keep keeps\n"
+	  "every case's state dir (a failed case's is always kept).  See\n"
+	  "docs/testing.md.\n" },
 	{ "check", "drrun check [flags] RUNBOOK.lua",
 	  "Validate the runbook: fields, durations, dependencies and cycles, params,\n"
 	  "environments and secrets.  Prints every error as file:line: message and\n"
@@ -85,6 +95,7 @@ void drr_cli_help(FILE *out, const char *verb)
 		"       drrun run|plan|check RUNBOOK.lua [flags]\n"
 		"       drrun resume|rollback|status|log RUN_ID [flags]\n"
 		"       drrun audit verify RUN_ID|FILE [flags]\n"
+		"       drrun test TESTFILE.lua|DIR [--junit FILE]\n"
 		"       drrun help VERB | --help | --version\n\n"
 		"Verbs:\n"
 		"  run      run a runbook\n"
@@ -94,7 +105,8 @@ void drr_cli_help(FILE *out, const char *verb)
 		"  rollback run the rollbacks of a run's completed steps\n"
 		"  status   list runs, or show one run's steps\n"
 		"  log      print a run's journal\n"
-		"  audit    verify a journal's hash chain (and HMACs)\n\n"
+		"  audit    verify a journal's hash chain (and HMACs)\n"
+		"  test     run a runbook's test cases (fakes, faults, virtual time)\n\n"
 		"%s\n"
 		"Exit codes: 0 completed; 1 failed and fully rolled back; 2 failed and a\n"
 		"rollback failed too; 3 stopped without failing (abort, approval declined,\n"

@@ -23,6 +23,11 @@ enum {
 
 /* Wall clock, microseconds since the epoch. */
 int64_t drr_now_us(void);
+/* Virtual time (drrun test): move the wall and monotonic clocks (drr_now_us,
+ * drr_mono) ahead by us microseconds, for good; and how far they were moved.
+ * Only lua/vclock.c calls it, when nothing but timers is pending. */
+void drr_clock_skip(int64_t us);
+int64_t drr_clock_skipped(void);
 /* RFC 3339 UTC with microseconds: 2026-11-22T05:10:22.123456Z (buf >= 32). */
 char *drr_rfc3339(int64_t us, char *buf, size_t n);
 

@@ -205,11 +205,25 @@ char *drr_duration_fmt(double secs, char *buf, size_t n)
 	return buf;
 }
 
+/* Virtual time (drrun test): how far the clocks were moved ahead. */
+static int64_t skipped_us;
+
+void drr_clock_skip(int64_t us)
+{
+	if (us > 0)
+		skipped_us += us;
+}
+
+int64_t drr_clock_skipped(void)
+{
+	return skipped_us;
+}
+
 int64_t drr_now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + skipped_us;
 }
 
 char *drr_rfc3339(int64_t us, char *buf, size_t n)
@@ -226,7 +240,7 @@ double drr_mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (double)skipped_us / 1e6;
 }
 
 static void to_hex(const unsigned char *md, unsigned len, char *hex)

@@ -49,6 +49,7 @@ void drr_engine_init(lua_State *L, uv_loop_t *loop)
 	uv_idle_init(loop, &drr_eng.idle);
 	uv_check_init(loop, &drr_eng.check);
 	uv_unref((uv_handle_t *)&drr_eng.check);
+	drr_vclock_attach(loop);
 }
 
 struct hook {
@@ -78,6 +79,7 @@ void drr_engine_shutdown(void)
 	unwatch_signals();
 	if (drr_eng.loop && !uv_is_closing((uv_handle_t *)&drr_eng.check))
 		uv_close((uv_handle_t *)&drr_eng.check, NULL);
+	drr_vclock_detach();
 }
 
 void drr_engine_kick(void)

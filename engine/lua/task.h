@@ -97,6 +97,17 @@ const char *drr_lua_safe_tostring(lua_State *L, int idx);
 /* Abort marker: ctx.abort raises this. */
 int drr_is_abort(lua_State *L, int idx);
 void drr_push_abort(lua_State *L, const char *reason);
+/* ---- vclock.c: virtual time (drrun test) ------------------------------- */
+
+/* Turn virtual time on for the rest of the process: once the engine is
+ * attached to a loop, whenever only timers are pending the clocks jump to
+ * the next deadline. */
+void drr_vclock_enable(void);
+int drr_vclock_enabled(void);
+/* drr_engine_init and drr_engine_shutdown call these. */
+void drr_vclock_attach(uv_loop_t *loop);
+void drr_vclock_detach(void);
+
 /* ---- modules ---------------------------------------------------------- */
 
 /* Register built-in plugins and the stdlib in package.preload. */

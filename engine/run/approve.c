@@ -115,6 +115,25 @@ static void tty_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	prompt_answer(r, yes);
 }
 
+/* `drrun test`: the case answered this gate beforehand ("yes" or "no"). */
+static int answered_in_advance(struct run *r, struct drr_stepstate *s)
+{
+	const char *a = json_string_value(json_object_get(r->o->answers, s->def->name));
+	if (a && (!strcasecmp(a, "yes") || !strcasecmp(a, "y"))) {
+		approval_rec(r, s, "approved", "test");
+		s->approved = 1;
+		drr_view_event(r->view, s, "approved", "test");
+		return 1;
+	}
+	approval_rec(r, s, "declined", "test");
+	s->state = DRR_NOT_RUN;
+	char *why = drr_xasprintf("approval declined for step '%s'", s->def->name);
+	set_stop(r, STOP_ABORTED, why);
+	free(why);
+	drr_view_event(r->view, s, "declined", NULL);
+	return 0;
+}
+
 /* Returns 1 when the step may start now. */
 int approve(struct run *r, struct drr_stepstate *s)
 {
@@ -126,6 +145,8 @@ int approve(struct run *r, struct drr_stepstate *s)
 		drr_view_event(r->view, s, "approved", "--yes");
 		return 1;
 	}
+	if (r->o->answers && json_object_get(r->o->answers, s->def->name))
+		return answered_in_advance(r, s);
 	if (isatty(0) && isatty(2)) {
 		if (r->prompting)
 			return 0;

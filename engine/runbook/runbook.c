@@ -35,6 +35,7 @@ static const char *const PARAM_FIELDS[] = { "default", "required", "doc", NULL }
 
 struct src *drr_rb_src; /* the runbook being loaded (one at a time) */
 int drr_rb_limit;	/* the line where runbook{}'s fields end */
+lua_CFunction drr_runbook_preload;
 
 static void src_index(struct src *s)
 {
@@ -841,9 +842,16 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	drr_modules_preload(L);
 	lua_pushcfunction(L, drr_rb_traceback);
 	int msgh = lua_gettop(L);
-	lua_pushcfunction(L, drr_rb_build_sandbox);
-	lua_pushstring(L, rb->dir);
-	int rc = drr_rb_bounded(L, 1, 0, msgh);
+	int rc = LUA_OK;
+	if (drr_runbook_preload) {
+		lua_pushcfunction(L, drr_runbook_preload);
+		rc = drr_rb_bounded(L, 0, 0, msgh);
+	}
+	if (rc == LUA_OK) {
+		lua_pushcfunction(L, drr_rb_build_sandbox);
+		lua_pushstring(L, rb->dir);
+		rc = drr_rb_bounded(L, 1, 0, msgh);
+	}
 	if (rc == LUA_OK) {
 		char *chunk = drr_xasprintf("@%s", path);
 		rc = luaL_loadbufferx(L, src.text, src.len, chunk, "t");

@@ -97,7 +97,16 @@ struct drr_opts {
 	json_t *trigger;	  /* its JSON object (owned), or NULL: ctx.trigger */
 	char *key; /* audit key: DRRUN_AUDIT_KEY or the contents of --key-file */
 	size_t klen;
+	/* `drrun test`: approvals answered in advance, step name -> "yes" or
+	 * "no" (borrowed), or NULL */
+	json_t *answers;
 };
+
+/* When set (by `drrun test`), called protected on every runbook's fresh
+ * lua_State once the built-in modules are in package.preload and before any
+ * code loads, the sandbox's included: it installs a test case's fakes.  An
+ * error it raises is a load error. */
+extern lua_CFunction drr_runbook_preload;
 
 /* Load and validate a runbook, adding every error found to d.  Returns NULL
  * only when the file could not be read or its top-level code failed; else

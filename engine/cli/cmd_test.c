@@ -1,0 +1,647 @@
+/*
+ * cmd_test.c - `drrun test TESTFILE.lua|DIR ...`: run a runbook's test
+ * cases and check what their journals say.
+ *
+ * Each case runs in a child drrun (`drrun test --case N`, test/case.c) with a
+ * state dir of its own, so the real loader and scheduler run it, the case
+ * cannot disturb the next one, and a crash in one is one failed case.  The
+ * parent reads the child's journal through drrun.test (t.journal), checks
+ * expect and check, and prints TAP (or writes JUnit XML with --junit F).
+ * The last line is "N passed, N failed"; exit 0 only when nothing failed.
+ */
+#include "cli/cli.h"
+#include "test/test.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lualib.h>
+
+#define CASE_TIMEOUT 60.0 /* real seconds a case may take */
+#define OUTPUT_MAX (16u << 20)
+
+static const char USAGE[] =
+	"usage: drrun test [--junit FILE] [--keep] [--timeout SECONDS] TESTFILE.lua|DIR...\n";
+
+/* One case's outcome, for TAP and JUnit. */
+struct outcome {
+	char *file, *name, *failure; /* failure: NULL when it passed */
+	double secs;
+};
+
+struct suite {
+	struct outcome *v;
+	int n, cap, failed;
+	const char *root; /* the cases' state dirs live under it */
+	int keep;
+	double timeout;
+	char self[4096];
+};
+
+static void add_outcome(struct suite *s, const char *file, const char *name, char *failure,
+			double secs)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		s->v = drr_xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
+	}
+	struct outcome *o = &s->v[s->n++];
+	o->file = drr_xstrdup(file);
+	o->name = drr_xstrdup(name);
+	o->failure = failure;
+	o->secs = secs;
+	if (failure)
+		s->failed++;
+	printf("%s %d - %s: %s\n", failure ? "not ok" : "ok", s->n, file, name);
+	if (failure) {
+		/* TAP diagnostics: every line behind a '#' */
+		for (char *p = failure; *p;) {
+			size_t len = strcspn(p, "\n");
+			printf("#   %.*s\n", (int)len, p);
+			p += len;
+			if (*p)
+				p++;
+		}
+	}
+	fflush(stdout);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static double real_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run case index in a child; its stdout and stderr go to out_path.  The
+ * child's exit code, or -1 (why in err) when it could not run or ran past
+ * the timeout. */
+static int spawn_case(struct suite *s, const char *file, int index, const char *runbook,
+		      const char *dir, const char *out_path, char *err, size_t errlen)
+{
+	char idx[16];
+	snprintf(idx, sizeof idx, "%d", index);
+	int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", out_path, strerror(errno));
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		signal(SIGPIPE, SIG_DFL);
+		char *argv[] = { s->self,	    "test", "--case", idx, "--runbook", (char *)runbook,
+				 "--state-dir", (char *)dir, (char *)file, NULL };
+		execv(s->self, argv);
+		dprintf(2, "drrun test: cannot run %s: %s\n", s->self, strerror(errno));
+		_exit(127);
+	}
+	close(fd);
+	double t0 = real_now();
+	struct timespec nap = { 0, 200000 }; /* 0.2 ms, doubling up to 20 ms */
+	for (;;) {
+		int st;
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid) {
+			if (WIFEXITED(st))
+				return WEXITSTATUS(st);
+			snprintf(err, errlen, "the case's drrun was killed by signal %d (%s)",
+				 WTERMSIG(st), strsignal(WTERMSIG(st)));
+			return -1;
+		}
+		if (w < 0 && errno != EINTR) {
+			snprintf(err, errlen, "waitpid: %s", strerror(errno));
+			return -1;
+		}
+		if (real_now() - t0 > s->timeout) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			snprintf(err, errlen,
+				 "the case ran for more than %.0fs of real time and was killed "
+				 "(waiting on something that is not a timer?)",
+				 s->timeout);
+			return -1;
+		}
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 20000000)
+			nap.tv_nsec *= 2;
+	}
+}
+
+/* The journal a case's run wrote: <dir>/runs/<id>/journal.jsonl, or NULL. */
+static char *find_journal(const char *dir)
+{
+	char *runs = drr_xasprintf("%s/runs", dir);
+	DIR *d = opendir(runs);
+	char *found = NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *p = drr_xasprintf("%s/%s/journal.jsonl", runs, e->d_name);
+		if (access(p, R_OK) == 0 && !found)
+			found = p;
+		else
+			free(p);
+	}
+	if (d)
+		closedir(d);
+	free(runs);
+	return found;
+}
+
+static char *slurp_text(const char *path)
+{
+	char err[256];
+	size_t len;
+	char *t = drr_slurp(path, OUTPUT_MAX, &len, err, sizeof err);
+	return t ? t : drr_xstrdup("");
+}
+
+/* The last lines of the child's output, to show why a case did not run. */
+static const char *tail_lines(const char *text, int lines)
+{
+	const char *p = text + strlen(text);
+	while (p > text && (p[-1] == '\n'))
+		p--;
+	while (p > text) {
+		if (p[-1] == '\n' && --lines == 0)
+			break;
+		p--;
+	}
+	return p;
+}
+
+static void buf_line(struct drr_buf *b, const char *a, const char *c)
+{
+	drr_buf_add(b, a, strlen(a));
+	drr_buf_add(b, c, strlen(c));
+	drr_buf_add(b, "\n", 1);
+}
+
+/* Push require "drrun.test" (in the parent's state).  [-0, +1, e] */
+static void push_test_module(lua_State *L)
+{
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "drrun.test");
+	lua_call(L, 1, 1);
+}
+
+/* Check case c (the table on top of the stack) against its journal: the
+ * failures as one text, or NULL. */
+static char *check_case(lua_State *L, const char *journal, int rc, const char *text,
+			const char *dir, const char *unfaked)
+{
+	int top = lua_gettop(L);
+	push_test_module(L);
+	int mod = lua_gettop(L);
+	lua_getfield(L, mod, "_journal");
+	lua_pushvalue(L, top);
+	if (journal)
+		lua_pushstring(L, journal);
+	else
+		lua_pushnil(L);
+	lua_pushinteger(L, rc);
+	lua_pushstring(L, text);
+	lua_pushstring(L, dir);
+	lua_call(L, 5, 1);
+	lua_getfield(L, mod, "_check");
+	lua_pushvalue(L, top);
+	lua_pushvalue(L, -3);
+	char *failure = NULL;
+	struct drr_buf b = { 0 };
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		buf_line(&b, "checking the case raised: ", lua_tostring(L, -1));
+	} else {
+		lua_Integer n = luaL_len(L, -1);
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_rawgeti(L, -1, i);
+			buf_line(&b, "", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+			lua_pop(L, 1);
+		}
+	}
+	if (unfaked && *unfaked)
+		drr_buf_add(&b, unfaked, strlen(unfaked));
+	if (b.len) {
+		while (b.len && b.data[b.len - 1] == '\n')
+			b.data[--b.len] = '\0';
+		failure = drr_xstrdup(b.data);
+	}
+	drr_buf_free(&b);
+	lua_settop(L, top);
+	return failure;
+}
+
+/* <dir of file>/<rel>, unless rel is absolute. */
+static char *beside(const char *file, const char *rel)
+{
+	if (rel[0] == '/')
+		return drr_xstrdup(rel);
+	const char *slash = strrchr(file, '/');
+	if (!slash)
+		return drr_xstrdup(rel);
+	return drr_xasprintf("%.*s/%s", (int)(slash - file), file, rel);
+}
+
+static void run_case(struct suite *s, lua_State *L, const char *file, const char *runbook,
+		     int index)
+{
+	lua_getfield(L, -1, "name");
+	char *name = drr_xstrdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+	lua_pop(L, 1);
+	char *dir = drr_xasprintf("%s/case-XXXXXX", s->root);
+	double t0 = real_now();
+	char *failure = NULL;
+	if (!mkdtemp(dir)) {
+		failure = drr_xasprintf("cannot make a state dir under %s: %s", s->root,
+					strerror(errno));
+		goto done;
+	}
+	char *out_path = drr_xasprintf("%s/output.txt", dir);
+	char err[512];
+	int rc = spawn_case(s, file, index, runbook, dir, out_path, err, sizeof err);
+	char *text = slurp_text(out_path);
+	free(out_path);
+	if (rc < 0) {
+		failure = drr_xasprintf("%s\n%s", err, tail_lines(text, 10));
+	} else {
+		char *journal = find_journal(dir);
+		char *upath = drr_xasprintf("%s/unfaked.txt", dir);
+		char *unfaked = access(upath, R_OK) == 0 ? slurp_text(upath) : NULL;
+		free(upath);
+		failure = check_case(L, journal, rc, text, dir, unfaked);
+		if (!journal && failure) { /* it did not run: say why */
+			char *f = drr_xasprintf("%s\nthe runbook did not run (exit %d):\n%s",
+						failure, rc, tail_lines(text, 10));
+			free(failure);
+			failure = f;
+		}
+		free(journal);
+		free(unfaked);
+	}
+	free(text);
+	if (s->keep || failure) {
+		if (failure) {
+			char *f = drr_xasprintf("%s\nstate dir: %s", failure, dir);
+			free(failure);
+			failure = f;
+		}
+	} else {
+		rm_tree(dir);
+	}
+done:
+	add_outcome(s, file, name, failure, real_now() - t0);
+	free(dir);
+	free(name);
+}
+
+/* One test file: read it, run every case. */
+static void run_file(struct suite *s, const char *file)
+{
+	lua_State *L = luaL_newstate();
+	luaL_openlibs(L);
+	drr_modules_preload(L);
+	if (drr_test_load_file(L, file) != LUA_OK) {
+		add_outcome(s, file, "(test file)", drr_xstrdup(lua_tostring(L, -1)), 0);
+		lua_close(L);
+		return;
+	}
+	push_test_module(L);
+	lua_getfield(L, -1, "_state");
+	lua_getfield(L, -1, "runbook");
+	const char *rel = lua_tostring(L, -1);
+	if (!rel) {
+		add_outcome(s, file, "(test file)",
+			    drr_xstrdup("no t.runbook \"PATH\": which runbook do the cases run?"),
+			    0);
+		lua_close(L);
+		return;
+	}
+	char *runbook = beside(file, rel);
+	lua_pop(L, 1);
+	struct stat st;
+	if (stat(runbook, &st) < 0 || !S_ISREG(st.st_mode)) {
+		add_outcome(s, file, "(test file)",
+			    drr_xasprintf("t.runbook: %s: %s", runbook,
+					  errno ? strerror(errno) : "not a regular file"),
+			    0);
+		free(runbook);
+		lua_close(L);
+		return;
+	}
+	lua_getfield(L, -1, "cases");
+	lua_Integer n = luaL_len(L, -1);
+	printf("# %s: %lld case%s of %s\n", file, (long long)n, n == 1 ? "" : "s", runbook);
+	if (n == 0)
+		add_outcome(s, file, "(test file)", drr_xstrdup("no t.case: nothing to test"), 0);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, i);
+		run_case(s, L, file, runbook, (int)i);
+		lua_pop(L, 1);
+	}
+	free(runbook);
+	lua_close(L);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every *_test.lua under dir, sorted, appended to *v. */
+static void collect(const char *dir, char ***v, int *n, int *cap)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *p = drr_xasprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			collect(p, v, n, cap);
+			free(p);
+			continue;
+		}
+		size_t len = strlen(e->d_name);
+		if (len > 9 && !strcmp(e->d_name + len - 9, "_test.lua")) {
+			if (*n == *cap) {
+				*cap = *cap ? 2 * *cap : 16;
+				*v = drr_xrealloc(*v, (size_t)*cap * sizeof **v);
+			}
+			(*v)[(*n)++] = p;
+		} else {
+			free(p);
+		}
+	}
+	closedir(d);
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '<')
+			fputs("&lt;", f);
+		else if (c == '>')
+			fputs("&gt;", f);
+		else if (c == '&')
+			fputs("&amp;", f);
+		else if (c == '"')
+			fputs("&quot;", f);
+		else if (c < 0x20 && c != '\n' && c != '\t')
+			fprintf(f, "&#x%x;", 0xfffd); /* not allowed in XML 1.0 */
+		else
+			fputc(c, f);
+	}
+}
+
+static int write_junit(const struct suite *s, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "drrun test: --junit %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	double total = 0;
+	for (int i = 0; i < s->n; i++)
+		total += s->v[i].secs;
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	fprintf(f, "<testsuites name=\"drrun test\" tests=\"%d\" failures=\"%d\" time=\"%.3f\">\n",
+		s->n, s->failed, total);
+	for (int i = 0; i < s->n;) {
+		int j = i, fails = 0;
+		double secs = 0;
+		while (j < s->n && !strcmp(s->v[j].file, s->v[i].file)) {
+			fails += s->v[j].failure != NULL;
+			secs += s->v[j].secs;
+			j++;
+		}
+		fputs("  <testsuite name=\"", f);
+		xml_text(f, s->v[i].file);
+		fprintf(f, "\" tests=\"%d\" failures=\"%d\" time=\"%.3f\">\n", j - i, fails, secs);
+		for (int k = i; k < j; k++) {
+			fputs("    <testcase classname=\"", f);
+			xml_text(f, s->v[k].file);
+			fputs("\" name=\"", f);
+			xml_text(f, s->v[k].name);
+			fprintf(f, "\" time=\"%.3f\"", s->v[k].secs);
+			if (!s->v[k].failure) {
+				fputs("/>\n", f);
+				continue;
+			}
+			fputs(">\n      <failure message=\"", f);
+			char first[512];
+			snprintf(first, sizeof first, "%.*s",
+				 (int)strcspn(s->v[k].failure, "\n"), s->v[k].failure);
+			xml_text(f, first);
+			fputs("\">", f);
+			xml_text(f, s->v[k].failure);
+			fputs("</failure>\n    </testcase>\n", f);
+		}
+		fputs("  </testsuite>\n", f);
+		i = j;
+	}
+	fputs("</testsuites>\n", f);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "drrun test: --junit %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The child: `drrun test --case N --runbook RB --state-dir D TESTFILE`. */
+static int child(const char *index, const char *runbook, const char *dir, const char *file)
+{
+	char *end;
+	long i = strtol(index, &end, 10);
+	if (!runbook || !dir || !file || *end || i < 1) {
+		fputs("drrun test: --case needs N >= 1, --runbook, --state-dir and the test file\n",
+		      stderr);
+		return DRR_EXIT_USAGE;
+	}
+	return drr_test_case_run(file, (int)i, runbook, dir);
+}
+
+int cmd_test(int argc, char **argv)
+{
+	enum {
+		O_JUNIT = 256,
+		O_KEEP,
+		O_TIMEOUT,
+		O_CASE,
+		O_RUNBOOK,
+		O_STATE,
+		O_HELP
+	};
+	static const struct option lo[] = {
+		{ "junit", required_argument, NULL, O_JUNIT },
+		{ "keep", no_argument, NULL, O_KEEP },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "case", required_argument, NULL, O_CASE },
+		{ "runbook", required_argument, NULL, O_RUNBOOK },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *junit = NULL, *case_index = NULL, *runbook = NULL, *state_dir = NULL;
+	struct suite s;
+	memset(&s, 0, sizeof s);
+	s.timeout = CASE_TIMEOUT;
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int c = getopt_long(argc, argv, ":", lo, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case O_JUNIT:
+			junit = optarg;
+			break;
+		case O_KEEP:
+			s.keep = 1;
+			break;
+		case O_TIMEOUT: {
+			char *end;
+			s.timeout = strtod(optarg, &end);
+			if (*end || !(s.timeout > 0)) {
+				fprintf(stderr, "drrun test: --timeout %s: give seconds, e.g. 60\n",
+					optarg);
+				return DRR_EXIT_USAGE;
+			}
+			break;
+		}
+		case O_CASE:
+			case_index = optarg;
+			break;
+		case O_RUNBOOK:
+			runbook = optarg;
+			break;
+		case O_STATE:
+			state_dir = optarg;
+			break;
+		case O_HELP:
+			drr_cli_help(stdout, "test");
+			return 0;
+		default:
+			fprintf(stderr, "drrun test: %s %s\n%s",
+				c == ':' ? "missing value for" : "unknown flag", argv[optind - 1],
+				USAGE);
+			return DRR_EXIT_USAGE;
+		}
+	}
+	if (case_index)
+		return child(case_index, runbook, state_dir, optind < argc ? argv[optind] : NULL);
+	if (optind >= argc) {
+		fputs(USAGE, stderr);
+		return DRR_EXIT_USAGE;
+	}
+	ssize_t len = readlink("/proc/self/exe", s.self, sizeof s.self - 1);
+	if (len <= 0) {
+		fprintf(stderr, "drrun test: cannot find its own binary: %s\n", strerror(errno));
+		return DRR_EXIT_CANTSTART;
+	}
+	s.self[len] = '\0';
+
+	char **files = NULL;
+	int nfiles = 0, cap = 0;
+	for (int i = optind; i < argc; i++) {
+		struct stat st;
+		if (stat(argv[i], &st) < 0) {
+			fprintf(stderr, "drrun test: %s: %s\n", argv[i], strerror(errno));
+			for (int k = 0; k < nfiles; k++)
+				free(files[k]);
+			free(files);
+			return 66;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int from = nfiles;
+			collect(argv[i], &files, &nfiles, &cap);
+			qsort(files + from, (size_t)(nfiles - from), sizeof *files, cmp_str);
+			continue;
+		}
+		if (nfiles == cap) {
+			cap = cap ? 2 * cap : 16;
+			files = drr_xrealloc(files, (size_t)cap * sizeof *files);
+		}
+		files[nfiles++] = drr_xstrdup(argv[i]);
+	}
+
+	/* the cases' journals are scratch: on a tmpfs their fdatasyncs cost nothing */
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || !*tmp)
+		tmp = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
+	char *root = drr_xasprintf("%s/drrun-test-XXXXXX", tmp);
+	if (!mkdtemp(root)) {
+		fprintf(stderr, "drrun test: cannot make a directory for the cases: %s: %s\n", root,
+			strerror(errno));
+		free(root);
+		for (int k = 0; k < nfiles; k++)
+			free(files[k]);
+		free(files);
+		return DRR_EXIT_CANTSTART;
+	}
+	s.root = root;
+	printf("TAP version 13\n");
+	for (int i = 0; i < nfiles; i++)
+		run_file(&s, files[i]);
+	if (nfiles == 0)
+		add_outcome(&s, argv[optind], "(no test files)",
+			    drr_xstrdup("no *_test.lua file found"), 0);
+	printf("1..%d\n", s.n);
+	int rc = s.failed ? 1 : 0;
+	if (junit && write_junit(&s, junit) < 0)
+		rc = DRR_EXIT_CANTSTART;
+	printf("%d passed, %d failed\n", s.n - s.failed, s.failed);
+	if (!s.keep && !s.failed)
+		rm_tree(root);
+	else if (s.keep)
+		fprintf(stderr, "drrun test: the cases' state dirs are under %s\n", root);
+	for (int i = 0; i < s.n; i++) {
+		free(s.v[i].file);
+		free(s.v[i].name);
+		free(s.v[i].failure);
+	}
+	free(s.v);
+	for (int k = 0; k < nfiles; k++)
+		free(files[k]);
+	free(files);
+	free(root);
+	return rc;
+}
