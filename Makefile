@@ -97,6 +97,7 @@ bench: deps
 	@$(MAKE) --no-print-directory drrun
 	@bench/engine.sh
 	@bench/http.sh
+	@bench/test.sh
 
 # the SSH peers (pdsh, parallel-ssh, clush, ansible) are big: their own deps
 bench-ssh: deps

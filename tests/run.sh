@@ -4,7 +4,7 @@
 # Runs every cmocka test of every unit binary ($BUILD/tests/test_*, one line
 # per test) and every integration case (tests/integration/NNN-slug/, one line
 # per case, run by tests/integration/harness.py), every Lua spec, and the
-# suites (fakes, docs, durable, torture).  A FILTER runs only the
+# suites (fakes, docs, runbooks, durable, torture).  A FILTER runs only the
 # unit binaries and cases whose name contains it.  Scratch files go to
 # tests/tmp/run-<pid>/ (gitignored), kept only when something failed.  Ends with "N passed, N failed"; exit 0 only when
 # nothing failed.  Needs bash, timeout(1) and python3; reads no stdin.
@@ -258,6 +258,9 @@ if selected fakes; then
 fi
 if selected docs; then
 	run_suite docs python3 tests/docs.py
+fi
+if selected runbooks; then
+	run_suite runbooks tests/runbooks/suite.sh "$ABS_DRRUN" "$ABS_WORK/runbooks"
 fi
 if selected durable; then
 	run_suite durable python3 tests/durability/durable.py "$ABS_DRRUN" "$ABS_WORK/durable"

@@ -45,7 +45,8 @@ static const struct {
 	  "Check a journal's hash chain: exit 0 and a summary when intact, else exit 1\n"
 	  "naming the first bad seq and why (edited, removed, reordered, truncated).\n"
 	  "With DRRUN_AUDIT_KEY or --key-file, every record's HMAC is checked too.\n" },
-	{ "test", "drrun test [--junit FILE] [--keep] [--timeout SECONDS] TESTFILE.lua|DIR...",
+	{ "test",
+	  "drrun test [--junit FILE] [--keep] [--jobs N] [--timeout SECONDS] TESTFILE.lua|DIR...",
 	  "Run a runbook's test cases (a DIR: every *_test.lua under it).  Each case\n"
 	  "runs the runbook in a child drrun with its own state dir, the modules it\n"
 	  "fakes, the faults it injects and the approvals it answers, in virtual time\n"
@@ -53,8 +54,9 @@ static const struct {
 	  "the world unfaked fails the case.  Its expectations are checked against\n"
 	  "its journal.  TAP on stdout (--junit FILE: JUnit XML too), then the line\n"
 	  "\"N passed, N failed\"; exit 0 only when every case passed.  --keep keeps\n"
-	  "every case's state dir (a failed case's is always kept).  See\n"
-	  "docs/testing.md.\n" },
+	  "every case's state dir (a failed case's is always kept); --jobs N runs N\n"
+	  "cases at once (default: one per CPU); --timeout SECONDS kills a case after\n"
+	  "that much real time (default 60).  See docs/testing.md.\n" },
 	{ "check", "drrun check [flags] RUNBOOK.lua",
 	  "Validate the runbook: fields, durations, dependencies and cycles, params,\n"
 	  "environments and secrets.  Prints every error as file:line: message and\n"
@@ -84,8 +86,10 @@ void drr_cli_help(FILE *out, const char *verb)
 		size_t vlen = strcspn(verb, " ");
 		for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++)
 			if (strlen(helps[i].verb) == vlen && !strncmp(helps[i].verb, verb, vlen)) {
-				fprintf(out, "usage: %s\n\n%s\n%s", helps[i].usage, helps[i].text,
-					FLAGS);
+				/* test has flags of its own, in its text */
+				fprintf(out, "usage: %s\n\n%s%s%s", helps[i].usage, helps[i].text,
+					strcmp(helps[i].verb, "test") ? "\n" : "",
+					strcmp(helps[i].verb, "test") ? FLAGS : "");
 				return;
 			}
 	}

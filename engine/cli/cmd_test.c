@@ -32,7 +32,8 @@
 #define OUTPUT_MAX (16u << 20)
 
 static const char USAGE[] =
-	"usage: drrun test [--junit FILE] [--keep] [--timeout SECONDS] TESTFILE.lua|DIR...\n";
+	"usage: drrun test [--junit FILE] [--keep] [--jobs N] [--timeout SECONDS] "
+	"TESTFILE.lua|DIR...\n";
 
 /* One case's outcome, for TAP and JUnit. */
 struct outcome {
@@ -45,6 +46,7 @@ struct suite {
 	int n, cap, failed;
 	const char *root; /* the cases' state dirs live under it */
 	int keep;
+	int jobs; /* cases run at once */
 	double timeout;
 	char self[4096];
 };
@@ -96,24 +98,33 @@ static double real_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Run case index in a child; its stdout and stderr go to out_path.  The
- * child's exit code, or -1 (why in err) when it could not run or ran past
- * the timeout. */
-static int spawn_case(struct suite *s, const char *file, int index, const char *runbook,
-		      const char *dir, const char *out_path, char *err, size_t errlen)
+/* A case's child process. */
+struct job {
+	int index;
+	char *name, *dir, *out_path;
+	pid_t pid; /* 0: not started, or reaped */
+	double t0, secs;
+	int done, rc; /* rc -1: it did not run to an exit (err says why) */
+	char err[512];
+};
+
+/* Start job j's child: `drrun test --case N ...`, stdout and stderr to
+ * j->out_path.  -1 (j->err) when it cannot start. */
+static int start_case(struct suite *s, struct job *j, const char *file, const char *runbook)
 {
 	char idx[16];
-	snprintf(idx, sizeof idx, "%d", index);
-	int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	snprintf(idx, sizeof idx, "%d", j->index);
+	j->t0 = real_now();
+	int fd = open(j->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", out_path, strerror(errno));
+		snprintf(j->err, sizeof j->err, "%s: %s", j->out_path, strerror(errno));
 		return -1;
 	}
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
+		snprintf(j->err, sizeof j->err, "fork: %s", strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -124,42 +135,66 @@ static int spawn_case(struct suite *s, const char *file, int index, const char *
 		dup2(fd, 1);
 		dup2(fd, 2);
 		signal(SIGPIPE, SIG_DFL);
-		char *argv[] = { s->self,	    "test", "--case", idx, "--runbook", (char *)runbook,
-				 "--state-dir", (char *)dir, (char *)file, NULL };
+		char *argv[] = { s->self,	    "test",	  "--case", idx, "--runbook", (char *)runbook,
+				 "--state-dir", j->dir, (char *)file, NULL };
 		execv(s->self, argv);
 		dprintf(2, "drrun test: cannot run %s: %s\n", s->self, strerror(errno));
 		_exit(127);
 	}
 	close(fd);
-	double t0 = real_now();
-	struct timespec nap = { 0, 200000 }; /* 0.2 ms, doubling up to 20 ms */
-	for (;;) {
+	j->pid = pid;
+	return 0;
+}
+
+static void job_exited(struct job *j, int st)
+{
+	j->pid = 0;
+	j->done = 1;
+	j->secs = real_now() - j->t0;
+	if (WIFEXITED(st)) {
+		j->rc = WEXITSTATUS(st);
+		return;
+	}
+	j->rc = -1;
+	snprintf(j->err, sizeof j->err, "the case's drrun was killed by signal %d (%s)",
+		 WTERMSIG(st), strsignal(WTERMSIG(st)));
+}
+
+/* Reap the children that ended; kill those past the timeout.  Naps a little
+ * (0.2 ms, doubling to 20 ms) while none ended. */
+static void reap(struct suite *s, struct job *jobs, int n, struct timespec *nap)
+{
+	int any = 0;
+	for (int i = 0; i < n; i++) {
+		struct job *j = &jobs[i];
+		if (!j->pid)
+			continue;
 		int st;
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid) {
-			if (WIFEXITED(st))
-				return WEXITSTATUS(st);
-			snprintf(err, errlen, "the case's drrun was killed by signal %d (%s)",
-				 WTERMSIG(st), strsignal(WTERMSIG(st)));
-			return -1;
-		}
-		if (w < 0 && errno != EINTR) {
-			snprintf(err, errlen, "waitpid: %s", strerror(errno));
-			return -1;
-		}
-		if (real_now() - t0 > s->timeout) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			snprintf(err, errlen,
+		pid_t w = waitpid(j->pid, &st, WNOHANG);
+		if (w == j->pid) {
+			job_exited(j, st);
+			any = 1;
+		} else if (real_now() - j->t0 > s->timeout) {
+			kill(j->pid, SIGKILL);
+			waitpid(j->pid, &st, 0);
+			j->pid = 0;
+			j->done = 1;
+			j->rc = -1;
+			j->secs = real_now() - j->t0;
+			snprintf(j->err, sizeof j->err,
 				 "the case ran for more than %.0fs of real time and was killed "
 				 "(waiting on something that is not a timer?)",
 				 s->timeout);
-			return -1;
+			any = 1;
 		}
-		nanosleep(&nap, NULL);
-		if (nap.tv_nsec < 20000000)
-			nap.tv_nsec *= 2;
 	}
+	if (any) {
+		nap->tv_nsec = 200000;
+		return;
+	}
+	nanosleep(nap, NULL);
+	if (nap->tv_nsec < 20000000)
+		nap->tv_nsec *= 2;
 }
 
 /* The journal a case's run wrote: <dir>/runs/<id>/journal.jsonl, or NULL. */
@@ -277,36 +312,23 @@ static char *beside(const char *file, const char *rel)
 	return drr_xasprintf("%.*s/%s", (int)(slash - file), file, rel);
 }
 
-static void run_case(struct suite *s, lua_State *L, const char *file, const char *runbook,
-		     int index)
+/* A job that ended: check its case (the table on top of L) against its
+ * journal, print the outcome, drop its state dir unless kept. */
+static void finish_case(struct suite *s, lua_State *L, const char *file, struct job *j)
 {
-	lua_getfield(L, -1, "name");
-	char *name = drr_xstrdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
-	lua_pop(L, 1);
-	char *dir = drr_xasprintf("%s/case-XXXXXX", s->root);
-	double t0 = real_now();
 	char *failure = NULL;
-	if (!mkdtemp(dir)) {
-		failure = drr_xasprintf("cannot make a state dir under %s: %s", s->root,
-					strerror(errno));
-		goto done;
-	}
-	char *out_path = drr_xasprintf("%s/output.txt", dir);
-	char err[512];
-	int rc = spawn_case(s, file, index, runbook, dir, out_path, err, sizeof err);
-	char *text = slurp_text(out_path);
-	free(out_path);
-	if (rc < 0) {
-		failure = drr_xasprintf("%s\n%s", err, tail_lines(text, 10));
+	char *text = slurp_text(j->out_path);
+	if (j->rc < 0) {
+		failure = drr_xasprintf("%s\n%s", j->err, tail_lines(text, 10));
 	} else {
-		char *journal = find_journal(dir);
-		char *upath = drr_xasprintf("%s/unfaked.txt", dir);
+		char *journal = find_journal(j->dir);
+		char *upath = drr_xasprintf("%s/unfaked.txt", j->dir);
 		char *unfaked = access(upath, R_OK) == 0 ? slurp_text(upath) : NULL;
 		free(upath);
-		failure = check_case(L, journal, rc, text, dir, unfaked);
+		failure = check_case(L, journal, j->rc, text, j->dir, unfaked);
 		if (!journal && failure) { /* it did not run: say why */
 			char *f = drr_xasprintf("%s\nthe runbook did not run (exit %d):\n%s",
-						failure, rc, tail_lines(text, 10));
+						failure, j->rc, tail_lines(text, 10));
 			free(failure);
 			failure = f;
 		}
@@ -314,19 +336,76 @@ static void run_case(struct suite *s, lua_State *L, const char *file, const char
 		free(unfaked);
 	}
 	free(text);
-	if (s->keep || failure) {
-		if (failure) {
-			char *f = drr_xasprintf("%s\nstate dir: %s", failure, dir);
-			free(failure);
-			failure = f;
-		}
-	} else {
-		rm_tree(dir);
+	if (failure) {
+		char *f = drr_xasprintf("%s\nstate dir: %s", failure, j->dir);
+		free(failure);
+		failure = f;
+	} else if (!s->keep) {
+		rm_tree(j->dir);
 	}
-done:
-	add_outcome(s, file, name, failure, real_now() - t0);
-	free(dir);
-	free(name);
+	add_outcome(s, file, j->name, failure, j->secs);
+}
+
+/* Run the n cases of the file (the list on top of L), s->jobs at a time,
+ * and report them in their order. */
+static void run_cases(struct suite *s, lua_State *L, const char *file, const char *runbook,
+		      int n)
+{
+	struct job *jobs = drr_xcalloc((size_t)n + 1, sizeof *jobs);
+	for (int i = 0; i < n; i++) {
+		struct job *j = &jobs[i];
+		j->index = i + 1;
+		lua_rawgeti(L, -1, i + 1);
+		lua_getfield(L, -1, "name");
+		j->name = drr_xstrdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+		lua_pop(L, 2);
+		j->dir = drr_xasprintf("%s/case-XXXXXX", s->root);
+		j->out_path = drr_xasprintf("%s/output.txt", j->dir);
+	}
+	int next = 0, report = 0, running = 0;
+	struct timespec nap = { 0, 200000 };
+	while (report < n) {
+		while (next < n && running < s->jobs) {
+			struct job *j = &jobs[next++];
+			if (!mkdtemp(j->dir)) {
+				snprintf(j->err, sizeof j->err, "cannot make a state dir under %s: %s",
+					 s->root, strerror(errno));
+				j->rc = -1;
+				j->done = 1;
+			} else {
+				free(j->out_path);
+				j->out_path = drr_xasprintf("%s/output.txt", j->dir);
+				if (start_case(s, j, file, runbook) < 0) {
+					j->rc = -1;
+					j->done = 1;
+				} else {
+					running++;
+				}
+			}
+		}
+		while (report < n && jobs[report].done) {
+			lua_rawgeti(L, -1, report + 1);
+			finish_case(s, L, file, &jobs[report]);
+			lua_pop(L, 1);
+			report++;
+		}
+		if (report < n && !jobs[report].done) {
+			int before = 0;
+			for (int i = 0; i < n; i++)
+				before += jobs[i].pid != 0;
+			reap(s, jobs, next, &nap);
+			int after = 0;
+			for (int i = 0; i < n; i++)
+				after += jobs[i].pid != 0;
+			running -= before - after;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		free(jobs[i].name);
+		free(jobs[i].dir);
+		free(jobs[i].out_path);
+	}
+	free(jobs);
 }
 
 /* One test file: read it, run every case. */
@@ -368,11 +447,7 @@ static void run_file(struct suite *s, const char *file)
 	printf("# %s: %lld case%s of %s\n", file, (long long)n, n == 1 ? "" : "s", runbook);
 	if (n == 0)
 		add_outcome(s, file, "(test file)", drr_xstrdup("no t.case: nothing to test"), 0);
-	for (lua_Integer i = 1; i <= n; i++) {
-		lua_rawgeti(L, -1, i);
-		run_case(s, L, file, runbook, (int)i);
-		lua_pop(L, 1);
-	}
+	run_cases(s, L, file, runbook, (int)n);
 	free(runbook);
 	lua_close(L);
 }
@@ -392,7 +467,10 @@ static void collect(const char *dir, char ***v, int *n, int *cap)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		char *p = drr_xasprintf("%s/%s", dir, e->d_name);
+		size_t dl = strlen(dir);
+		while (dl > 1 && dir[dl - 1] == '/')
+			dl--;
+		char *p = drr_xasprintf("%.*s/%s", (int)dl, dir, e->d_name);
 		struct stat st;
 		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
 			collect(p, v, n, cap);
@@ -505,6 +583,7 @@ int cmd_test(int argc, char **argv)
 		O_JUNIT = 256,
 		O_KEEP,
 		O_TIMEOUT,
+		O_JOBS,
 		O_CASE,
 		O_RUNBOOK,
 		O_STATE,
@@ -514,6 +593,7 @@ int cmd_test(int argc, char **argv)
 		{ "junit", required_argument, NULL, O_JUNIT },
 		{ "keep", no_argument, NULL, O_KEEP },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "jobs", required_argument, NULL, O_JOBS },
 		{ "case", required_argument, NULL, O_CASE },
 		{ "runbook", required_argument, NULL, O_RUNBOOK },
 		{ "state-dir", required_argument, NULL, O_STATE },
@@ -524,6 +604,8 @@ int cmd_test(int argc, char **argv)
 	struct suite s;
 	memset(&s, 0, sizeof s);
 	s.timeout = CASE_TIMEOUT;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s.jobs = ncpu > 0 ? (int)(ncpu < 8 ? ncpu : 8) : 1;
 	optind = 1;
 	opterr = 0;
 	for (;;) {
@@ -545,6 +627,17 @@ int cmd_test(int argc, char **argv)
 					optarg);
 				return DRR_EXIT_USAGE;
 			}
+			break;
+		}
+		case O_JOBS: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 256) {
+				fprintf(stderr, "drrun test: --jobs %s: give a number from 1 to 256\n",
+					optarg);
+				return DRR_EXIT_USAGE;
+			}
+			s.jobs = (int)v;
 			break;
 		}
 		case O_CASE:

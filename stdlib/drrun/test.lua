@@ -74,8 +74,9 @@ local function check_case(name, spec, where)
   end
   for i, f in ipairs(spec.faults or {}) do
     if type(f) ~= "table" or type(f.step) ~= "string" or type(f.error) ~= "string"
-       or (f.attempt ~= nil and math.type(f.attempt) ~= "integer") then
-      error(("%s: case %q: faults[%d] must be { step = NAME, attempt = N, error = TEXT }")
+       or (f.attempt ~= nil and f.attempt ~= "all"
+           and (math.type(f.attempt) ~= "integer" or f.attempt < 1)) then
+      error(("%s: case %q: faults[%d] must be { step = NAME, attempt = N|\"all\", error = TEXT }")
         :format(where, name, i), 0)
     end
   end
@@ -348,7 +349,13 @@ end
 -- steps that completed, in completion order
 function J:completed() return ended(self, "completed") end
 function J:failed() return ended(self, "failed") end
-function J:skipped() return ended(self, "skipped") end
+
+-- steps `when` skipped, in order
+function J:skipped()
+  local out = {}
+  for _, r in ipairs(by_type(self, "step_skipped")) do out[#out + 1] = r.step end
+  return out
+end
 
 -- steps whose rollback completed, in the order they were rolled back
 function J:rolled_back()
@@ -359,16 +366,17 @@ function J:rolled_back()
   return out
 end
 
--- steps the plan had that never started
+-- steps of the runbook that never started (nor were skipped), by name
 function J:not_run()
   local started, out = {}, {}
   for _, s in ipairs(self:steps()) do started[s] = true end
   for _, r in ipairs(by_type(self, "step_end")) do started[r.step] = true end
+  for _, r in ipairs(by_type(self, "step_skipped")) do started[r.step] = true end
   local start = by_type(self, "run_start")[1]
-  for _, p in ipairs(start and start.plan or {}) do
-    local name = type(p) == "table" and (p.step or p.name) or p
-    if type(name) == "string" and not started[name] then out[#out + 1] = name end
+  for name in pairs(start and start.plan or {}) do
+    if not started[name] then out[#out + 1] = name end
   end
+  table.sort(out)
   return out
 end
 
@@ -490,8 +498,12 @@ function M._check(c, j)
   end
   for _, f in ipairs { "completed", "rolled_back", "skipped", "started", "not_run" } do
     if e[f] ~= nil then
-      local got = j[f](j)
-      if not list_eq(e[f], got) then fail("%s: expected %s, got %s", f, show(e[f]), show(got)) end
+      local got, want = j[f](j), e[f]
+      if f == "not_run" then -- a set: sorted by name
+        want = { table.unpack(want) }
+        table.sort(want)
+      end
+      if not list_eq(want, got) then fail("%s: expected %s, got %s", f, show(want), show(got)) end
     end
   end
   if e.failed ~= nil then
@@ -549,6 +561,13 @@ function M._check(c, j)
   if c.spec.check then
     local ok, err = pcall(c.spec.check, j)
     if not ok then fail("check: %s", tostring(err)) end
+  end
+  if #bad > 0 then -- what went wrong in the run, to read the failures by
+    for _, r in ipairs(by_type(j, "step_end")) do
+      if r.status == "failed" then
+        fail("(the run: step '%s' failed: %s)", r.step, tostring(r.error))
+      end
+    end
   end
   return bad
 end
