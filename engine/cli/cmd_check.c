@@ -11,6 +11,7 @@ int cmd_check(int argc, char **argv)
 	int rc = drr_cli_parse(argc, argv, "check", &o, &file, 0);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	o.secrets_optional = 1; /* reviewing needs no credentials; a run does */
 	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
 	if (rb) {
 		drr_term_line(stdout, "%s: ok: runbook '%s', %d step%s", file, rb->name, rb->nsteps,

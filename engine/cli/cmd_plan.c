@@ -27,6 +27,7 @@ int cmd_plan(int argc, char **argv)
 	int rc = drr_cli_parse(argc, argv, "plan", &o, &file, 0);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	o.secrets_optional = 1; /* reviewing needs no credentials; a run does */
 	struct drr_runbook *rb = drr_cli_load(file, &o, &rc);
 	if (!rb)
 		goto out;

@@ -48,12 +48,19 @@ struct bind {
 	struct drr_diag *d;
 };
 
-static void bind_secrets(struct drr_runbook *rb, struct drr_diag *d)
+/* An unset secret stops a run; plan and check (optional) only say so, so
+ * a runbook can be reviewed where its credentials are not. */
+static void bind_secrets(struct drr_runbook *rb, int optional, struct drr_diag *d)
 {
 	int sline = drr_rb_find_field(drr_rb_src, rb->line, drr_rb_limit, "secrets");
 	for (int i = 0; i < rb->nsecrets; i++) {
 		const char *v = getenv(rb->secrets[i]);
-		if (!v || !*v)
+		if ((!v || !*v) && optional)
+			drr_term_line(stderr,
+				      "%s:%d: warning: secret '%s' is declared but not set in the "
+				      "environment: a run would refuse to start",
+				      rb->path, sline, rb->secrets[i]);
+		else if (!v || !*v)
 			drr_diag_add(d, rb->path, sline,
 				     "secret '%s' is declared but not set in the environment",
 				     rb->secrets[i]);
@@ -188,7 +195,7 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 {
 	lua_State *L = rb->L;
 	int before = d->n;
-	bind_secrets(rb, d); /* first: nothing below may print a secret */
+	bind_secrets(rb, o->secrets_optional, d); /* first: nothing below may print one */
 	struct bind bi = { rb, o, d };
 	lua_pushcfunction(L, drr_rb_traceback);
 	lua_pushcfunction(L, bind_body);

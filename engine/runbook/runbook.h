@@ -93,6 +93,7 @@ struct drr_opts {
 	int yes, dry_run, json, max_parallel, color, drill, no_rollback, force;
 	const char *state_dir;
 	const char *key_file;
+	int secrets_optional;	  /* plan, check: an unset secret is a warning */
 	const char *trigger_file; /* --trigger FILE */
 	json_t *trigger;	  /* its JSON object (owned), or NULL: ctx.trigger */
 	char *key; /* audit key: DRRUN_AUDIT_KEY or the contents of --key-file */
