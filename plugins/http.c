@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 
 #include "http/libcurl.h" /* libcurl is opened when this module is required */
+#include "http/stream.h"  /* bodies from and to files */
 
 #define DEFAULT_TIMEOUT 30.0
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -58,11 +59,18 @@ struct req {
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
 	double timeout;
+	struct http_xfer x; /* body_file = or output = (stream.c) */
+	int detached;	    /* nobody waits for the answer (see l_request) */
+	struct req *next_detached;
 };
+
+static struct req *detached; /* in flight, freed when done or at shutdown */
 
 /* ---- the multi handle on the loop ------------------------------------------ */
 
 static void check_done(void);
+static void http_cleanup(void);
+static uv_timer_t *grace;
 
 static void sock_closed(uv_handle_t *h)
 {
@@ -138,7 +146,50 @@ static void req_free(struct req *q)
 	drr_buf_free(&q->body);
 	drr_buf_free(&q->hdrs);
 	free(q->post);
+	http_xfer_free(&q->x);
 	free(q);
+}
+
+/* The value of header name in the last block of q->hdrs into out (at most
+ * n - 1 bytes), or "" when absent. */
+static void find_header(const struct req *q, const char *name, char *out, size_t n)
+{
+	size_t nl = strlen(name);
+	out[0] = 0;
+	const char *p = q->hdrs.data, *end = p ? p + q->hdrs.len : NULL;
+	while (p && p < end) {
+		const char *e = memchr(p, '\n', (size_t)(end - p));
+		const char *le = e ? e : end;
+		if ((size_t)(le - p) > nl && p[nl] == ':' && !strncasecmp(p, name, nl)) {
+			const char *v = p + nl + 1;
+			while (v < le && (*v == ' ' || *v == '\t'))
+				v++;
+			while (le > v && (le[-1] == '\r' || le[-1] == ' ' || le[-1] == '\t'))
+				le--;
+			size_t k = (size_t)(le - v) < n - 1 ? (size_t)(le - v) : n - 1;
+			memcpy(out, v, k);
+			out[k] = 0;
+		}
+		p = e ? e + 1 : end;
+	}
+}
+
+static void req_finished(struct http_xfer *x)
+{
+	struct req *q = (struct req *)((char *)x - offsetof(struct req, x));
+	drr_task_wake(q->op.task);
+}
+
+static void req_aborted(struct http_xfer *x)
+{
+	req_free((struct req *)((char *)x - offsetof(struct req, x)));
+}
+
+static int is_2xx(CURL *e)
+{
+	long code = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	return code >= 200 && code < 300;
 }
 
 static void check_done(void)
@@ -153,7 +204,26 @@ static void check_done(void)
 		q->result = m->data.result;
 		q->done = 1;
 		curl_multi_remove_handle(H->multi, q->easy);
-		drr_task_wake(q->op.task);
+		if (q->detached) {
+			for (struct req **p = &detached; *p; p = &(*p)->next_detached)
+				if (*p == q) {
+					*p = q->next_detached;
+					break;
+				}
+			req_free(q);
+			if (grace && !detached) { /* the run was waiting for it */
+				http_cleanup();
+				return;
+			}
+		} else if (q->x.mode) {
+			int ok = q->result == CURLE_OK && is_2xx(q->easy);
+			if (ok && q->x.want_header[0])
+				find_header(q, q->x.want_header, q->x.got_b64, sizeof q->x.got_b64);
+			q->x.on_finish = req_finished;
+			http_xfer_finish(&q->x, ok);
+		} else {
+			drr_task_wake(q->op.task);
+		}
 	}
 }
 
@@ -162,17 +232,54 @@ static void timer_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-static void http_shutdown(void *ud)
+/* grace: the run is over, detached requests are not (http_shutdown) */
+
+static void grace_closed(uv_handle_t *h)
 {
-	(void)ud;
-	if (!H)
-		return;
+	free(h);
+}
+
+static void http_cleanup(void)
+{
+	if (grace) {
+		uv_timer_stop(grace);
+		uv_close((uv_handle_t *)grace, grace_closed);
+		grace = NULL;
+	}
+	while (detached) { /* too late: nobody will read their answers */
+		struct req *q = detached;
+		detached = q->next_detached;
+		curl_multi_remove_handle(H->multi, q->easy);
+		req_free(q);
+	}
 	curl_multi_cleanup(H->multi); /* closes cached connections (POLL_REMOVE) */
 	uv_timer_stop(&H->timer);
 	H->timer.data = H;
 	uv_close((uv_handle_t *)&H->timer, timer_closed);
 	H = NULL;
 	curl_global_cleanup();
+}
+
+static void on_grace(uv_timer_t *t)
+{
+	(void)t;
+	http_cleanup();
+}
+
+/* The run ends.  Detached requests (an upload's abort as its step was
+ * cancelled) get up to 5 s more: the loop runs on until they are done. */
+static void http_shutdown(void *ud)
+{
+	(void)ud;
+	if (!H)
+		return;
+	if (detached) {
+		grace = drr_xmalloc(sizeof *grace);
+		uv_timer_init(H->loop, grace);
+		uv_timer_start(grace, on_grace, 5000, 0);
+		return;
+	}
+	http_cleanup();
 }
 
 static void ensure_ctx(void)
@@ -196,6 +303,8 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
 	struct req *q = ud;
 	size_t len = sz * n;
+	if (q->x.mode == XFER_DOWN && is_2xx(q->easy))
+		return http_xfer_write(&q->x, p, len);
 	if (q->body.len + len > q->max_body) {
 		q->too_large = 1;
 		return 0; /* abort the transfer */
@@ -221,6 +330,12 @@ static void req_cancel(struct drr_op *op)
 	struct req *q = (struct req *)op;
 	if (!q->done)
 		curl_multi_remove_handle(H->multi, q->easy);
+	if (q->x.mode && (q->x.fd >= 0 || q->x.tmp || q->x.busy)) {
+		/* the pool may hold q: stream.c frees it once nothing does */
+		q->x.on_abort = req_aborted;
+		http_xfer_abort(&q->x);
+		return;
+	}
 	req_free(q);
 }
 
@@ -296,12 +411,35 @@ static double info_secs(CURL *e, CURLINFO what)
 	return (double)us / 1e6;
 }
 
+/* The fields of a streamed body in the result at -1.  [-0, +0, m] */
+static void push_stream(lua_State *L, struct req *q)
+{
+	const char *pre = q->x.mode == XFER_UP ? "sent_" : "";
+	if (q->x.mode == XFER_DOWN && !is_2xx(q->easy))
+		return; /* an error's body: in memory, as body */
+	lua_pushinteger(L, (lua_Integer)q->x.bytes);
+	lua_setfield(L, -2, q->x.mode == XFER_UP ? "sent_bytes" : "bytes");
+	lua_pushstring(L, q->x.sha256);
+	lua_setfield(L, -2, pre[0] ? "sent_sha256" : "sha256");
+	if (q->x.mode == XFER_DOWN) {
+		if (q->x.dry) {
+			lua_pushboolean(L, 1);
+			lua_setfield(L, -2, "dry_run");
+		} else {
+			lua_pushstring(L, q->x.path);
+			lua_setfield(L, -2, "file");
+		}
+	}
+}
+
 static int request_k(lua_State *L, int status, lua_KContext ctx)
 {
 	(void)status;
 	struct req *q = (struct req *)ctx;
 	int n;
-	if (q->result != CURLE_OK) {
+	if (q->x.token) {
+		n = drr_push_fail(L, q->x.token, "%s", q->x.msg);
+	} else if (q->result != CURLE_OK) {
 		const char *tok = q->too_large ? "too_large" : token_of(q->result);
 		if (q->too_large)
 			n = drr_push_fail(L, tok, "response body larger than %zu bytes",
@@ -322,6 +460,8 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
 		lua_setfield(L, -2, "headers");
 		lua_pushlstring(L, q->body.data ? q->body.data : "", q->body.len);
 		lua_setfield(L, -2, "body");
+		if (q->x.mode)
+			push_stream(L, q);
 		lua_createtable(L, 0, 4);
 		lua_pushnumber(L, info_secs(q->easy, CURLINFO_CONNECT_TIME_T));
 		lua_setfield(L, -2, "connect");
@@ -376,6 +516,38 @@ static int start(lua_State *L, struct req *q)
 	return drr_task_yield(L, &q->op, (lua_KContext)q, request_k);
 }
 
+/* The file is open (or could not be): send the request, or report why not. */
+static void req_opened(struct http_xfer *x)
+{
+	struct req *q = (struct req *)((char *)x - offsetof(struct req, x));
+	if (!x->token && x->mode == XFER_UP)
+		curl_easy_setopt(q->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->length);
+	if (!x->token) {
+		CURLMcode mc = curl_multi_add_handle(H->multi, q->easy);
+		if (mc == CURLM_OK)
+			return;
+		x->token = "http";
+		snprintf(x->msg, sizeof x->msg, "%s", curl_multi_strerror(mc));
+	}
+	q->done = 1;
+	/* nothing was sent: release the file, then wake the task */
+	x->on_finish = req_finished;
+	http_xfer_finish(x, 0);
+}
+
+/* A request with a streamed body starts with the file's open in the pool. */
+static int start_stream(lua_State *L, struct req *q)
+{
+	q->x.easy = q->easy;
+	q->x.on_open = req_opened;
+	if (http_xfer_open(&q->x) < 0) {
+		int n = drr_push_fail(L, q->x.token, "%s", q->x.msg);
+		req_free(q);
+		return n;
+	}
+	return drr_task_yield(L, &q->op, (lua_KContext)q, request_k);
+}
+
 static int is_safe_method(const char *m)
 {
 	return !strcasecmp(m, "GET") || !strcasecmp(m, "HEAD") || !strcasecmp(m, "OPTIONS");
@@ -407,6 +579,10 @@ static int dry_run_request(lua_State *L, const char *method, const char *url, in
 	}
 	if (body_len)
 		drr_buf_addf(&b, " | body: %zu bytes", body_len);
+	lua_getfield(L, 1, "body_file");
+	if (lua_type(L, -1) == LUA_TSTRING)
+		drr_buf_addf(&b, " | body: the file %s", lua_tostring(L, -1));
+	lua_pop(L, 1);
 	lua_pushlstring(L, b.data, b.len);
 	drr_buf_free(&b);
 	return drr_push_dry_run(L, "%s", lua_tostring(L, -1));
@@ -432,6 +608,25 @@ static int l_request(lua_State *L)
 	size_t blen = 0;
 	lua_getfield(L, 1, "body");
 	const char *body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &blen);
+	/* streamed bodies: body_file (+ body_offset, body_length) and output */
+	const char *body_file = opt_str(L, 1, "body_file");
+	const char *output = opt_str(L, 1, "output");
+	luaL_argcheck(L, !(body && body_file), 1, "body and body_file exclude each other");
+	luaL_argcheck(L, !(body_file && output), 1, "body_file and output exclude each other");
+	luaL_argcheck(L, !body_file || *body_file, 1, "body_file is empty");
+	luaL_argcheck(L, !output || *output, 1, "output is empty");
+	lua_getfield(L, 1, "body_offset");
+	lua_Integer body_offset = luaL_optinteger(L, -1, 0);
+	lua_getfield(L, 1, "body_length");
+	lua_Integer body_length = luaL_optinteger(L, -1, -1);
+	lua_pop(L, 2);
+	luaL_argcheck(L, body_offset >= 0 && body_length >= -1, 1,
+		      "body_offset and body_length must be >= 0");
+	const char *want_sha = opt_str(L, 1, "sha256");
+	const char *want_header = opt_str(L, 1, "sha256_header");
+	luaL_argcheck(L, !want_sha || strlen(want_sha) == 64, 1, "sha256 must be 64 hex digits");
+	luaL_argcheck(L, !want_header || strlen(want_header) < 60, 1, "sha256_header is too long");
+	luaL_argcheck(L, output || !(want_sha || want_header), 1, "sha256 = needs output =");
 	int hidx = 0;
 	if (lua_getfield(L, 1, "headers") == LUA_TTABLE)
 		hidx = lua_gettop(L);
@@ -445,10 +640,23 @@ static int l_request(lua_State *L)
 	lua_getfield(L, 1, "safe");
 	int safe = lua_toboolean(L, -1);
 	lua_pop(L, 1);
-	struct drr_task *t = drr_task_check(L, "http.request");
-	(void)t;
-	if (drr_dry_run() && !safe && !is_safe_method(method))
+	/* detached = true: send it and return at once, never waiting for the
+	 * answer (nor yielding): for a last word from a step being cancelled,
+	 * such as aborting an S3 multipart upload from a __close handler */
+	lua_getfield(L, 1, "detached");
+	int detach = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	luaL_argcheck(L, !detach || !(body_file || output), 1,
+		      "a detached request cannot stream a file");
+	if (!detach)
+		drr_task_check(L, "http.request");
+	if (drr_dry_run() && !safe && !is_safe_method(method)) {
+		if (detach) {
+			lua_pushboolean(L, 1);
+			return 1;
+		}
 		return dry_run_request(L, method, url, hidx, blen);
+	}
 
 	/* everything that can raise is done: from here on, C owns the request */
 	ensure_ctx();
@@ -474,6 +682,8 @@ static int l_request(lua_State *L)
 	}
 	if (!strcasecmp(method, "HEAD")) /* no body: its Content-Length is no reason to fail */
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	else if (output) /* to a file: no cap but the disk (an error's body is capped in on_body) */
+		;
 	else /* a Content-Length over max_body fails before the body comes */
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q->max_body);
 	if (strcasecmp(method, "GET") && strcasecmp(method, "HEAD"))
@@ -485,6 +695,28 @@ static int l_request(lua_State *L)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
 		if (!strcasecmp(method, "GET"))
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
+	}
+	if (body_file) {
+		q->x.mode = XFER_UP;
+		q->x.path = drr_xstrdup(body_file);
+		q->x.offset = body_offset;
+		q->x.length = body_length;
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, http_xfer_read);
+		curl_easy_setopt(e, CURLOPT_READDATA, &q->x);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, http_xfer_seek);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, &q->x);
+	} else if (output) {
+		q->x.mode = XFER_DOWN;
+		q->x.path = drr_xstrdup(output);
+		q->x.dry = drr_dry_run();
+		for (size_t i = 0; want_sha && i < 64; i++)
+			q->x.want_hex[i] = (char)(want_sha[i] >= 'A' && want_sha[i] <= 'F'
+							 ? want_sha[i] + 32
+							 : want_sha[i]);
+		if (want_header)
+			snprintf(q->x.want_header, sizeof q->x.want_header, "%s", want_header);
 	}
 	q->headers = curl_slist_append(q->headers, "Expect:");
 	if (hidx) {
@@ -533,6 +765,19 @@ static int l_request(lua_State *L)
 			lua_pop(L, 1);
 		}
 	}
+	if (q->x.mode)
+		return start_stream(L, q);
+	if (detach) {
+		q->detached = 1;
+		if (curl_multi_add_handle(H->multi, q->easy) != CURLM_OK) {
+			req_free(q);
+			return drr_push_fail(L, "http", "cannot start a request (libcurl)");
+		}
+		q->next_detached = detached;
+		detached = q;
+		lua_pushboolean(L, 1);
+		return 1;
+	}
 	return start(L, q);
 }
 
@@ -577,6 +822,7 @@ int luaopen_drrun_http(lua_State *L)
 	static const luaL_Reg fns[] = {
 		{ "request", l_request },
 		{ "connect", l_connect },
+		{ "file_sha256", http_l_file_sha256 },
 		{ NULL, NULL },
 	};
 	char err[300];

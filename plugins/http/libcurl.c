@@ -27,6 +27,7 @@
 	X(CURL *, curl_easy_init, (void), ())                                                     \
 	X(const char *, curl_easy_strerror, (CURLcode c), (c))                                    \
 	X(CURLM *, curl_multi_init, (void), ())                                                   \
+	X(CURLcode, curl_easy_pause, (CURL * e, int bits), (e, bits))                             \
 	X(CURLMcode, curl_multi_cleanup, (CURLM * m), (m))                                        \
 	X(CURLMcode, curl_multi_add_handle, (CURLM * m, CURL * e), (m, e))                        \
 	X(CURLMcode, curl_multi_remove_handle, (CURLM * m, CURL * e), (m, e))                     \

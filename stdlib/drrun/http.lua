@@ -8,7 +8,11 @@
 local core = require "drrun.http.core"
 local retry = require "drrun.retry"
 
-local M = { curl_version = core.curl_version }
+local M = { curl_version = core.curl_version, core = core }
+
+-- http.file_sha256(path [, offset, length]) -> { sha256 = hex, bytes }: the
+-- SHA-256 of a file (or a range of it), read in the thread pool
+M.file_sha256 = core.file_sha256
 
 local function copy(t)
   local c = {}
