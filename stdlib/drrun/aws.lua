@@ -460,6 +460,18 @@ local function send(opts, svc, region, creds)
   for k, v in pairs(opts.headers or {}) do headers[k] = v end
   headers.Host = authority
   local payload = opts.payload_hash
+  if not payload and opts.body_file then
+    -- streamed from a file: UNSIGNED-PAYLOAD when asked for and the
+    -- connection is TLS (S3 only), else the file's SHA-256, computed in the
+    -- thread pool before the request is signed
+    if opts.unsigned_payload and opts.service == "s3" and url:match("^https://") then
+      payload = "UNSIGNED-PAYLOAD"
+    else
+      local h, err, tok = http.file_sha256(opts.body_file, opts.body_offset, opts.body_length)
+      if not h then return nil, "aws: " .. err, tok end
+      payload = h.sha256
+    end
+  end
   if not payload then
     payload = body == "" and EMPTY_SHA256 or require("drrun.crypto").sha256_hex(body)
   end
@@ -475,7 +487,9 @@ local function send(opts, svc, region, creds)
   local r, err, tok = http.request { method = opts.method or "GET", url = full, headers = headers,
     body = body ~= "" and body or nil, timeout = opts.timeout or "60s",
     connect_timeout = opts.connect_timeout, safe = opts.safe, tls = opts.tls,
-    max_body = opts.max_body }
+    max_body = opts.max_body, body_file = opts.body_file, body_offset = opts.body_offset,
+    body_length = opts.body_length, output = opts.output, sha256 = opts.sha256,
+    sha256_header = opts.sha256_header }
   if not r then return nil, "aws: " .. err, tok end
   local data, root
   local parse = r.status >= 300 or not opts.raw
@@ -514,6 +528,32 @@ local function send(opts, svc, region, creds)
     or (type(data) == "table" and (data.requestId or (data.ResponseMetadata
         and data.ResponseMetadata.RequestId)))
   return r
+end
+
+-- Send one signed request without waiting for its answer (nor yielding):
+-- for a step's last word as it is cancelled (a __close handler), such as
+-- aborting a multipart upload.  Needs credentials already at hand (from an
+-- earlier call, the environment or credentials =).  true, or nil, err.
+function M.send_detached(opts)
+  local svc = M.services[opts.service or ""]
+  local region = svc.global_region or M.region(opts, svc)
+  local creds, err = resolve(opts)
+  if not creds then return nil, err end
+  local url = endpoint(opts, svc, region)
+  local authority = url:match("^https?://([^/]+)")
+  local path = (url:match("^https?://[^/]+(/.*)$") or "") .. (opts.path or "/")
+  local query = type(opts.query) == "table" and form(opts.query) or opts.query
+  local headers = { Host = authority }
+  local s = core.sign { method = opts.method, path = path, query = query, headers = headers,
+    payload_hash = EMPTY_SHA256, region = region, service = opts.service,
+    access_key = creds.access_key, secret_key = creds.secret_key, token = creds.token,
+    sign_body = opts.service == "s3" }
+  headers.Host = nil
+  headers.Authorization = s.authorization
+  for k, v in pairs(s.headers) do headers[k] = v end
+  return http.core.request { method = opts.method, url = url:match("^(https?://[^/]+)") .. path ..
+    (query and query ~= "" and "?" .. query or ""), headers = headers, timeout = "30s",
+    detached = true, tls = opts.tls }
 end
 
 -- Placeholder of a write under --dry-run.

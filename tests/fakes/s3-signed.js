@@ -8,11 +8,20 @@
 // on a second loopback port.  Refused requests get S3's error XML with 403
 // (400 for XAmzContentSHA256Mismatch) and never reach s3rver.
 //
+// s3rver 3.7.1 has no AbortMultipartUpload or ListMultipartUploads and takes
+// parts for any upload id; the front adds both calls (over s3rver's own
+// upload directories) and answers 404 NoSuchUpload, as S3 does, for a part,
+// a completion or an abort of an upload that does not exist (or was
+// aborted).  Fault on demand: an UploadPart whose key contains
+// "fail-part-N" gets 500 InternalError for part N, every time.
+//
 // Prints "ready PORT" when both listen (PORT 0 or absent: a free one).
 // The key pair it accepts: AKIDDRRUN / drrun-test-secret.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
 const S3rver = require('s3rver');
 const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account');
 const { SignatureV4 } = require('@smithy/signature-v4');
@@ -126,6 +135,61 @@ function refuse(res, code, method) {
   res.end(body);
 }
 
+function s3error(res, status, code, message) {
+  const rid = crypto.randomBytes(8).toString('hex').toUpperCase();
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>` +
+    `<Message>${message}</Message><RequestId>${rid}</RequestId></Error>`;
+  res.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': rid,
+    'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const xmlText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+// The multipart calls s3rver lacks, and its missing upload-id check.
+// True when the request was answered here.
+function multipart(store, req, res) {
+  const u = new URL(req.url, 'http://x');
+  const obj = /^\/([^/]+)\/(.+)$/.exec(u.pathname);
+  const id = u.searchParams.get('uploadId');
+  if (obj && id !== null) {
+    const dir = path.join(store.getResourcePath(obj[1], undefined, 'uploads'), id);
+    if (!/^[0-9a-f]{32}$/.test(id) || !fs.existsSync(path.join(dir, 'key'))) {
+      s3error(res, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID ' +
+        'may be invalid, or the upload may have been aborted or completed.');
+      return true;
+    }
+    if (req.method === 'DELETE') {
+      fs.rmSync(dir, { recursive: true, force: true });
+      res.writeHead(204);
+      res.end();
+      return true;
+    }
+    const fail = /fail-part-(\d+)/.exec(decodeURIComponent(obj[2]));
+    if (req.method === 'PUT' && fail && u.searchParams.get('partNumber') === fail[1]) {
+      s3error(res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+      return true;
+    }
+    return false;
+  }
+  const bucket = /^\/([^/]+)\/?$/.exec(u.pathname);
+  if (bucket && req.method === 'GET' && u.searchParams.has('uploads')) {
+    const root = store.getResourcePath(bucket[1], undefined, 'uploads');
+    let ids = [];
+    try { ids = fs.readdirSync(root); } catch (e) { /* none yet */ }
+    const ups = ids.filter((i) => fs.existsSync(path.join(root, i, 'key'))).map((i) =>
+      `<Upload><Key>${xmlText(fs.readFileSync(path.join(root, i, 'key')))}</Key>` +
+      `<UploadId>${i}</UploadId></Upload>`);
+    const body = '<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult ' +
+      `xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${xmlText(bucket[1])}</Bucket>` +
+      `<IsTruncated>false</IsTruncated>${ups.join('')}</ListMultipartUploadsResult>`;
+    res.writeHead(200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return true;
+  }
+  return false;
+}
+
 async function main() {
   const dir = process.argv[2];
   if (!dir) {
@@ -149,6 +213,7 @@ async function main() {
         err = 'AccessDenied';
       }
       if (err) return refuse(res, err, req.method);
+      if (multipart(s3.store, req, res)) return;
       const up = http.request({ host: '127.0.0.1', port: innerPort, method: req.method,
         path: req.url, headers: req.headers }, (r) => {
         res.writeHead(r.statusCode, r.headers);

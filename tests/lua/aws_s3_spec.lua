@@ -254,3 +254,4 @@ end }
 		has_fail("NoSuchKey", "not_found", s3.get(O { key = "dry/new" }))
 	end,
 }
+

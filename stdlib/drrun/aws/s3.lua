@@ -3,11 +3,12 @@
 -- are AWS's own (Key, LastModified, Size, ETag).  Every call takes region =,
 -- profile =, credentials =, endpoint_url = (else drrun.aws's chain).
 --
--- Bodies are held in memory for now (files up to max_body, 1 GiB by
--- default); streaming and multipart uploads are not there yet.
+-- Files stream (drrun.http's body_file = and output =: never held in
+-- memory); a file over multipart_threshold goes up in parts, in parallel.
+local drrun = require "drrun"
 local aws = require "drrun.aws"
 local crypto = require "drrun.crypto"
-local exec = require "drrun.exec"
+local http = require "drrun.http"
 
 local M = {}
 
@@ -49,35 +50,166 @@ local function sse_headers(opts, h)
   return h
 end
 
--- Write s to path atomically, without blocking the loop: a temporary file
--- beside it (mktemp), fsync'd (sync FILE) and renamed; removed on failure.
-local function write_file(path, s)
-  local r, err = exec.run { "sh", "-c",
-    'umask 077; t=$(mktemp "$1.XXXXXX") || exit 1; ' ..
-    'if cat >"$t" && sync "$t" && mv -f "$t" "$1"; then exit 0; fi; rm -f "$t"; exit 1',
-    "s3-write", path, stdin = s, timeout = "10m" }
-  if not r then return nil, "aws: s3: cannot write " .. path .. ": " .. err, "io" end
-  if r.status ~= 0 then
-    return nil, ("aws: s3: cannot write %s: %s"):format(path, (r.stderr:gsub("%s+$", ""))), "io"
-  end
-  return true
+local function from_hex(h) return (h:gsub("%x%x", function(c) return string.char(tonumber(c, 16)) end)) end
+
+M.PART_SIZE = 64 * 1024 * 1024 -- multipart: the default part size
+M.MIN_PART = 5 * 1024 * 1024    -- S3's smallest part (but the last)
+M.MAX_PARTS = 10000
+
+-- AbortMultipartUpload: the parts uploaded so far are dropped (S3 keeps,
+-- and bills, an upload that is neither completed nor aborted).
+local function abort_upload(opts, id)
+  return aws.request(base(opts, { method = "DELETE", path = object_path(opts.bucket, opts.key),
+    query = { uploadId = id }, raw = true, operation = "AbortMultipartUpload",
+    describe = { Bucket = opts.bucket, Key = opts.key, UploadId = id } }))
 end
 
--- s3.put{ bucket, key, body = s | file = path, sse, kms_key, content_type }
---   -> { etag, size, sha256 }
+-- Should the step be cancelled (its timeout, a failed sibling, Ctrl-C)
+-- while parts are in flight, its coroutine is closed without a chance to
+-- wait: the abort is then sent without waiting for the answer.
+local function abort_on_close(opts, id)
+  return setmetatable({}, { __close = function(self)
+    if self.done or self.aborted then return end
+    pcall(aws.send_detached, base(opts, { method = "DELETE",
+      path = object_path(opts.bucket, opts.key), query = { uploadId = id } }))
+  end })
+end
+
+-- A multipart upload of size bytes of file: parts of part_size bytes, at
+-- most `parallel` in flight, each signed with its own SHA-256; the whole
+-- file's SHA-256 is computed alongside.  Any failure aborts the upload.
+local function put_multipart(opts, h, size, part_size, parallel)
+  local nparts = (size + part_size - 1) // part_size
+  local r, err, tok, code = aws.request(base(opts, { method = "POST",
+    path = object_path(opts.bucket, opts.key), query = "uploads=", headers = h,
+    operation = "CreateMultipartUpload",
+    describe = { Bucket = opts.bucket, Key = opts.key, Size = size, Parts = nparts } }))
+  if not r then return nil, err, tok, code end
+  if r.dry_run then return { dry_run = true, size = size, parts = nparts } end
+  local id = type(r.data) == "table" and r.data.UploadId
+  if type(id) ~= "string" or id == "" then
+    return nil, "aws: s3: CreateMultipartUpload answered without an UploadId", "invalid"
+  end
+  local guard <close> = abort_on_close(opts, id)
+  local items = { { whole = true } }
+  for i = 1, nparts do
+    local off = (i - 1) * part_size
+    items[#items + 1] = { n = i, offset = off, length = math.min(part_size, size - off) }
+  end
+  local failed -- the first failure: { err, token, code }
+  local function check(v, e, t, c)
+    if v then return v end
+    failed = failed or { e, t, c }
+    error(e, 0) -- parallel stops the other parts
+  end
+  local ok, res = pcall(drrun.parallel, items, function(it)
+    if it.whole then
+      local w, e, t = http.file_sha256(opts.file)
+      return check(w, w or "aws: s3: " .. e, t)
+    end
+    local hh, e, t = http.file_sha256(opts.file, it.offset, it.length)
+    check(hh, hh or "aws: s3: " .. e, t)
+    local pr = check(aws.request(base(opts, { method = "PUT",
+      path = object_path(opts.bucket, opts.key),
+      query = { partNumber = tostring(it.n), uploadId = id }, body_file = opts.file,
+      body_offset = it.offset, body_length = it.length, payload_hash = hh.sha256,
+      raw = true, operation = "UploadPart", timeout = opts.timeout or "30m" })))
+    if pr.sent_sha256 ~= hh.sha256 then
+      check(nil, ("aws: s3: part %d of %s changed while it was sent"):format(it.n, opts.file), "io")
+    end
+    return { etag = pr.headers.etag }
+  end, { limit = parallel + 1 })
+  local function give_up(e, t, c)
+    guard.aborted = true
+    local a, aerr = abort_upload(opts, id)
+    if not a then e = e .. " (and AbortMultipartUpload failed: " .. aerr .. ")" end
+    return nil, e, t, c
+  end
+  if not ok then
+    failed = failed or { "aws: s3: " .. tostring(res), "io" }
+    return give_up(failed[1], failed[2], failed[3])
+  end
+  local xml = { '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' }
+  for i = 1, nparts do
+    local etag = res[i + 1].etag
+    if not etag then return give_up("aws: s3: UploadPart answered without an ETag", "invalid") end
+    xml[#xml + 1] = ("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>"):format(
+      i, aws.xml_escape(etag))
+  end
+  xml[#xml + 1] = "</CompleteMultipartUpload>"
+  r, err, tok, code = aws.request(base(opts, { method = "POST",
+    path = object_path(opts.bucket, opts.key), query = { uploadId = id },
+    body = table.concat(xml), headers = { ["Content-Type"] = "application/xml" },
+    operation = "CompleteMultipartUpload", idempotent = true }))
+  if r and r.root == "Error" then -- a 200 whose body is an error
+    local d = r.data or {}
+    r, err, tok, code = nil, ("aws: %s: %s"):format(d.Code or "InternalError", d.Message or ""),
+      aws.token_for(d.Code, 500), d.Code
+  end
+  if not r then return give_up(err, tok, code) end
+  guard.done = true
+  local d = type(r.data) == "table" and r.data or {}
+  return { etag = unquote(d.ETag), size = size, sha256 = res[1].sha256, parts = nparts,
+           upload_id = id }
+end
+
+-- s3.put{ bucket, key, body = s | file = path, sse, kms_key, content_type,
+--   part_size, multipart_threshold, parallel, unsigned_payload }
+--   -> { etag, size, sha256 [, parts] }
 function M.put(opts)
   need(opts, "put", "bucket", "key")
-  local body = opts.body
+  local h = sse_headers(opts, {})
+  if opts.content_type then h["Content-Type"] = opts.content_type end
   if opts.file then
-    local err, tok
-    body, err, tok = require("drrun.fs").read(opts.file, { max = opts.max_body or DEFAULT_MAX })
-    if not body then return nil, "aws: s3: " .. err, tok end
+    if type(opts.file) ~= "string" or opts.file == "" then error("s3.put: file must be a path", 2) end
+    if opts.body ~= nil then error("s3.put: body and file exclude each other", 2) end
+    local part = math.tointeger(opts.part_size or M.PART_SIZE)
+    if not part or part < M.MIN_PART then
+      error(("s3.put: part_size must be whole bytes, at least %d (5 MiB)"):format(M.MIN_PART), 2)
+    end
+    local threshold = math.tointeger(opts.multipart_threshold or part)
+    if not threshold or threshold < 0 then error("s3.put: multipart_threshold must be whole bytes", 2) end
+    local parallel = math.tointeger(opts.parallel or 4)
+    if not parallel or parallel < 1 or parallel > 64 then error("s3.put: parallel must be 1 to 64", 2) end
+    local st, err, tok = http.file_sha256(opts.file, 0, 0)
+    if not st then return nil, "aws: s3: " .. err, tok end
+    local size = st.size
+    if size > threshold then
+      if (size + part - 1) // part > M.MAX_PARTS then
+        error(("s3.put: %s needs more than %d parts of %d bytes: raise part_size"):format(
+          opts.file, M.MAX_PARTS, part), 2)
+      end
+      return put_multipart(opts, h, size, part, parallel)
+    end
+    -- one PUT, streamed from the file: signed with its SHA-256 (hashed in
+    -- the thread pool first), or UNSIGNED-PAYLOAD over TLS when asked
+    local hex
+    if not (opts.unsigned_payload and aws.endpoint(opts, "s3"):match("^https://")) then
+      local hh
+      hh, err, tok = http.file_sha256(opts.file)
+      if not hh then return nil, "aws: s3: " .. err, tok end
+      hex, size = hh.sha256, hh.bytes
+      h["x-amz-checksum-sha256"] = crypto.base64(from_hex(hex))
+    end
+    local r, code
+    r, err, tok, code = aws.request(base(opts, { method = "PUT",
+      path = object_path(opts.bucket, opts.key), headers = h, body_file = opts.file,
+      body_length = size, payload_hash = hex, unsigned_payload = opts.unsigned_payload,
+      raw = true, operation = "PutObject", timeout = opts.timeout or "30m",
+      describe = { Bucket = opts.bucket, Key = opts.key, Size = size, ChecksumSHA256 = hex,
+                   File = opts.file } }))
+    if not r then return nil, err, tok, code end
+    if r.dry_run then return { dry_run = true, size = size, sha256 = hex } end
+    if hex and r.sent_sha256 ~= hex then
+      return nil, ("aws: s3: %s changed while it was sent"):format(opts.file), "io"
+    end
+    return { etag = unquote(r.headers.etag), size = r.sent_bytes, sha256 = r.sent_sha256 }
   end
+  local body = opts.body
   if type(body) ~= "string" then error("s3.put: body = string or file = path is required", 2) end
   local digest = crypto.sha256(body)
   local hex = crypto.hex(digest)
-  local h = sse_headers(opts, { ["x-amz-checksum-sha256"] = crypto.base64(digest) })
-  if opts.content_type then h["Content-Type"] = opts.content_type end
+  h["x-amz-checksum-sha256"] = crypto.base64(digest)
   local r, err, tok, code = aws.request(base(opts, { method = "PUT",
     path = object_path(opts.bucket, opts.key), headers = h, body = body, payload_hash = hex,
     raw = true, operation = "PutObject",
@@ -86,14 +218,39 @@ function M.put(opts)
   return { etag = unquote(r.headers.etag), size = #body, sha256 = hex, dry_run = r.dry_run }
 end
 
+local function mismatch(opts, hex, from, want)
+  return nil, ("aws: s3: %s/%s: the SHA-256 of what was read (%s) is not %s (%s)"):format(
+    opts.bucket, opts.key, hex, from, want), "invalid", "ChecksumMismatch"
+end
+
 -- s3.get{ bucket, key [, file = path, sha256 = hex] } -> { etag, size,
 -- sha256 [, body] }.  The SHA-256 of what came is checked against the
 -- server's x-amz-checksum-sha256 when it sends one, else against sha256 =;
 -- a mismatch fails ("invalid") and writes no file.  With file =, the body
--- goes to the file (atomically) and is not returned.  Under --dry-run the
--- GET is made and checked but no file is written (dry_run = true).
+-- streams to a temporary file beside it (written, hashed, fsync'd in the
+-- thread pool), renamed over file once checked; it is not returned.  Under
+-- --dry-run the GET is made and checked but no file is written.
 function M.get(opts)
   need(opts, "get", "bucket", "key")
+  if opts.sha256 ~= nil and (type(opts.sha256) ~= "string" or not opts.sha256:match("^%x+$")
+                             or #opts.sha256 ~= 64) then
+    error("s3.get: sha256 must be 64 hex digits", 2)
+  end
+  if opts.file then
+    local r, err, tok, code = aws.request(base(opts, { method = "GET",
+      path = object_path(opts.bucket, opts.key), raw = true, operation = "GetObject",
+      output = opts.file, sha256 = opts.sha256, sha256_header = "x-amz-checksum-sha256",
+      timeout = opts.timeout or "30m" }))
+    if not r then
+      local got, want = (err or ""):match("the SHA%-256 of what was read %((%x+)%) is not the one expected %((%x+)%)")
+      if got then return mismatch(opts, got, "sha256 =", want) end
+      got, want = (err or ""):match("the SHA%-256 of what was read %((%x+)%) is not the server's [%w-]+ %(([^)]*)%)")
+      if got then return mismatch(opts, got, "the server's x-amz-checksum-sha256", want) end
+      return nil, err, tok, code
+    end
+    return { etag = unquote(r.headers.etag), size = r.bytes, sha256 = r.sha256,
+             dry_run = r.dry_run }
+  end
   local r, err, tok, code = aws.request(base(opts, { method = "GET",
     path = object_path(opts.bucket, opts.key), raw = true, operation = "GetObject",
     max_body = opts.max_body or DEFAULT_MAX }))
@@ -105,22 +262,8 @@ function M.get(opts)
   if not want and opts.sha256 then
     want, from, got = opts.sha256:lower(), "sha256 =", hex
   end
-  if want and want ~= got then
-    return nil, ("aws: s3: %s/%s: the SHA-256 of what was read (%s) is not %s (%s)"):format(
-      opts.bucket, opts.key, hex, from, want), "invalid", "ChecksumMismatch"
-  end
-  local out = { etag = unquote(r.headers.etag), size = #r.body, sha256 = hex }
-  if opts.file then
-    if require("drrun.core").dry_run() then
-      out.dry_run = true
-    else
-      local ok, e, t = write_file(opts.file, r.body)
-      if not ok then return nil, e, t end
-    end
-  else
-    out.body = r.body
-  end
-  return out
+  if want and want ~= got then return mismatch(opts, hex, from, want) end
+  return { etag = unquote(r.headers.etag), size = #r.body, sha256 = hex, body = r.body }
 end
 
 -- s3.head{ bucket, key } -> { etag, size, last_modified, content_type, sse, metadata }

@@ -1,0 +1,186 @@
+-- aws_s3_stream_spec.lua: S3 bodies streamed from and to files, and
+-- multipart uploads, against s3rver behind the independent SigV4 check
+-- (tests/fakes/s3-signed.js, as in aws_s3_spec.lua).  A file far larger than
+-- any of drrun's buffers goes up and down while drrun's peak RSS stays
+-- small; the real AWS CLI reads back what drrun wrote, and lists the
+-- uploads left open (none, after a failure or a cancel).
+local exec = require "drrun.exec"
+local json = require "drrun.json"
+local s3 = require "drrun.aws.s3"
+
+runbook { name = "aws-s3-stream-spec" }
+
+local T = require "lib.spec"
+local eq, has = T.eq, T.has
+
+local URL = os.getenv("DRRUN_TEST_S3_URL")
+local KEY, SECRET = os.getenv("DRRUN_TEST_S3_KEY"), os.getenv("DRRUN_TEST_S3_SECRET")
+local S = {}
+local B = "drrun-streams"
+
+local function cli(args)
+	local argv = { "/usr/bin/aws", "--endpoint-url", URL, "--output", "json" }
+	for _, a in ipairs(args) do argv[#argv + 1] = a end
+	argv.clear_env = true
+	argv.env = { PATH = "/usr/bin:/bin", HOME = S.tmp, AWS_ACCESS_KEY_ID = KEY,
+		AWS_SECRET_ACCESS_KEY = SECRET, AWS_DEFAULT_REGION = "us-east-1",
+		AWS_CONFIG_FILE = S.tmp .. "/no-config", AWS_SHARED_CREDENTIALS_FILE = S.tmp .. "/no-creds",
+		AWS_PAGER = "", AWS_EC2_METADATA_DISABLED = "true" }
+	argv.timeout = "60s"
+	local r = assert(exec.run(argv))
+	return r.status, r.stdout, r.stderr
+end
+
+local function write(path, text)
+	local r = assert(exec.run { "sh", "-c", 'umask 077; cat > "$1"', "write", path, stdin = text })
+	eq(r.status, 0, "writing " .. path)
+end
+
+local fails = T.service_fails("aws")
+local function has_fail(text, tok, ...)
+	local msg = fails(tok, ...)
+	if not msg:find(text, 1, true) then error(("%q does not contain %q"):format(msg, text), 2) end
+end
+
+local function O(t)
+	local o = { endpoint_url = URL, region = "us-east-1",
+		credentials = { access_key = KEY, secret_key = SECRET }, bucket = B }
+	for k, v in pairs(t or {}) do o[k] = v end
+	return o
+end
+
+step "server" {
+	doc = "the signed s3rver of tests/servers.sh is there (a spec without it fails)",
+	run = function()
+		for _, name in ipairs { "DRRUN_TEST_S3_URL", "DRRUN_TEST_S3_KEY", "DRRUN_TEST_S3_SECRET" } do
+			if not os.getenv(name) then
+				error(name .. " is not set: run the specs with tests/run.sh", 0)
+			end
+		end
+		S.tmp = assert(exec.run { "mktemp", "-d" }).stdout:gsub("%s+$", "")
+		assert(exec.run { "mkdir", "-p", S.tmp .. "/out" })
+		local st, _, err = cli { "s3api", "create-bucket", "--bucket", B }
+		eq(st, 0, "create-bucket: " .. err)
+	end,
+}
+
+local BIG = 96 * 1024 * 1024 -- far larger than any buffer of drrun's (256 KiB chunks)
+local PEAK = 48 * 1024 -- KiB: half the file; drrun holding it would pass this
+local function sha256sum(path)
+	local r = assert(exec.run { "sha256sum", path, timeout = "60s" })
+	eq(r.status, 0, "sha256sum " .. path)
+	return r.stdout:match("^(%x+)")
+end
+-- the peak resident set of this drrun process so far, in KiB (exec's parent)
+local function peak_kib()
+	local r = assert(exec.run { "sh", "-c", "grep VmHWM /proc/$PPID/status" })
+	return tonumber(r.stdout:match("(%d+)"))
+end
+local function uploads()
+	local st, out, err = cli { "s3api", "list-multipart-uploads", "--bucket", B }
+	eq(st, 0, "list-multipart-uploads: " .. err)
+	return out == "" and {} or (json.decode(out).Uploads or {})
+end
+
+step "s3-stream-big" {
+	after = "server", timeout = "5m",
+	doc = "a 96 MiB file goes up in one streamed PUT and comes down to a file, never in memory",
+	run = function()
+		local f = S.tmp .. "/big.bin"
+		local r = assert(exec.run { "sh", "-c", 'head -c "$2" /dev/urandom > "$1"', "mk", f,
+			tostring(BIG), timeout = "60s" })
+		eq(r.status, 0, "making the big file")
+		S.big, S.big_sha = f, sha256sum(f)
+		local before = peak_kib()
+		local p = assert(s3.put(O { key = "big/one.bin", file = f, multipart_threshold = BIG }))
+		eq(p.size, BIG, "put size")
+		eq(p.sha256, S.big_sha, "put sha256 (what was sent)")
+		eq(p.parts, nil, "one PUT, not multipart")
+		local g = assert(s3.get(O { key = "big/one.bin", file = S.tmp .. "/big.down",
+			sha256 = S.big_sha }))
+		eq(g.size, BIG, "get size")
+		eq(g.sha256, S.big_sha, "get sha256")
+		eq(sha256sum(S.tmp .. "/big.down"), S.big_sha, "the file written")
+		local peak = peak_kib()
+		T.ok(peak < PEAK, ("drrun's peak RSS is %d KiB (it was %d before the transfers)"):format(
+			peak, before))
+		-- what the AWS CLI reads back is what was sent
+		local st, _, err = cli { "s3api", "get-object", "--bucket", B, "--key", "big/one.bin",
+			S.tmp .. "/big.cli" }
+		eq(st, 0, "the CLI's get-object: " .. err)
+		eq(sha256sum(S.tmp .. "/big.cli"), S.big_sha, "what the CLI read")
+		assert(exec.run { "rm", "-f", S.tmp .. "/big.cli", S.tmp .. "/big.down" })
+		-- a wrong expected checksum leaves no file, not even a temporary one
+		has_fail("is not sha256 =", "invalid", s3.get(O { key = "big/one.bin",
+			file = S.tmp .. "/out/big.bad", sha256 = string.rep("a", 64) }))
+		local ls = assert(exec.run { "sh", "-c", 'ls -A "$1"', "ls", S.tmp .. "/out" })
+		eq(ls.stdout, "", "files after the failed get")
+		has_fail("cannot open", "not_found", s3.put(O { key = "big/none", file = S.tmp .. "/nope" }))
+	end,
+}
+
+step "s3-multipart" {
+	after = "s3-stream-big", timeout = "5m",
+	doc = "a file over the threshold goes up in parts, in parallel; the CLI reads it back whole",
+	run = function()
+		local p = assert(s3.put(O { key = "big/parts.bin", file = S.big, part_size = 16 * 1024 * 1024,
+			parallel = 3 }))
+		eq(p.parts, 6, "parts of 16 MiB")
+		eq(p.size, BIG, "size")
+		eq(p.sha256, S.big_sha, "the whole file's sha256")
+		local peak = peak_kib()
+		T.ok(peak < PEAK, ("drrun's peak RSS is %d KiB"):format(peak))
+		local st, _, err = cli { "s3api", "get-object", "--bucket", B, "--key", "big/parts.bin",
+			S.tmp .. "/parts.cli" }
+		eq(st, 0, "get-object: " .. err)
+		eq(sha256sum(S.tmp .. "/parts.cli"), S.big_sha, "what the CLI read")
+		assert(exec.run { "rm", "-f", S.tmp .. "/parts.cli" })
+		eq(#uploads(), 0, "uploads left open")
+		T.raises_with("part_size must be", s3.put, O { key = "k", file = S.big, part_size = 1024 })
+	end,
+}
+
+step "s3-multipart-abort" {
+	after = "s3-multipart", timeout = "5m",
+	doc = "a part that keeps failing aborts the upload: no object, no upload left open",
+	run = function()
+		-- the fake answers 500 to part 3 of this key, every time (retried, then given up)
+		has_fail("InternalError", "unavailable", s3.put(O { key = "big/fail-part-3.bin", file = S.big,
+			part_size = 16 * 1024 * 1024, retry = 2 }))
+		eq(#uploads(), 0, "uploads left open after the failure")
+		has_fail("HTTP 404", "not_found", s3.head(O { key = "big/fail-part-3.bin" }))
+		-- the fake's AbortMultipartUpload is the real CLI's too
+		local st, out, err = cli { "s3api", "create-multipart-upload", "--bucket", B, "--key", "cli/m" }
+		eq(st, 0, "create-multipart-upload: " .. err)
+		local id = json.decode(out).UploadId
+		st, out, err = cli { "s3api", "abort-multipart-upload", "--bucket", B, "--key", "cli/m",
+			"--upload-id", id }
+		eq(st, 0, "abort-multipart-upload: " .. err)
+		eq(#uploads(), 0, "uploads after the CLI's abort")
+	end,
+}
+
+step "s3-multipart-cancel" {
+	after = "s3-multipart-abort", timeout = "5m",
+	doc = "a step cancelled by its timeout mid-upload aborts the upload on its way out",
+	run = function()
+		local me = assert(exec.run { "bash", "-c", "readlink /proc/$PPID/exe" })
+		write(S.tmp .. "/cancel.lua", [[
+local s3 = require "drrun.aws.s3"
+runbook { name = "s3-cancel" }
+step "go" { timeout = "500ms", run = function()
+  s3.put { endpoint_url = os.getenv("DRRUN_TEST_S3_URL"), region = "us-east-1",
+    bucket = "drrun-streams", key = "big/cancelled.bin", file = os.getenv("BIG"),
+    part_size = 5 * 1024 * 1024, parallel = 1 }
+end }
+step "after" { after = "go", run = function() end }
+]])
+		local r = assert(exec.run { (me.stdout:gsub("%s+$", "")), "run", "--no-color",
+			"--state-dir", S.tmp .. "/cancel-state", S.tmp .. "/cancel.lua", timeout = "60s",
+			env = { AWS_ACCESS_KEY_ID = KEY, AWS_SECRET_ACCESS_KEY = SECRET, BIG = S.big } })
+		eq(r.status, 1, "the cancelled run: " .. r.stdout .. r.stderr)
+		has(r.stdout .. r.stderr, "timeout", "the step's error")
+		eq(#uploads(), 0, "uploads left open after the cancel")
+		has_fail("HTTP 404", "not_found", s3.head(O { key = "big/cancelled.bin" }))
+	end,
+}
