@@ -125,4 +125,17 @@ void drr_runbook_fingerprints(struct drr_runbook *rb);
 /* The line, at or after `from`, where field `name = ` is written, or `from`. */
 int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *name);
 
+/* ---- sandbox_load.c: other files in the runbook language --------------- */
+
+/* Load a file that is written in the runbook language but declares other
+ * things (serve's rules): a fresh state with the runbook's sandbox, where
+ * each of decls (NULL-terminated) is a global C function with ud as its
+ * upvalue 1, and runbook/step raise.  Returns the state, or NULL with the
+ * error in d.  The caller lua_close()s it. */
+lua_State *drr_sandbox_load(const char *path, const luaL_Reg *decls, void *ud,
+			    struct drr_diag *d);
+/* A protected call in such a state, bounded to 5 s of CPU, with file:line
+ * on errors: LUA_OK, or the message (a string) on top.  [-(nargs+1), +nres|1] */
+int drr_sandbox_pcall(lua_State *L, int nargs, int nres);
+
 #endif
