@@ -47,6 +47,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(v, "help")) {
 		if (argc > 2) {
+			if (!strcmp(argv[2], "serve")) { /* its flags are its own */
+				char *a[] = { "serve", "--help", NULL };
+				return cmd_serve(2, a);
+			}
 			for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 				if (!strcmp(verbs[i].name, argv[2])) {
 					/* every verb has its text in cli.c */

@@ -49,9 +49,9 @@ static const double buckets[] = { 1, 5, 15, 60, 300, 900, 1800, 3600, 7200 };
 
 struct act {
 	long id;
-	char *rule, *runbook, *key, *source;
+	char *rule, *runbook, *key, *source, *path;
 	int drill;
-	int state; /* 0 deciding, 1 running, 2 ended, 3 lost */
+	int state; /* 0 queued (its runbook's lock is busy), 1 running, 2 ended, 3 lost */
 	long pid;
 	int exit;
 	char run_id[96];
@@ -120,6 +120,7 @@ struct srv {
 	uv_timer_t sched_timer, reap_timer;
 	time_t *sched_next;
 	struct pending *pend;
+	struct pending *queue; /* decided, waiting for a run of their runbook to end */
 	int exit_code;
 };
 
@@ -424,9 +425,10 @@ static struct act *act_find(struct srv *s, long id)
 }
 
 static struct act *act_new(struct srv *s, long id, const char *rule, const char *runbook,
-			   const char *key, const char *source, int drill)
+			   const char *path, const char *key, const char *source, int drill)
 {
 	struct act *a = drr_xcalloc(1, sizeof *a);
+	a->path = drr_xstrdup(path ? path : "");
 	a->id = id;
 	a->rule = drr_xstrdup(rule);
 	a->runbook = drr_xstrdup(runbook);
@@ -463,6 +465,7 @@ static const char *result_name(int code)
 }
 
 static void maybe_finish(struct srv *s);
+static void run_queue(struct srv *s);
 
 /* The run id the child printed first ("... run <id>"), from its log. */
 static void read_run_id(struct srv *s, struct act *a)
@@ -529,7 +532,9 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	struct act *a = p->data;
 	struct srv *s = p->loop->data;
 	uv_close((uv_handle_t *)p, NULL);
+	a->has_proc = 0;
 	act_ended(s, a, sig ? 128 + sig : (int)status, 0);
+	run_queue(s);
 }
 
 /* The child's environment: ours, less the hooks' own secrets. */
@@ -638,6 +643,57 @@ static void spawn(struct srv *s, struct act *a, json_t *trigger, json_t *params,
 	free(rdir);
 }
 
+static void pending_free(struct pending *p)
+{
+	json_decref(p->trigger);
+	json_decref(p->params);
+	free(p->path);
+	free(p);
+}
+
+/* A run of this runbook going?  `drrun run` holds a lock per runbook, so a
+ * second one would only fail to start: it waits in the queue instead. */
+static int runbook_busy(struct srv *s, const char *path)
+{
+	for (struct act *a = s->acts; a; a = a->next)
+		if (a->state == 1 && !strcmp(a->path, path))
+			return 1;
+	return 0;
+}
+
+static void start_or_queue(struct srv *s, struct pending *p)
+{
+	if (!runbook_busy(s, p->path)) {
+		spawn(s, p->a, p->trigger, p->params, p->path);
+		pending_free(p);
+		return;
+	}
+	char ids[24];
+	snprintf(ids, sizeof ids, "%ld", p->a->id);
+	serve_log(s, "info", "run queued: a run of its runbook is going", "act", ids, "rule",
+		  p->a->rule, "key", p->a->key, NULL);
+	struct pending **pp = &s->queue;
+	while (*pp)
+		pp = &(*pp)->next;
+	p->next = NULL;
+	*pp = p;
+}
+
+/* A run ended: the first queued run of a runbook now free starts. */
+static void run_queue(struct srv *s)
+{
+	for (struct pending **pp = &s->queue; *pp;) {
+		struct pending *p = *pp;
+		if (runbook_busy(s, p->path)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		spawn(s, p->a, p->trigger, p->params, p->path);
+		pending_free(p);
+	}
+}
+
 static void on_decisions_durable(void *ud, int rc)
 {
 	struct srv *s = ud;
@@ -654,15 +710,12 @@ static void on_decisions_durable(void *ud, int rc)
 	while (rev) {
 		struct pending *n = rev->next;
 		if (rc == 0) {
-			spawn(s, rev->a, rev->trigger, rev->params, rev->path);
+			start_or_queue(s, rev);
 		} else {
 			s->nrunning++;
 			act_ended(s, rev->a, 75, 1);
+			pending_free(rev);
 		}
-		json_decref(rev->trigger);
-		json_decref(rev->params);
-		free(rev->path);
-		free(rev);
 		rev = n;
 	}
 	maybe_finish(s);
@@ -701,7 +754,7 @@ static void decide(struct srv *s, long id, int idx, json_t *intent)
 			  "reason", result, NULL);
 		return;
 	}
-	struct act *a = act_new(s, s->next_act, rule, runbook, key, source, drill);
+	struct act *a = act_new(s, s->next_act, rule, runbook, path, key, source, drill);
 	json_object_set_new(rec, "act", json_integer(a->id));
 	store_append(s, rec);
 	k->active = a;
@@ -996,7 +1049,7 @@ static void hook(struct srv *s, struct serve_req *r, int source)
 
 static json_t *act_json(const struct act *a)
 {
-	static const char *const states[] = { "starting", "running", "ended", "lost" };
+	static const char *const states[] = { "queued", "running", "ended", "lost" };
 	char st[40] = "", en[40] = "";
 	if (a->started_at > 0)
 		drr_rfc3339((int64_t)(a->started_at * 1e6), st, sizeof st);
@@ -1203,6 +1256,7 @@ static int replay(struct srv *s, const char *path, time_t *last_fired)
 					s, (long)json_integer_value(actj),
 					json_string_value(json_object_get(in, "rule")),
 					json_string_value(json_object_get(in, "runbook")),
+					json_string_value(json_object_get(in, "path")),
 					json_string_value(json_object_get(in, "key")),
 					json_string_value(json_object_get(trig, "source")),
 					json_is_true(json_object_get(in, "drill")));
@@ -1312,7 +1366,8 @@ static void close_all(struct srv *s)
 
 static void maybe_finish(struct srv *s)
 {
-	if (!s->stopping || s->nrunning > 0 || s->pend || s->waits || s->syncing || !s->http)
+	if (!s->stopping || s->nrunning > 0 || s->pend || s->queue || s->waits || s->syncing ||
+	    !s->http)
 		return;
 	if (serve_http_open(s->http) > 0) /* in-flight requests: the next one re-checks */
 		return;
@@ -1529,6 +1584,7 @@ out:
 		free(a->runbook);
 		free(a->key);
 		free(a->source);
+		free(a->path);
 		free(a);
 	}
 	while (s->keys) {
