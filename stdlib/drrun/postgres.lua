@@ -26,7 +26,7 @@ local M = {}
 
 -- ---- connections -------------------------------------------------------------
 
-local KEYS = { "host", "port", "user", "dbname", "connect_timeout", "sslmode", "sslrootcert",
+local KEYS = { "service", "host", "port", "user", "dbname", "connect_timeout", "sslmode", "sslrootcert",
   "application_name", "target_session_attrs" }
 
 -- a conninfo value: bare when it is plain, else single-quoted ('\'' and '\\')
