@@ -23,6 +23,7 @@ local PARTS = {
   postgres = { "drrun.backup.postgres", "dump" },
   postgres_restore = { "drrun.backup.postgres", "restore" },
   postgres_tables = { "drrun.backup.postgres", "tables" },
+  postgres_check = { "drrun.backup.postgres", "check" },
 }
 
 return setmetatable(M, {

@@ -188,6 +188,12 @@ step "restore_checked" {
       drop_first = true, manifest = m }))
     eq(r.ok, false, "mismatch found"); eq(r.mismatched[1], "public.customers", "named")
     eq(r.tables[3].got, 250, "what is there")
+    -- the check alone, on the database as it is now
+    local c = assert(backup.postgres_check(opts { db = "orders_scratch", manifest = D .. "/orders-consistent.json" }))
+    eq(c.ok, true, "postgres_check")
+    psql("orders_scratch", "delete from orders where id <= 10")
+    c = assert(backup.postgres_check(opts { db = "orders_scratch", manifest = D .. "/orders-consistent.json" }))
+    eq(c.ok, false, "ten rows gone"); eq(c.tables[4].got, 990, "counted")
     -- restoring over an existing database without drop_first fails: createdb refuses
     local err = fails("failed", backup.postgres_restore(opts { file = D .. "/orders-consistent.dump", db = "orders_scratch" }))
     has(err, "createdb exited 1", "createdb's failure")

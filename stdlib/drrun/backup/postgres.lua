@@ -221,6 +221,51 @@ local function count_sql(name)
   return ("select '%s', count(*) from %s"):format(name:gsub("'", "''"), name)
 end
 
+-- every table of the manifest counted in db and compared:
+-- { ok, tables = { { name, want, got, ok } }, mismatched = { names }, recovery_point }
+local function check_rows(o, manifest)
+  local m, merr, mtok = load_manifest(manifest)
+  if not m then return nil, merr, mtok end
+  if type(m.tables) ~= "table" then return nil, "invalid: the manifest has no tables", "invalid" end
+  local res = { ok = true, db = o.db, tables = {}, mismatched = {}, recovery_point = m.recovery_point }
+  local sql = {}
+  for _, t in ipairs(m.tables) do sql[#sql + 1] = count_sql(t.name) end
+  local got = {}
+  if #sql > 0 then
+    local q, qerr, qtok = pg({ "psql", "-XtAq", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", o.db },
+      o, table.concat(sql, " union all ") .. ";\n")
+    if not q then return nil, qerr, qtok end
+    for name, n in q.stdout:gmatch("([^\t\n]+)\t(%d+)") do got[name] = tonumber(n) end
+  end
+  for _, t in ipairs(m.tables) do
+    local e = { name = t.name, want = t.rows, got = got[t.name] }
+    e.ok = e.got == e.want
+    res.tables[#res.tables + 1] = e
+    if not e.ok then res.ok = false; res.mismatched[#res.mismatched + 1] = t.name end
+  end
+  core.log(("row counts of %d tables against the manifest: %s"):format(#res.tables,
+    res.ok and "all match" or ("mismatch in " .. table.concat(res.mismatched, ", "))))
+  return res
+end
+
+local function check(o)
+  if type(o) ~= "table" then bad("backup.postgres_check expects a table { db = ..., manifest = ... }") end
+  for k in pairs(o) do
+    if not (CONN[k] or k == "db" or k == "manifest" or k == "timeout") then
+      bad("backup.postgres_check: unknown field '%s'", tostring(k))
+    end
+  end
+  if type(o.db) ~= "string" or o.db == "" then bad("backup.postgres_check: db is required") end
+  if type(o.manifest) ~= "table" and type(o.manifest) ~= "string" then
+    bad("backup.postgres_check: manifest is required (a table or a path)")
+  end
+  if core.dry_run() then
+    core.log(("would count the rows of %s against the manifest"):format(o.db))
+    return { dry_run = true, ok = true, db = o.db, tables = {}, mismatched = {} }
+  end
+  return check_rows(o, o.manifest)
+end
+
 local function restore(o)
   if type(o) ~= "table" then bad("backup.postgres_restore expects a table { file = ..., db = ... }") end
   for k in pairs(o) do
@@ -255,27 +300,9 @@ local function restore(o)
   local res = { ok = true, db = o.db, duration_s = restored - t0, tables = {}, mismatched = {} }
   core.log(("restored %s into %s in %.1fs"):format(o.file, o.db, restored - t0))
   if o.manifest then
-    local m, merr, mtok = load_manifest(o.manifest)
-    if not m then return nil, merr, mtok end
-    if type(m.tables) ~= "table" then return nil, "invalid: the manifest has no tables", "invalid" end
-    local sql = {}
-    for _, t in ipairs(m.tables) do sql[#sql + 1] = count_sql(t.name) end
-    local got = {}
-    if #sql > 0 then
-      local q, qerr, qtok = pg({ "psql", "-XtAq", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", o.db },
-        o, table.concat(sql, " union all ") .. ";\n")
-      if not q then return nil, qerr, qtok end
-      for name, n in q.stdout:gmatch("([^\t\n]+)\t(%d+)") do got[name] = tonumber(n) end
-    end
-    for _, t in ipairs(m.tables) do
-      local e = { name = t.name, want = t.rows, got = got[t.name] }
-      e.ok = e.got == e.want
-      res.tables[#res.tables + 1] = e
-      if not e.ok then res.ok = false; res.mismatched[#res.mismatched + 1] = t.name end
-    end
-    res.recovery_point = m.recovery_point
-    core.log(("row counts of %d tables against the manifest: %s"):format(#res.tables,
-      res.ok and "all match" or ("mismatch in " .. table.concat(res.mismatched, ", "))))
+    local c, cerr, ctok = check_rows(o, o.manifest)
+    if not c then return nil, cerr, ctok end
+    res.ok, res.tables, res.mismatched, res.recovery_point = c.ok, c.tables, c.mismatched, c.recovery_point
   end
   return res
 end
@@ -291,5 +318,6 @@ end
 
 M.dump = wrap(dump)
 M.restore = wrap(restore)
+M.check = wrap(check)
 
 return M

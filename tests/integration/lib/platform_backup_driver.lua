@@ -18,8 +18,10 @@ local PG = (os.getenv("HOME") or ".") .. "/pg"
 local E = {}
 
 local function sh(script, ...)
-  local r = drrun.must(exec.run { "bash", "-c", script, "sh", ..., timeout = "2m",
-    env = { PGHOST = E.host, PGPORT = E.port, PGUSER = E.user } })
+  local argv = { "bash", "-c", script, "sh", ... }
+  argv.timeout = "2m"
+  argv.env = { PGHOST = E.host, PGPORT = E.port, PGUSER = E.user }
+  local r = drrun.must(exec.run(argv))
   if r.status ~= 0 then error(("%s failed (%s): %s"):format(script, tostring(r.status), r.stderr), 0) end
   return r.stdout
 end
