@@ -33,9 +33,11 @@ static const struct {
 	  "a journal that does not verify (audit verify) is refused, exit 65.\n"
 	  "Refuses when the runbook changed since the run started, listing the steps\n"
 	  "added, removed and changed, unless --force.  RUN_ID may be a unique prefix.\n" },
-	{ "rollback", "drrun rollback [--force] [--state-dir DIR] RUN_ID",
+	{ "rollback", "drrun rollback [--yes] [--force] [--state-dir DIR] RUN_ID",
 	  "Run the rollbacks of the run's completed steps, newest first, journalled in\n"
-	  "the same run.  Exit 0 when every rollback succeeded, 2 when one failed.\n" },
+	  "the same run.  It says what it will undo and asks first (--yes: don't ask;\n"
+	  "with no terminal and no --yes it undoes nothing and exits 3).  Exit 0 when\n"
+	  "every rollback succeeded, 2 when one failed.\n" },
 	{ "status", "drrun status [--json] [--state-dir DIR] [RUN_ID]",
 	  "List the runs in the state directory with their state (running, completed,\n"
 	  "failed, rolled-back, interrupted, aborted), or one run's steps.\n" },

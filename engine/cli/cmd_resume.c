@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* 0 when unchanged (or --force); else prints the differences, returns 65. */
 static int check_changes(struct drr_past *p, struct drr_runbook *rb, int force)
@@ -146,6 +148,59 @@ static int restore_secrets(struct drr_past *p, const struct drr_opts *o, const c
 	return DRR_EXIT_INVALID;
 }
 
+static int by_done_desc(const void *a, const void *b)
+{
+	const struct drr_past_step *x = *(const struct drr_past_step *const *)a;
+	const struct drr_past_step *y = *(const struct drr_past_step *const *)b;
+	return y->done_order - x->done_order;
+}
+
+/* `drrun rollback` says what it will undo, newest first, and asks, unless
+ * --yes.  With no terminal to ask on it refuses (exit 3): undoing a recovery
+ * is never done by default.  0 to go on. */
+static int confirm_rollback(struct drr_past *p, const struct drr_runbook *rb, int yes)
+{
+	struct drr_past_step **done = drr_xcalloc((size_t)p->nsteps + 1, sizeof *done);
+	int n = 0;
+	for (int i = 0; i < p->nsteps; i++)
+		if (p->steps[i].done_order > 0 &&
+		    !(p->steps[i].rb_ended && p->steps[i].rb_status &&
+		      !strcmp(p->steps[i].rb_status, "completed")))
+			done[n++] = &p->steps[i];
+	qsort(done, (size_t)n, sizeof *done, by_done_desc);
+	struct drr_buf undo = { 0 }, keep = { 0 };
+	for (int i = 0; i < n; i++) {
+		const struct drr_step *st = NULL;
+		for (int k = 0; k < rb->nsteps && !st; k++)
+			if (!strcmp(rb->steps[k].name, done[i]->name))
+				st = &rb->steps[k];
+		struct drr_buf *b = st && st->rollback_ref != LUA_NOREF ? &undo : &keep;
+		drr_buf_addf(b, "%s%s", b->len ? ", " : "", done[i]->name);
+	}
+	free(done);
+	drr_term_line(stdout, "drrun rollback: run %s: will undo %s", p->run_id,
+		      undo.len ? undo.data : "nothing (no completed step has a rollback)");
+	if (keep.len)
+		drr_term_line(stdout, "  and leave as they are (no rollback): %s", keep.data);
+	free(undo.data);
+	free(keep.data);
+	if (yes)
+		return 0;
+	if (!isatty(0) || !isatty(1)) {
+		drr_term_line(stderr, "drrun rollback: not confirmed: give --yes (there is no "
+				      "terminal to ask on); nothing was undone");
+		return DRR_EXIT_STOPPED;
+	}
+	printf("Roll back run %s? [y/N] ", p->run_id);
+	fflush(stdout);
+	char line[64];
+	if (!fgets(line, sizeof line, stdin) || (line[0] != 'y' && line[0] != 'Y')) {
+		drr_term_line(stdout, "drrun rollback: not confirmed; nothing was undone");
+		return DRR_EXIT_STOPPED;
+	}
+	return 0;
+}
+
 int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode)
 {
 	struct drr_opts o;
@@ -188,6 +243,8 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 	if (!rb)
 		goto out;
 	if ((rc = check_changes(&past, rb, o.force)))
+		goto out;
+	if (mode == DRR_MODE_ROLLBACK && (rc = confirm_rollback(&past, rb, o.yes)))
 		goto out;
 	struct drr_resume res = { .mode = mode, .past = &past };
 	/* the lock first: never repair a journal another process is writing */

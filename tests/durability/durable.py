@@ -876,7 +876,7 @@ def t_changed_runbook_refused():
 def t_rollback_verb():
     d = case_dir("rollback")
     completed_run(d)
-    r = drrun(d, "rollback", run_id(d), "--state-dir", "state")
+    r = drrun(d, "rollback", run_id(d), "--yes", "--state-dir", "state")
     expect(r.returncode == 0, f"exit {r.returncode}: {r.stderr}")
     led = ledger(d)
     undos = [x for x in led if x.startswith("undo-")]

@@ -114,7 +114,7 @@ def expect_refused(d, rid, key, seq=None, word=None):
     ledger = os.path.join(d, "state", "ledger.jsonl")
     lbefore = digest(ledger)
     done = effects(d)
-    for args in (("resume", rid, "--yes"), ("rollback", rid), ("resume", rid, "--yes", "--force")):
+    for args in (("resume", rid, "--yes"), ("rollback", rid, "--yes"), ("resume", rid, "--yes", "--force")):
         r = drrun(d, *args, "--state-dir", "state", key=key)
         expect(r.returncode == 65, f"{' '.join(args[:1] + args[2:])}: exit {r.returncode}, "
                                    f"want 65: {out(r)}")

@@ -11,6 +11,7 @@ import sys
 import time
 
 DRRUN, SCRATCH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+STARTS = 0
 SOCKET = None  # one tmux server per test: a server that is exiting refuses new sessions
 
 LIVE_RB = r'''local exec = require "drrun.exec"
@@ -57,8 +58,9 @@ def start(d, *args):
     """drrun in a 100x30 terminal, on a tmux server of its own; the pane
     stays after it exits.  bash, not sh: dash exits on the Ctrl-C that drrun
     handles."""
-    global SOCKET
-    SOCKET = f"drrun-terminal-{os.getpid()}-{os.path.basename(d)}"
+    global SOCKET, STARTS
+    STARTS += 1
+    SOCKET = f"drrun-terminal-{os.getpid()}-{os.path.basename(d)}-{STARTS}"
     cmd = (f"cd {d} && TERM=xterm {DRRUN} {' '.join(args)} --state-dir state; "
            "echo EXIT=$?; sleep 60")
     r = tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "t",
@@ -117,7 +119,41 @@ def t_interrupt_message_above_view():
         tmux("kill-server")
 
 
-TESTS = [t_live_view_escapes, t_interrupt_message_above_view]
+ROLLBACK_RB = """runbook { name = "undo" }
+step "a" { run = function() return {} end,
+  rollback = function() require("drrun.exec").run { "sh", "-c", "echo undo-a >> ledger" } end }
+step "b" { after = "a", run = function() return {} end }
+step "c" { after = "b", run = function() return {} end,
+  rollback = function() require("drrun.exec").run { "sh", "-c", "echo undo-c >> ledger" } end }
+"""
+
+
+def t_rollback_asks_first():
+    d = case_dir("rollback-asks", ROLLBACK_RB)
+    r = subprocess.run([DRRUN, "run", "rb.lua", "--state-dir", "state"], cwd=d,
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    expect(r.returncode == 0, f"the run: exit {r.returncode}: {r.stderr!r}")
+    ledger = os.path.join(d, "ledger")
+    for answer, undone in (("n", False), ("y", True)):
+        try:
+            start(d, "rollback", "last", "--no-color")
+            s = wait_for(lambda s: "[y/N]" in s, "the question")
+            expect("will undo c, a" in s and "(no rollback): b" in s,
+                   f"it says what it will undo, newest first:\n{s}")
+            expect(not os.path.exists(ledger), "nothing was undone before the answer")
+            tmux("send-keys", "-t", "t", answer, "Enter")
+            s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+            if undone:
+                expect("EXIT=0" in s and open(ledger).read() == "undo-c\nundo-a\n",
+                       f"y rolls back, c then a:\n{s}")
+            else:
+                expect("EXIT=3" in s and "not confirmed" in s and not os.path.exists(ledger),
+                       f"n undoes nothing and exits 3:\n{s}")
+        finally:
+            tmux("kill-server")
+
+
+TESTS = [t_live_view_escapes, t_interrupt_message_above_view, t_rollback_asks_first]
 
 
 def main():
