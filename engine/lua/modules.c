@@ -12,7 +12,8 @@ static const luaL_Reg builtin[] = {
 	{ "drrun.json", luaopen_drrun_json },	   { "drrun.re", luaopen_drrun_re },
 	{ "drrun.http.core", luaopen_drrun_http }, { "drrun.ssh.core", luaopen_drrun_ssh },
 	{ "drrun.crypto", luaopen_drrun_crypto },  { "drrun.aws.core", luaopen_drrun_aws_core },
-	{ "drrun.fs", luaopen_drrun_fs },	   { NULL, NULL },
+	{ "drrun.fs", luaopen_drrun_fs },	   { "drrun.dns.core", luaopen_drrun_dns },
+	{ NULL, NULL },
 };
 
 /* package.preload loader for an embedded stdlib module: upvalue 1 is the

@@ -121,6 +121,7 @@ int luaopen_drrun_ssh(lua_State *L);
 int luaopen_drrun_crypto(lua_State *L);
 int luaopen_drrun_aws_core(lua_State *L);
 int luaopen_drrun_fs(lua_State *L);
+int luaopen_drrun_dns(lua_State *L);
 
 /* Embedded stdlib (generated): NULL-terminated. */
 struct drr_embedded {

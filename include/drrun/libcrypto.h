@@ -55,6 +55,7 @@
 	X(EVP_MD_CTX_new)                   \
 	X(EVP_aes_256_gcm)                  \
 	X(EVP_sha256)                       \
+	X(EVP_sha512)                       \
 	X(HMAC)                             \
 	X(OPENSSL_cleanse)                  \
 	X(OSSL_PARAM_construct_end)         \
@@ -107,6 +108,7 @@ const struct drr_libcrypto *drr_libcrypto(void);
 #define EVP_MD_CTX_new (drr_libcrypto()->EVP_MD_CTX_new)
 #define EVP_aes_256_gcm (drr_libcrypto()->EVP_aes_256_gcm)
 #define EVP_sha256 (drr_libcrypto()->EVP_sha256)
+#define EVP_sha512 (drr_libcrypto()->EVP_sha512)
 #define HMAC (drr_libcrypto()->HMAC)
 #define OPENSSL_cleanse (drr_libcrypto()->OPENSSL_cleanse)
 #define OSSL_PARAM_construct_end (drr_libcrypto()->OSSL_PARAM_construct_end)

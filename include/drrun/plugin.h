@@ -66,11 +66,13 @@
  *              status no token above names
  *   limit      a computation ran into its own bound (a regular expression's
  *              match, depth, heap or JIT stack limit)
+ *   clock      the peer and this host disagree on the time by more than the
+ *              protocol allows (DNS TSIG's BADTIME): fix a clock, not a key
  */
 #define DRR_ERROR_TOKENS                                                                           \
 	"timeout", "refused", "dns", "tls", "auth", "hostkey", "closed", "spawn", "io", "invalid", \
 		"not_found", "conflict", "throttled", "unavailable", "cancelled", "too_large",     \
-		"format", "crypto", "failed", "sftp", "http", "limit"
+		"format", "crypto", "failed", "sftp", "http", "limit", "clock"
 
 /* ---- memory and buffers: abort on out-of-memory ------------------------- */
 
