@@ -458,11 +458,290 @@ local function rfc2136_restore(out, opts)
   return true
 end
 
+-- ---- Cloudflare (API v4 DNS records, over drrun.api) -------------------------------
+
+local cf_service
+local function cf()
+  if not cf_service then
+    local api = require "drrun.api"
+    cf_service = api.service {
+      name = "cloudflare",
+      secret = "CLOUDFLARE_API_TOKEN",
+      bases = { api = { option = "base_url", env = "DRRUN_CLOUDFLARE_URL",
+                        default = "https://api.cloudflare.com/client/v4" } },
+      auth = function(token) return { Authorization = "Bearer " .. token } end,
+      -- the envelope's errors: "Authentication error (10000)"
+      message = function(doc)
+        local parts = {}
+        for _, e in ipairs(type(doc.errors) == "table" and doc.errors or {}) do
+          if type(e) == "table" and e.message then
+            parts[#parts + 1] = ("%s (%s)"):format(tostring(e.message), tostring(e.code))
+          end
+        end
+        if #parts > 0 then return table.concat(parts, "; ") end
+      end,
+    }
+  end
+  return cf_service
+end
+
+local CF_TYPES = { A = true, AAAA = true, CNAME = true, TXT = true }
+
+-- Cloudflare's names have no final dot; its CNAME content neither.
+local function cf_name(n) return (n:gsub("%.$", "")) end
+
+local function cf_call(o, spec)
+  local doc, err, tok, r = cf():request(o, spec)
+  if not doc then
+    -- 81057: an identical record exists already (the contract: treat as done)
+    if r and r.status == 400 and tostring(r.body):find('"code":%s*81057') then
+      return nil, err, "conflict", r
+    end
+    return nil, err, tok, r
+  end
+  if doc.dry_run then return doc end
+  if doc.success ~= true then
+    return nil, ("invalid: cloudflare: the answer has success = %s"):format(tostring(doc.success)), "invalid"
+  end
+  return doc
+end
+
+-- Every record of name/type in the zone, over all pages (the pager stops on
+-- page >= total_pages, or on an empty page).
+local function cf_records(o, name, t)
+  local api = require "drrun.api"
+  local out, page = {}, 1
+  local per_page = o.per_page or 100
+  while true do
+    local doc, err, tok = cf_call(o, { method = "GET", path = "/zones/" .. api.seg(o.zone) .. "/dns_records",
+      query = { name = cf_name(name), type = t, page = page, per_page = per_page } })
+    if not doc then return nil, err, tok end
+    local list = type(doc.result) == "table" and doc.result or {}
+    for _, r in ipairs(list) do
+      if r.type == t and cf_name(r.name):lower() == cf_name(name):lower() then out[#out + 1] = r end
+    end
+    local info = type(doc.result_info) == "table" and doc.result_info or {}
+    local pages = tonumber(info.total_pages)
+    if not pages and tonumber(info.total_count) and tonumber(info.per_page) then
+      pages = math.ceil(tonumber(info.total_count) / tonumber(info.per_page))
+    end
+    if #list == 0 or page >= (pages or 1) then break end
+    page = page + 1
+  end
+  return out
+end
+
+local function cf_value(t, content)
+  local v = content
+  if t == "CNAME" then v = content .. "." end
+  return (dcore.canon(t, v)) or content
+end
+
+local function cf_set(t, recs)
+  local values, ttl = {}, nil
+  for _, r in ipairs(recs) do
+    values[#values + 1] = cf_value(t, r.content)
+    if not ttl or r.ttl < ttl then ttl = r.ttl end
+  end
+  table.sort(values)
+  return values, ttl
+end
+
+local function cf_switch(o)
+  args(o, "switch", { "zone" })
+  if not CF_TYPES[o.type] then
+    error(("dns.switch: provider cloudflare takes A, AAAA, CNAME or TXT, not %s"):format(o.type), 3)
+  end
+  local api = require "drrun.api"
+  local base = "/zones/" .. api.seg(o.zone) .. "/dns_records"
+  local recs, err, tok = cf_records(o, o.name, o.type)
+  if not recs then return nil, err, tok end
+  local cur_values, cur_ttl = cf_set(o.type, recs)
+  local previous = #recs > 0 and { values = cur_values, ttl = cur_ttl, records = {} } or nil
+  for i, r in ipairs(recs) do
+    previous.records[i] = { id = r.id, content = r.content, ttl = r.ttl, proxied = r.proxied == true }
+  end
+  -- the values as Cloudflare's content: CNAME targets without the dot
+  local contents = {}
+  for i, v in ipairs(o.to) do
+    contents[i] = o.type == "CNAME" and cf_name(dcore.name(v)) or tostring(v)
+  end
+  table.sort(contents)
+  local ttl = o.ttl or cur_ttl or 300
+  local out = { provider = "cloudflare", zone = o.zone, name = o.name, type = o.type,
+                previous = previous, new = { values = o.to_canon, ttl = ttl, records = {} },
+                wait_servers = o.wait_servers, dry_run = core.dry_run() or nil,
+                call = { base_url = o.base_url, per_page = o.per_page } }
+  if previous and same(previous.values, o.to_canon) and previous.ttl == ttl then
+    out.unchanged = true
+    return out
+  end
+  -- 2. lower the TTLs first (1 is "automatic": nothing to lower)
+  if o.prepare_ttl and previous and cur_ttl > o.prepare_ttl and cur_ttl ~= 1 then
+    for _, r in ipairs(recs) do
+      local doc
+      doc, err, tok = cf_call(o, { method = "PATCH", path = base .. "/" .. api.seg(r.id),
+        json = { ttl = o.prepare_ttl }, idempotent = true })
+      if not doc then return nil, err, tok end
+    end
+    out.prepared = { ttl = o.prepare_ttl, waited = cur_ttl }
+    if not core.dry_run() then
+      core.log(("dns: waiting out the old TTL of %ds"):format(cur_ttl))
+      drrun.sleep(cur_ttl)
+    end
+  end
+  -- 3. the change, by record id: existing records are PATCHed in place,
+  -- extra values created, extra records deleted
+  local proxied = previous and previous.records[1].proxied or false
+  for i, c in ipairs(contents) do
+    local r, doc = recs[i], nil
+    if r then
+      doc, err, tok = cf_call(o, { method = "PATCH", path = base .. "/" .. api.seg(r.id),
+        json = { content = c, ttl = ttl }, idempotent = true })
+    else
+      doc, err, tok = cf_call(o, { method = "POST", path = base,
+        json = { type = o.type, name = cf_name(o.name), content = c, ttl = ttl, proxied = proxied } })
+    end
+    if not doc then
+      out.partial = true
+      return nil, err, tok, out
+    end
+    out.new.records[i] = { id = r and r.id or (doc.result and doc.result.id), content = c, ttl = ttl }
+  end
+  for i = #contents + 1, #recs do
+    local doc
+    doc, err, tok = cf_call(o, { method = "DELETE", path = base .. "/" .. api.seg(recs[i].id) })
+    if not doc then
+      out.partial = true
+      return nil, err, tok, out
+    end
+  end
+  if core.dry_run() then
+    out.would_write = { name = o.name, type = o.type, ttl = ttl, values = o.to_canon }
+    return out
+  end
+  -- 4. Cloudflare's own servers: only when named (they are anycast)
+  if o.wait ~= false and o.wait_servers then
+    local w
+    w, err, tok = M.wait_for { name = o.name, type = o.type, values = o.to_canon,
+      servers = o.wait_servers, timeout = o.wait_timeout or "2m", interval = o.interval or "1s" }
+    if not w then return nil, err, tok, out end
+    out.waited = w.elapsed
+  end
+  return out
+end
+
+local function cf_restore(out, opts)
+  local api = require "drrun.api"
+  local o = copy(out.call, opts)
+  o.zone = out.zone
+  local base = "/zones/" .. api.seg(out.zone) .. "/dns_records"
+  -- still what switch wrote? else someone changed it since: conflict
+  local recs, err, tok = cf_records(o, out.name, out.type)
+  if not recs then return nil, err, tok end
+  local now = {}
+  for _, r in ipairs(recs) do now[r.id] = r end
+  for _, w in ipairs(out.new.records) do
+    local r = now[w.id]
+    if not core.dry_run() and (not r or r.content ~= w.content) then
+      return nil, ("conflict: cloudflare: %s %s record %s is no longer %s: not restoring over it")
+        :format(out.name, out.type, tostring(w.id), w.content), "conflict"
+    end
+  end
+  local prev = {}
+  for _, p in ipairs(out.previous and out.previous.records or {}) do prev[p.id] = p end
+  local doc
+  for _, w in ipairs(out.new.records) do
+    local p = prev[w.id]
+    if p then
+      doc, err, tok = cf_call(o, { method = "PATCH", path = base .. "/" .. api.seg(w.id),
+        json = { content = p.content, ttl = p.ttl, proxied = p.proxied }, idempotent = true })
+      prev[w.id] = nil
+    else
+      doc, err, tok = cf_call(o, { method = "DELETE", path = base .. "/" .. api.seg(w.id) })
+    end
+    if not doc then return nil, err, tok end
+  end
+  -- records switch deleted come back (with new ids)
+  for _, p in ipairs(out.previous and out.previous.records or {}) do
+    if prev[p.id] then
+      doc, err, tok = cf_call(o, { method = "POST", path = base, json = { type = out.type,
+        name = cf_name(out.name), content = p.content, ttl = p.ttl, proxied = p.proxied } })
+      if not doc then return nil, err, tok end
+    end
+  end
+  return true
+end
+
+-- ---- Route 53 (over drrun.aws.route53) ------------------------------------------
+
+local function r53_set(rr)
+  if not rr or not rr.ResourceRecords then return nil end
+  local values = {}
+  for _, v in ipairs(rr.ResourceRecords) do values[#values + 1] = v.Value end
+  table.sort(values)
+  return { values = values, ttl = tonumber(rr.TTL) }
+end
+
+local function r53_switch(o)
+  local r53 = require "drrun.aws.route53"
+  local function with(extra) return setmetatable(extra, { __index = o }) end
+  local values = {}
+  for i, v in ipairs(o.to) do values[i] = tostring(v) end
+  local out = { provider = "route53", zone = o.zone, name = o.name, type = o.type,
+                wait_servers = o.wait_servers, dry_run = core.dry_run() or nil }
+  local first
+  if o.prepare_ttl then
+    local cur, err, tok = r53.records(with { name = o.name, type = o.type })
+    if not cur then return nil, err, tok end
+    local rr
+    for _, x in ipairs(cur) do if (x.SetIdentifier or nil) == (o.set_id or nil) then rr = x end end
+    local ttl = rr and tonumber(rr.TTL)
+    if ttl and ttl > o.prepare_ttl then
+      local pv = {}
+      for i, v in ipairs(rr.ResourceRecords) do pv[i] = v.Value end
+      first, err, tok = r53.switch(with { values = pv, ttl = o.prepare_ttl })
+      if not first then return nil, err, tok end
+      out.prepared = { ttl = o.prepare_ttl, waited = ttl }
+      if not core.dry_run() then
+        core.log(("dns: waiting out the old TTL of %ds"):format(ttl))
+        drrun.sleep(ttl)
+      end
+    end
+  end
+  local r, err, tok = r53.switch(with { values = values, ttl = o.ttl })
+  if not r then return nil, err, tok end
+  -- the rollback puts back what was there before the TTL was lowered
+  if first then r.previous = first.previous end
+  out.route53 = r
+  out.previous = r53_set(r.previous)
+  out.new = r53_set(r.new)
+  out.unchanged = r.unchanged
+  if core.dry_run() then
+    out.would_write = { name = o.name, type = o.type, ttl = out.new and out.new.ttl, values = o.to_canon }
+    return out
+  end
+  if o.wait ~= false and o.wait_servers then
+    local w
+    w, err, tok = M.wait_for { name = o.name, type = o.type, values = o.to_canon,
+      servers = o.wait_servers, timeout = o.wait_timeout or "2m", interval = o.interval or "1s" }
+    if not w then return nil, err, tok, out end
+    out.waited = w.elapsed
+  end
+  return out
+end
+
+local function r53_restore(out, opts)
+  return require("drrun.aws.route53").restore(out.route53, opts)
+end
+
 -- ---- the switch -----------------------------------------------------------------
 
 local PROVIDERS = {}
 M._providers = PROVIDERS
 PROVIDERS.rfc2136 = { switch = rfc2136_switch, restore = rfc2136_restore }
+PROVIDERS.cloudflare = { switch = cf_switch, restore = cf_restore }
+PROVIDERS.route53 = { switch = r53_switch, restore = r53_restore }
 
 -- dns.switch{ provider, zone, name, type = "A", to = { ... }, ttl,
 --   prepare_ttl, wait = true, wait_timeout = "2m", ... } -> out (out.previous

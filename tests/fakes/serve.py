@@ -2,7 +2,7 @@
 """serve.py - run one SaaS fake of tests/fakes/ on 127.0.0.1.
 
 Usage: serve.py SERVICE PORT [--state FILE] [--verbose]
-  SERVICE  heroku | netlify | statuspage | pagerduty | slack | aws
+  SERVICE  heroku | netlify | statuspage | pagerduty | slack | aws | cloudflare
   PORT     a TCP port on 127.0.0.1; 0 picks a free one
   --state FILE  after every request, write the fake's state, config and the
                 tail of its request log to FILE (JSON, replaced atomically)
@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 
-SERVICES = ("heroku", "netlify", "statuspage", "pagerduty", "slack", "aws")
+SERVICES = ("heroku", "netlify", "statuspage", "pagerduty", "slack", "aws", "cloudflare")
 
 
 def main(argv):
