@@ -108,8 +108,12 @@ local function conninfo(conn, who)
     end
     ci, pw = table.concat(parts, " "), conn.password
     if pw ~= nil and type(pw) ~= "string" then error(who .. ": password must be a string", 3) end
-    name = ("%s:%s%s"):format(conn.host or "localhost", tostring(conn.port or 5432),
-      (conn.dbname or conn.database) and ("/" .. (conn.dbname or conn.database)) or "")
+    if conn.service and not conn.host then
+      name = "service " .. tostring(conn.service)
+    else
+      name = ("%s:%s%s"):format(conn.host or "localhost", tostring(conn.port or 5432),
+        (conn.dbname or conn.database) and ("/" .. (conn.dbname or conn.database)) or "")
+    end
   else
     error(who .. ": the connection must be a table or a connection string, not " .. type(conn), 3)
   end
