@@ -4,12 +4,15 @@
 --
 --   drrun run backup-drill.lua [--env TIER]     the daily backup: dump, verify,
 --                                               encrypt, off-site, retention
---   drrun drill backup-drill.lua --env TIER     the same, then the drill: fetch the
---                                               latest off-site backup, decrypt it,
---                                               restore it into a scratch database,
---                                               check its row counts against the
---                                               manifest and an application on it,
---                                               and tear everything down
+--   drrun drill backup-drill.lua --env TIER     the drill: fetch the latest off-site
+--                                               backup, decrypt it, restore it into a
+--                                               scratch database, check its row
+--                                               counts against the manifest and an
+--                                               application on it, and tear
+--                                               everything down
+--
+-- A drill makes no new backup: it restores what was off-site when it
+-- started, as a real recovery would, so its RPO is the age of that backup.
 --
 -- Tiers (--env) set the objectives the drill is measured against: critical
 -- (RTO 1h, RPO 15m), production (RTO 4h, RPO 1h, the default), non_critical
@@ -74,6 +77,9 @@ end
 
 local function keys(ctx) return { active = ctx.params.active_key, dir = ctx.params.key_dir } end
 
+-- the daily part, not in a drill (a drill restores what is already off-site)
+local function daily(ctx) return not ctx.drill end
+
 -- run fn(ctx); if it raises, page, then fail the step with the same error
 local function paged(what, fn)
   return function(ctx)
@@ -137,7 +143,7 @@ end
 -- ---- the daily backup ---------------------------------------------------------
 
 step "backup" {
-  phase = "backup", timeout = "2h",
+  phase = "backup", timeout = "2h", when = daily,
   run = paged("dump", function(ctx)
     local db, dir = ctx.params.db, ctx.params.dir
     drrun.must(exec.run { "mkdir", "-p", dir })
@@ -159,7 +165,7 @@ step "backup" {
 }
 
 step "verify_backup" {
-  phase = "backup", after = "backup",
+  phase = "backup", after = "backup", when = daily,
   run = paged("verification", function(ctx)
     local b = ctx.outputs.backup
     local r = backup.verify { path = b.file, manifest = b.manifest, min_size = ctx.params.min_size,
@@ -174,7 +180,7 @@ step "verify_backup" {
 }
 
 step "encrypt" {
-  phase = "backup", after = "verify_backup",
+  phase = "backup", after = "verify_backup", when = daily,
   run = paged("encryption", function(ctx)
     local b = ctx.outputs.backup
     local r = drrun.must(backup.encrypt { src = b.file, dst = b.file .. ".enc", keys = keys(ctx), aad = b.name })
@@ -183,7 +189,7 @@ step "encrypt" {
 }
 
 step "offsite" {
-  phase = "backup", after = "encrypt", timeout = "2h",
+  phase = "backup", after = "encrypt", timeout = "2h", when = daily,
   run = paged("off-site copy", function(ctx)
     local b, e = ctx.outputs.backup, ctx.outputs.encrypt
     local o = offsite(ctx)
@@ -198,7 +204,7 @@ step "offsite" {
 }
 
 step "retention" {
-  phase = "backup", after = "offsite",
+  phase = "backup", after = "offsite", when = daily,
   run = function(ctx)
     local dir = ctx.params.dir
     local list = {}
@@ -222,7 +228,7 @@ step "retention" {
 local function drilling(ctx) return ctx.drill end
 
 step "fetch_latest" {
-  phase = "restore", after = "retention", when = drilling,
+  phase = "restore", when = drilling,
   doc = "the newest off-site backup, decrypted: what a real recovery would start from",
   run = function(ctx)
     local o, w = offsite(ctx), ctx.params.work_dir
@@ -239,7 +245,7 @@ step "fetch_latest" {
                                           aad = newest })
     local m = json.decode(drrun.must(require("drrun.fs").read(w .. "/latest.json")))
     if d.sha256 ~= m.sha256 then error(("decrypted %s has sha256 %s, the manifest says %s"):format(newest, d.sha256, m.sha256), 0) end
-    if ctx.recovery_point then ctx.recovery_point(m.recovery_point) end
+    if ctx.recovery_point then ctx.recovery_point(m.recovery_point_epoch or m.recovery_point) end
     return { name = newest, file = w .. "/latest.dump", manifest = w .. "/latest.json", key_id = d.key_id,
              recovery_point = m.recovery_point }
   end,
@@ -250,7 +256,15 @@ step "restore" {
   run = function(ctx)
     local f = ctx.outputs.fetch_latest
     local r = drrun.must(backup.postgres_restore { file = f.file, db = ctx.params.scratch_db, drop_first = true })
-    return { db = r.db, duration_s = r.duration_s }
+    -- tagged, so whoever finds it knows which drill made it
+    local tags = {}
+    for k, v in pairs(ctx.tags or {}) do tags[#tags + 1] = k .. "=" .. tostring(v) end
+    table.sort(tags)
+    if #tags > 0 then
+      psql("postgres", ("comment on database %s is '%s'"):format(ctx.params.scratch_db,
+        (table.concat(tags, " "):gsub("'", "''"))))
+    end
+    return { db = r.db, duration_s = r.duration_s, backup = f.name }
   end,
 }
 
@@ -296,9 +310,14 @@ step "stop_app" {
   phase = "teardown", when = drilling,
   run = function(ctx)
     local pidfile = ctx.params.work_dir .. "/app.pid"
-    local r = drrun.sh(("if [ -s %s ]; then kill -TERM -- -$(cat %s) 2>/dev/null; kill -TERM $(cat %s) 2>/dev/null; " ..
-      "rm -f %s; echo stopped; else echo none; fi"):format(sq(pidfile), sq(pidfile), sq(pidfile), sq(pidfile)))
-    return { app = (r.stdout:gsub("%s+$", "")) }
+    local r = drrun.sh(("if [ -s %s ]; then p=$(cat %s); kill -TERM -- -$p 2>/dev/null || kill -TERM $p 2>/dev/null; " ..
+      "for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; " ..
+      "if kill -0 $p 2>/dev/null; then echo left $p; else rm -f %s; echo stopped $p; fi; else echo none; fi"):format(
+      sq(pidfile), sq(pidfile), sq(pidfile)))
+    local what, pid = r.stdout:match("^(%a+) ?(%d*)")
+    if what == "stopped" then return { removed = { "app pid " .. pid } } end
+    if what == "left" then return { removed = {}, left = { "app pid " .. pid } } end
+    return { removed = {} }
   end,
 }
 
@@ -308,7 +327,7 @@ step "drop_scratch" {
     drrun.must(exec.run { "dropdb", "--if-exists", ctx.params.scratch_db, timeout = "5m" })
     local left = psql("postgres", "select count(*) from pg_database where datname = '" .. ctx.params.scratch_db .. "'")
     if left:match("%d+") ~= "0" then error("the scratch database " .. ctx.params.scratch_db .. " is still there", 0) end
-    return { dropped = ctx.params.scratch_db }
+    return { removed = { "database " .. ctx.params.scratch_db } }
   end,
 }
 
@@ -316,6 +335,6 @@ step "clean_work" {
   phase = "teardown", after = "drop_scratch", when = drilling,
   run = function(ctx)
     drrun.sh("rm -rf -- " .. sq(ctx.params.work_dir))
-    return { removed = ctx.params.work_dir }
+    return { removed = { "directory " .. ctx.params.work_dir } }
   end,
 }
