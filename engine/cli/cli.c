@@ -21,6 +21,12 @@ static const struct {
 	{ "run", "drrun run [flags] RUNBOOK.lua   (or just: drrun RUNBOOK.lua)",
 	  "Validate the runbook, then run its steps as a dependency graph, journalling\n"
 	  "every step to <state-dir>/runs/<run-id>/journal.jsonl.\n" },
+	{ "drill", "drrun drill [--env NAME] [flags] RUNBOOK.lua",
+	  "Run the runbook as a recovery drill: ctx.drill is true, each step runs its\n"
+	  "drill variant (drill = \"skip\" skips it, drill = function(ctx) replaces\n"
+	  "run), and the steps of phase teardown run at the end whatever happened.\n"
+	  "Refuses to start (exit 65) when a step marked production = true has no\n"
+	  "drill variant, or when the env is marked production = true.\n" },
 	{ "plan", "drrun plan [flags] RUNBOOK.lua",
 	  "Validate the runbook and print the order steps would run in (waves of steps\n"
 	  "that can run together), with their phases, gates, timeouts and rollbacks.\n"
@@ -98,7 +104,7 @@ void drr_cli_help(FILE *out, const char *verb)
 	fprintf(out,
 		"drrun %s - runs disaster-recovery runbooks written in Lua\n\n"
 		"usage: drrun RUNBOOK.lua [flags]        same as drrun run\n"
-		"       drrun run|plan|check RUNBOOK.lua [flags]\n"
+		"       drrun run|drill|plan|check RUNBOOK.lua [flags]\n"
 		"       drrun resume|rollback|status|log RUN_ID [flags]\n"
 		"       drrun audit verify RUN_ID|FILE [flags]\n"
 		"       drrun test TESTFILE.lua|DIR [--junit FILE]\n"
@@ -106,6 +112,7 @@ void drr_cli_help(FILE *out, const char *verb)
 		"       drrun help VERB | --help | --version\n\n"
 		"Verbs:\n"
 		"  run      run a runbook\n"
+		"  drill    run a runbook as a recovery drill (ctx.drill, teardown)\n"
 		"  plan     show the order steps would run in\n"
 		"  check    validate a runbook, run nothing\n"
 		"  resume   carry on with an interrupted or crashed run\n"
@@ -241,6 +248,13 @@ static int load_trigger(struct drr_opts *o, const char *verb)
 	return 0;
 }
 
+/* The verbs that take a runbook file rather than a run id. */
+static int runbook_verb(const char *verb)
+{
+	return !strcmp(verb, "run") || !strcmp(verb, "drill") || !strcmp(verb, "plan") ||
+	       !strcmp(verb, "check");
+}
+
 int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, const char **file,
 		  int flags)
 {
@@ -365,9 +379,7 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 	if (*file && !**file) {
 		/* an empty RUN_ID is a prefix of every run id: never "the only run" */
 		fprintf(stderr, "drrun %s: the %s is empty\n", verb,
-			strcmp(verb, "run") && strcmp(verb, "plan") && strcmp(verb, "check")
-				? "RUN_ID"
-				: "runbook path");
+			runbook_verb(verb) ? "runbook path" : "RUN_ID");
 		goto usage;
 	}
 	if (state && !*state) {
@@ -376,9 +388,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 	}
 	if (!*file && !(flags & DRR_CLI_ARG_OPTIONAL)) {
 		fprintf(stderr, "drrun %s: %s\n", verb,
-			strcmp(verb, "run") && strcmp(verb, "plan") && strcmp(verb, "check")
-				? "which run? (give its RUN_ID; drrun status lists them)"
-				: "which runbook? (give the RUNBOOK.lua file)");
+			runbook_verb(verb) ? "which runbook? (give the RUNBOOK.lua file)"
+					   : "which run? (give its RUN_ID; drrun status lists them)");
 		goto usage;
 	}
 	o->state_dir = state ? state : default_state_dir();

@@ -23,6 +23,7 @@ void drr_cli_free_opts(struct drr_opts *o);
 void drr_cli_help(FILE *out, const char *verb);
 
 int cmd_run(int argc, char **argv);
+int cmd_drill(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_resume(int argc, char **argv);

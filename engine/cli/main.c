@@ -15,7 +15,7 @@ static const struct {
 	{ "run", cmd_run },	  { "plan", cmd_plan },		{ "check", cmd_check },
 	{ "resume", cmd_resume }, { "rollback", cmd_rollback }, { "status", cmd_status },
 	{ "log", cmd_log },	  { "audit", cmd_audit },	{ "test", cmd_test },
-	{ "serve", cmd_serve },
+	{ "serve", cmd_serve },	  { "drill", cmd_drill },
 };
 
 static int ends_with(const char *s, const char *suffix)

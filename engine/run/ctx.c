@@ -182,6 +182,8 @@ void push_ctx(struct run *r, struct drr_stepstate *s)
 	lua_setfield(L, -2, "dry_run");
 	lua_pushboolean(L, r->o->drill);
 	lua_setfield(L, -2, "drill");
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->tags_ref);
+	lua_setfield(L, -2, "tags");
 	if (r->trigger_ref != LUA_NOREF) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, r->trigger_ref);
 		lua_setfield(L, -2, "trigger");

@@ -49,6 +49,10 @@ void drr_sched_apply_past(struct run *r)
 										: DRR_FAILED;
 			free(s->error);
 			s->error = drr_xstrdup(ps->error ? ps->error : "failed");
+		} else if (ps->started && s->def->teardown) {
+			/* teardown in flight: it runs again, whatever the mode */
+			s->rerun = 1;
+			json_array_append_new(rerun, json_string(s->def->name));
 		} else if (ps->started && rollback) {
 			/* in flight (or cancelled) when it stopped: a run that is
 			 * stopping does not start it again */
@@ -80,7 +84,7 @@ void drr_sched_apply_past(struct run *r)
 		for (int i = 0; i < rb->nsteps; i++) {
 			struct drr_past_step *ps = drr_past_step(p, rb->steps[i].name);
 			if (ps && ps->done_order == order) {
-				if (r->st[i].state == DRR_COMPLETED)
+				if (r->st[i].state == DRR_COMPLETED && !rb->steps[i].teardown)
 					r->done_list[r->ndone++] = i;
 				found = 1;
 			}
@@ -128,7 +132,7 @@ void drr_sched_apply_past(struct run *r)
 		r->reason = drr_xasprintf("interrupted by %s; resumed its rollback",
 					  p->interrupted_by ? p->interrupted_by : "a signal");
 		if (!p->interrupt_rollback || r->o->no_rollback)
-			r->phase = P_DONE; /* it was stopping without rolling back */
+			enter_teardown(r); /* it was stopping without rolling back */
 	} else if (p->failed) {
 		/* the earlier session failed and was rolling back: finish that */
 		r->failed = 1;

@@ -72,7 +72,7 @@ void schedule_rollback(struct run *r)
 		when_durable(r, s, LAUNCH_ROLLBACK);
 		return;
 	}
-	r->phase = P_DONE;
+	enter_teardown(r);
 }
 
 void rollback_launch(struct run *r, struct drr_stepstate *s)

@@ -121,8 +121,8 @@ static void step_done(struct drr_task *t, int status, void *ud);
 
 static void ready_push(struct run *r, int i)
 {
-	if (r->st[i].queued)
-		return;
+	if (r->st[i].queued || (r->phase == P_TEARDOWN) != r->st[i].def->teardown)
+		return; /* teardown steps wait for the end, and then run alone */
 	r->st[i].queued = 1;
 	int k = r->nready++;
 	while (k > 0 && r->ready[(k - 1) / 2] > i) {
@@ -206,12 +206,18 @@ static void on_attempt_timeout(uv_timer_t *h)
 	kick();
 }
 
+/* A drill runs the step's drill function instead of run. */
+static int drill_variant(const struct run *r, const struct drr_stepstate *s)
+{
+	return r->o->drill && s->def->drill == DRR_DRILL_FN;
+}
+
 static void launch_attempt(struct run *r, struct drr_stepstate *s)
 {
 	lua_State *L = r->L;
 	s->state = DRR_RUNNING;
 	s->t_attempt = drr_mono();
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->run_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, drill_variant(r, s) ? s->def->drill_ref : s->def->run_ref);
 	push_ctx(r, s);
 	struct drr_task *t = drr_task_spawn(L, 1, step_done, r);
 	t->owner = s;
@@ -233,14 +239,24 @@ void record_start(struct run *r, struct drr_stepstate *s)
 	json_object_set_new(rec, "attempt", json_integer(s->attempt));
 	if (s->rerun)
 		json_object_set_new(rec, "rerun", json_true());
+	if (drill_variant(r, s))
+		json_object_set_new(rec, "variant", json_string("drill"));
 	jrec(r, rec, 0);
+}
+
+/* A teardown step still retries while the run is stopping, short of a
+ * stop at once. */
+static int may_retry_stopping(const struct run *r, const struct drr_stepstate *s)
+{
+	return s->def->teardown && r->phase == P_TEARDOWN && !r->hard &&
+	       r->stop != STOP_JOURNAL;
 }
 
 static void on_retry_timer(uv_timer_t *h)
 {
 	struct drr_stepstate *s = h->data;
 	struct run *r = run_current;
-	if (r->stop) {
+	if (r->stop && !may_retry_stopping(r, s)) {
 		abandon_retries(r);
 		kick();
 		return;
@@ -279,7 +295,7 @@ static void flush_launches(struct run *r)
 			r->running--;
 		} else if (r->stop == STOP_JOURNAL) {
 			step_fail(r, s, "cancelled", "stopped: the journal cannot be written");
-		} else if (r->hard || r->stop == STOP_INTERRUPTED) {
+		} else if (r->hard || (r->stop == STOP_INTERRUPTED && !s->def->teardown)) {
 			step_fail(r, s, "cancelled", "interrupted");
 		} else {
 			launch_attempt(r, s);
@@ -359,7 +375,7 @@ void abandon_retries(struct run *r)
 {
 	for (int i = 0; i < r->rb->nsteps; i++) {
 		struct drr_stepstate *s = &r->st[i];
-		if (s->state != DRR_RETRY_WAIT)
+		if (s->state != DRR_RETRY_WAIT || may_retry_stopping(r, s))
 			continue;
 		step_timer_stop(s);
 		char *e = drr_xasprintf("%s (no retry: the run is stopping)",
@@ -404,7 +420,8 @@ static void step_done(struct drr_task *t, int status, void *ud)
 			lua_pop(L, 1);
 		}
 		record_end(r, s, "completed", out);
-		r->done_list[r->ndone++] = (int)(s - r->st);
+		if (!s->def->teardown) /* teardown is not rolled back */
+			r->done_list[r->ndone++] = (int)(s - r->st);
 		dependents_done(r, s);
 		drr_view_event(r->view, s, "completed", NULL);
 	} else if (status == DRR_TASK_ABORT) {
@@ -417,8 +434,13 @@ static void step_done(struct drr_task *t, int status, void *ud)
 		abandon_retries(r);
 	} else {
 		const char *err = t->error ? t->error : "failed";
-		int interrupted = r->stop == STOP_INTERRUPTED || r->stop == STOP_JOURNAL;
-		if (!r->stop && s->attempt - s->attempt_base < s->def->retry.attempts) {
+		int interrupted =
+			r->stop == STOP_INTERRUPTED || r->stop == STOP_JOURNAL || r->hard;
+		int may_retry = !r->stop || may_retry_stopping(r, s);
+		if (s->def->teardown && r->phase == P_TEARDOWN) /* it runs while stopping */
+			interrupted = r->hard || r->stop == STOP_JOURNAL;
+		if (may_retry && !r->hard &&
+		    s->attempt - s->attempt_base < s->def->retry.attempts) {
 			double delay = retry_delay(&s->def->retry, s->attempt - s->attempt_base);
 			free(s->error);
 			s->error = drr_redact(err);
@@ -436,6 +458,13 @@ static void step_done(struct drr_task *t, int status, void *ud)
 			free(msg);
 			uv_timer_start(step_timer(r, s), on_retry_timer,
 				       (uint64_t)(delay * 1000 + 0.5), 0);
+		} else if (s->def->teardown) {
+			/* teardown goes on with the steps that do not wait for it */
+			step_fail(r, s, interrupted ? "cancelled" : "failed", err);
+			if (!r->teardown_failed)
+				r->teardown_error =
+					drr_xasprintf("teardown step '%s' failed", s->def->name);
+			r->teardown_failed = 1;
 		} else {
 			step_fail(r, s, interrupted ? "cancelled" : "failed", err);
 			if (!interrupted) {
@@ -456,26 +485,56 @@ static void step_done(struct drr_task *t, int status, void *ud)
 
 /* ---- the scheduler pass ---------------------------------------------------------- */
 
+/* `when`, except that a teardown step whose `when` raises fails alone:
+ * the run's own outcome (and its rollbacks) were settled before. */
+static int gate_when(struct run *r, struct drr_stepstate *s)
+{
+	if (!s->def->teardown)
+		return eval_when(r, s);
+	int stop = r->stop, failed = r->failed;
+	char *reason = r->reason ? drr_xstrdup(r->reason) : NULL;
+	int go = eval_when(r, s);
+	if (go < 0) {
+		r->stop = stop;
+		r->failed = failed;
+		free(r->reason);
+		r->reason = reason;
+		if (!r->teardown_failed)
+			r->teardown_error = drr_xasprintf("teardown step '%s' failed", s->def->name);
+		r->teardown_failed = 1;
+	} else {
+		free(reason);
+	}
+	return go;
+}
+
 static void schedule_steps(struct run *r)
 {
 	int max = r->o->max_parallel > 0 ? r->o->max_parallel : 32;
 	struct drr_stepstate **start = r->start;
 	int nstart = 0, nheld = 0;
 
+	int teardown = r->phase == P_TEARDOWN;
 	if (r->rescan)
 		ready_rescan(r);
-	while (!r->stop && r->nready > 0 && r->running + nstart < max) {
+	while ((teardown ? !r->hard && r->stop != STOP_JOURNAL : !r->stop) && r->nready > 0 &&
+	       r->running + nstart < max) {
 		int i = ready_pop(r);
 		struct drr_stepstate *s = &r->st[i];
 		if (s->state != DRR_PENDING || s->waiting > 0)
 			continue;
-		int go = eval_when(r, s);
+		int go = r->o->drill && s->def->drill == DRR_DRILL_SKIP ? 0 : gate_when(r, s);
+		if (go < 0 && teardown)
+			continue;
 		if (go < 0)
 			break;
 		if (go == 0) {
 			s->state = DRR_SKIPPED;
 			json_t *rec = rec_step("step_skipped", s);
-			json_object_set_new(rec, "reason", json_string("when returned false"));
+			json_object_set_new(rec, "reason",
+					    json_string(r->o->drill && s->def->drill == DRR_DRILL_SKIP
+								? "drill = \"skip\""
+								: "when returned false"));
 			jrec(r, rec, 0);
 			dependents_done(r, s);
 			drr_view_event(r->view, s, "skipped", NULL);
@@ -502,19 +561,41 @@ static void schedule_steps(struct run *r)
 
 	if (r->running > 0 || r->prompting)
 		return;
+	if (teardown) {
+		/* what waits for a failed teardown step does not run */
+		r->phase = P_DONE;
+		return;
+	}
 	if (r->stop == STOP_FAILED ||
 	    (r->stop == STOP_INTERRUPTED && !r->o->no_rollback && !r->hard)) {
 		begin_rollbacks(r);
 		return;
 	}
 	if (r->stop) {
-		r->phase = P_DONE;
+		enter_teardown(r);
 		return;
 	}
 	for (int i = 0; i < r->rb->nsteps; i++)
-		if (r->st[i].state == DRR_PENDING)
+		if (r->st[i].state == DRR_PENDING && !r->st[i].def->teardown)
 			return; /* more to come on the next pass */
+	enter_teardown(r);
+}
+
+void enter_teardown(struct run *r)
+{
 	r->phase = P_DONE;
+	/* a stop at once, a dead journal or a gate waiting for an approval
+	 * leaves the run to resume: teardown runs when it really ends */
+	if (r->hard || r->stop == STOP_JOURNAL || r->resumable)
+		return;
+	for (int i = 0; i < r->rb->nsteps; i++)
+		if (r->st[i].def->teardown && r->st[i].state == DRR_PENDING) {
+			r->phase = P_TEARDOWN;
+			r->rescan = 1;
+			drr_view_event(r->view, NULL, "teardown",
+				       "running the steps of phase teardown");
+			return;
+		}
 }
 
 static void finish_run(struct run *r);
@@ -528,6 +609,8 @@ static void pass(void *ud)
 		schedule_steps(r);
 	if (r->phase == P_ROLLBACK)
 		schedule_rollback(r);
+	if (r->phase == P_TEARDOWN)
+		schedule_steps(r);
 	request_sync(r); /* the rest of the pass's records, in the background */
 	if (r->hard && r->running == 0 && !r->rb_task && !r->rb_waiting)
 		r->phase = P_DONE;
@@ -544,7 +627,17 @@ static void on_signal(uv_signal_t *h, int sig)
 	struct run *r = h->data;
 	if (r->finished)
 		return;
-	if (r->stop == STOP_INTERRUPTED || r->hard) {
+	if (r->phase == P_TEARDOWN && !r->hard && !r->teardown_signalled &&
+	    r->stop != STOP_INTERRUPTED) {
+		/* teardown undoes what the run created: it is not cut short by
+		 * one signal, and the run's outcome is settled already */
+		r->teardown_signalled = 1;
+		drr_view_message(r->view, "\ndrrun: %s: tearing down first (again to stop at once; "
+					  "resume finishes the teardown)",
+				 strsignal(sig));
+		return;
+	}
+	if (r->stop == STOP_INTERRUPTED || r->hard || r->teardown_signalled) {
 		/* second signal: stop at once, leave the run resumable */
 		r->hard = 1;
 		drr_view_message(r->view, "\ndrrun: second %s: stopping now", strsignal(sig));
@@ -621,6 +714,15 @@ static void finish_run(struct run *r)
 	} else {
 		status = "completed";
 		r->exit_code = DRR_EXIT_OK;
+	}
+	if (r->teardown_failed && r->stop != STOP_JOURNAL && !r->hard) {
+		/* something the run created may be left behind */
+		status = "failed";
+		r->exit_code = DRR_EXIT_ROLLBACK;
+		char *why = r->reason ? drr_xasprintf("%s; %s", r->reason, r->teardown_error)
+				      : drr_xstrdup(r->teardown_error);
+		free(r->reason);
+		r->reason = why;
 	}
 	/* objectives are measured from the first run_start, over every session */
 	double session = drr_mono() - r->t0, total = session;
@@ -822,6 +924,11 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	lua_pop(r->L, 1);
 	lua_newtable(r->L);
 	r->outputs_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
+	json_t *tags = json_pack("{s:s, s:s, s:s}", "drrun-run", r->run_id, "drrun-runbook",
+				 rb->name, "drrun-drill", o->drill ? "true" : "false");
+	push_frozen_json(r->L, tags, "ctx.tags");
+	json_decref(tags);
+	r->tags_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);
 	r->trigger_ref = LUA_NOREF;
 	if (o->trigger) {
 		push_frozen_json(r->L, o->trigger, "ctx.trigger");
@@ -891,8 +998,10 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	drr_lock_release(r->lock_fd);
 	luaL_unref(r->L, LUA_REGISTRYINDEX, r->outputs_ref);
 	luaL_unref(r->L, LUA_REGISTRYINDEX, r->trigger_ref);
+	luaL_unref(r->L, LUA_REGISTRYINDEX, r->tags_ref);
 	free(r->done_list);
 	free(r->reason);
+	free(r->teardown_error);
 	free_states(r);
 	drr_buf_free(&r->answer);
 	run_current = NULL;

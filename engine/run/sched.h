@@ -11,6 +11,7 @@
 enum {
 	P_STEPS,
 	P_ROLLBACK,
+	P_TEARDOWN, /* the steps of phase teardown, whatever happened before */
 	P_DONE
 };
 enum {
@@ -60,6 +61,7 @@ struct run {
 	int exit_code;
 	int outputs_ref;
 	int trigger_ref; /* ctx.trigger, read-only; LUA_NOREF without --trigger */
+	int tags_ref;	 /* ctx.tags, read-only: what marks a resource as this run's */
 	struct drr_view *view;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t tick;
@@ -69,6 +71,9 @@ struct run {
 	struct drr_buf answer;
 	const struct drr_resume *res;
 	int lock_fd, resumable, explicit_rollback;
+	int teardown_failed;	/* a teardown step failed: something may be left */
+	int teardown_signalled; /* a signal came during teardown: the next stops at once */
+	char *teardown_error;	/* the first failed teardown step's reason */
 };
 
 extern struct run *run_current; /* the one run of this process, for Lua callbacks */
@@ -129,6 +134,9 @@ void begin_rollbacks(struct run *r);
 void schedule_rollback(struct run *r);
 /* Its rollback_start is on disk: run s's rollback (unless the run stopped). */
 void rollback_launch(struct run *r, struct drr_stepstate *s);
+
+/* Rollbacks (if any) are over: run the teardown steps not run yet, or end. */
+void enter_teardown(struct run *r);
 
 /* replay.c: rebuild a resumed or rolled-back run's step states from its
  * journal. */

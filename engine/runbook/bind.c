@@ -203,5 +203,6 @@ int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct dr
 	if (drr_rb_bounded(L, 1, 0, lua_gettop(L) - 2) != LUA_OK)
 		drr_rb_diag_lua_error(L, d, rb->path, "while binding params and env: ");
 	lua_pop(L, 1);
+	drr_runbook_bind_drill(rb, o, d);
 	return d->n - before;
 }

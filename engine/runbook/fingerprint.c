@@ -1,8 +1,8 @@
 /*
  * fingerprint.c - what a step is, as a hash that `resume` compares with the
  * one its run_start recorded.  It covers the step's fields (phase, doc,
- * approve, once, timeout, retry, after) and its functions (run, rollback,
- * when) as stripped Lua bytecode (lua_dump with strip = 1) with the line
+ * approve, once, timeout, retry, after; production and drill when set) and
+ * its functions (run, rollback, when, drill) as stripped Lua bytecode (lua_dump with strip = 1) with the line
  * each function was defined on set to 0, plus the plain values (numbers,
  * booleans, strings) those functions capture as upvalues.  So moving a step,
  * or adding a comment above it, changes nothing; changing what it does does.
@@ -229,6 +229,13 @@ void drr_step_fingerprint(lua_State *L, const struct drr_step *s, char **secrets
 	func_field(L, &b, "run", s->run_ref, secrets, nsecrets);
 	func_field(L, &b, "rollback", s->rollback_ref, secrets, nsecrets);
 	func_field(L, &b, "when", s->when_ref, secrets, nsecrets);
+	/* only when set: a step without them keeps the fingerprint it had */
+	if (s->production)
+		sfield(&b, "production", "true");
+	if (s->drill == DRR_DRILL_SKIP)
+		sfield(&b, "drill", "skip");
+	else if (s->drill == DRR_DRILL_FN)
+		func_field(L, &b, "drill", s->drill_ref, secrets, nsecrets);
 	drr_sha256_hex(b.data ? b.data : "", b.len, out);
 	drr_buf_free(&b);
 }

@@ -25,9 +25,10 @@
 
 static const char *const STEP_FIELDS[] = { "phase", "after",   "run",	  "rollback",
 					   "retry", "timeout", "approve", "when",
-					   "once",  "doc",     NULL };
+					   "once",  "doc",     "drill",
+					   "production", NULL };
 static const char *const RB_FIELDS[] = { "name",   "description", "rto", "rpo",
-					 "params", "secrets",	  "env", NULL };
+					 "params", "secrets",	  "env", "budgets", NULL };
 static const char *const RETRY_FIELDS[] = { "attempts", "delay", "backoff", "max_delay", NULL };
 static const char *const PARAM_FIELDS[] = { "default", "required", "doc", NULL };
 
@@ -437,6 +438,41 @@ static void parse_params(struct ld *ld, int idx, int line)
 		qsort(rb->params, (size_t)rb->nparams, sizeof *rb->params, cmp_param);
 }
 
+static int cmp_budget(const void *a, const void *b)
+{
+	return strcmp(((const struct drr_budget *)a)->phase,
+		      ((const struct drr_budget *)b)->phase);
+}
+
+/* budgets = { restore = "20m", dns = "5m" }: each phase's wall time. */
+static void parse_budgets(struct ld *ld, int idx, int line)
+{
+	lua_State *L = ld->L;
+	struct drr_runbook *rb = ld->rb;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING) {
+			drr_diag_add(ld->d, ld->file, line, "runbook: budgets keys must be phases");
+			continue;
+		}
+		const char *ph = lua_tostring(L, -1);
+		int bl = drr_rb_find_field(drr_rb_src, line, drr_rb_limit, ph);
+		/* -1: not a duration, and get_duration said so */
+		double v = get_duration(ld, idx, ph, bl, drr_rb_limit, "runbook: budgets", -1, 0);
+		if (v < 0)
+			continue;
+		rb->budgets = drr_xrealloc(rb->budgets,
+					   (size_t)(rb->nbudgets + 1) * sizeof *rb->budgets);
+		struct drr_budget *b = &rb->budgets[rb->nbudgets++];
+		b->phase = drr_xstrdup(ph);
+		b->secs = v;
+		b->line = bl;
+	}
+	if (rb->nbudgets > 1)
+		qsort(rb->budgets, (size_t)rb->nbudgets, sizeof *rb->budgets, cmp_budget);
+}
+
 static void parse_runbook(struct ld *ld)
 {
 	lua_State *L = ld->L;
@@ -481,7 +517,17 @@ static void parse_runbook(struct ld *ld)
 	rb->rto = get_duration(ld, t, "rto", line, limit, "runbook", 0, 0);
 	rb->rpo = get_duration(ld, t, "rpo", line, limit, "runbook", 0, 0);
 
-	int ty = lua_getfield(L, t, "params");
+	int ty = lua_getfield(L, t, "budgets");
+	if (ty == LUA_TTABLE)
+		parse_budgets(ld, lua_gettop(L),
+			      drr_rb_find_field(drr_rb_src, line, limit, "budgets"));
+	else if (ty != LUA_TNIL)
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, limit, "budgets"),
+			     "runbook: budgets must map phases to durations, like { restore = "
+			     "\"20m\" }");
+	lua_pop(L, 1);
+
+	ty = lua_getfield(L, t, "params");
 	if (ty == LUA_TTABLE)
 		parse_params(ld, lua_gettop(L),
 			     drr_rb_find_field(drr_rb_src, line, limit, "params"));
@@ -621,6 +667,28 @@ static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit, c
 	lua_pop(L, 1);
 }
 
+/* drill = "run" | "skip" | function(ctx): what `drrun drill` does instead. */
+static void parse_drill(struct ld *ld, int idx, struct drr_step *s, int limit, const char *what)
+{
+	lua_State *L = ld->L;
+	int t = lua_getfield(L, idx, "drill");
+	const char *v = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	if (t == LUA_TFUNCTION) {
+		s->drill = DRR_DRILL_FN;
+		s->drill_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		return;
+	}
+	if (t == LUA_TNIL || (v && !strcmp(v, "run")))
+		s->drill = DRR_DRILL_RUN;
+	else if (v && !strcmp(v, "skip"))
+		s->drill = DRR_DRILL_SKIP;
+	else
+		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, s->line, limit, "drill"),
+			     "%s: drill must be \"run\", \"skip\" or a function(ctx), not %s%s%s",
+			     what, v ? "'" : "a ", v ? v : lua_typename(L, t), v ? "'" : "");
+	lua_pop(L, 1);
+}
+
 static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 {
 	lua_State *L = ld->L;
@@ -630,6 +698,7 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 	s->phase = get_string(ld, idx, "phase", s->line, limit, what);
 	if (!s->phase)
 		s->phase = drr_xstrdup("other");
+	s->teardown = !strcmp(s->phase, "teardown");
 	s->doc = get_string(ld, idx, "doc", s->line, limit, what);
 	s->approve = get_string(ld, idx, "approve", s->line, limit, what);
 	if (s->approve && !*s->approve)
@@ -646,6 +715,14 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 			     "%s: once must be true or false", what);
 	s->once = lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	t = lua_getfield(L, idx, "production");
+	if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+		drr_diag_add(ld->d, ld->file,
+			     drr_rb_find_field(drr_rb_src, s->line, limit, "production"),
+			     "%s: production must be true or false", what);
+	s->production = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	parse_drill(ld, idx, s, limit, what);
 	parse_after(ld, idx, s, limit, what);
 	parse_retry(ld, idx, s, limit, what);
 }
@@ -694,7 +771,7 @@ static void parse_steps(struct ld *ld)
 	qsort(sorted, (size_t)(n > 0 ? n : 0), sizeof(int), cmp_int);
 	for (int i = 0; i < n; i++) {
 		struct drr_step *s = &rb->steps[rb->nsteps++];
-		s->run_ref = s->rollback_ref = s->when_ref = LUA_NOREF;
+		s->run_ref = s->rollback_ref = s->when_ref = s->drill_ref = LUA_NOREF;
 		s->g = &rb->graph[i];
 		lua_rawgeti(L, list, i + 1);
 		lua_getfield(L, -1, "name");
@@ -717,6 +794,7 @@ static void parse_steps(struct ld *ld)
 	}
 	lua_pop(L, 1);
 	drr_graph_resolve(rb->graph, rb->nsteps, ld->file, ld->d);
+	drr_runbook_check_phases(rb, ld->file, ld->d);
 }
 
 /* ---- load --------------------------------------------------------------------- */
@@ -902,6 +980,9 @@ void drr_runbook_free(struct drr_runbook *rb)
 	}
 	free(rb->steps);
 	free(rb->graph);
+	for (int i = 0; i < rb->nbudgets; i++)
+		free(rb->budgets[i].phase);
+	free(rb->budgets);
 	for (int i = 0; i < rb->nparams; i++) {
 		free(rb->params[i].name);
 		free(rb->params[i].doc);
@@ -917,5 +998,6 @@ void drr_runbook_free(struct drr_runbook *rb)
 	free(rb->dir);
 	free(rb->name);
 	free(rb->description);
+	free(rb->obj_from);
 	free(rb);
 }

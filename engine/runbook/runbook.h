@@ -41,9 +41,19 @@ struct drr_retry {
 	double max_delay; /* cap; 0 = none */
 };
 
+enum {
+	DRR_DRILL_RUN,	/* a drill runs the step's run function (the default) */
+	DRR_DRILL_SKIP, /* a drill skips the step */
+	DRR_DRILL_FN	/* a drill runs the step's drill function instead */
+};
+
 struct drr_step {
 	char *name;
 	char *phase;
+	int teardown;	/* phase "teardown": runs last, whatever happened */
+	int drill;	/* DRR_DRILL_* */
+	int drill_ref;	/* the drill function, or LUA_NOREF */
+	int production; /* production = true: a drill must skip it or replace it */
 	char *doc;
 	char *approve; /* question, or NULL */
 	int once;
@@ -70,6 +80,15 @@ struct drr_runbook {
 	char *name, *description;
 	int line;	 /* of runbook{} */
 	double rto, rpo; /* seconds; 0 = not declared */
+	/* what a run is held to: rto/rpo, or the selected env's (drr_runbook_bind) */
+	double obj_rto, obj_rpo;
+	char *obj_from; /* the env's name when it overrides rto or rpo, else NULL */
+	struct drr_budget {
+		char *phase;
+		double secs;
+		int line;
+	} *budgets; /* runbook{ budgets = { restore = "20m" } }, sorted by phase */
+	int nbudgets;
 	char sha256[65];
 	struct drr_param *params;
 	int nparams;
@@ -122,6 +141,16 @@ void drr_runbook_free(struct drr_runbook *rb);
  * compare them (run, resume, rollback); check and plan never pay for it.
  * Call right after loading, before anything runs. */
 void drr_runbook_fingerprints(struct drr_runbook *rb);
+/* ---- drill.c: drills, teardown and objectives ------------------------------ */
+
+/* Checks of the loaded steps that span several of them: teardown steps come
+ * only after teardown steps and ask no approval, nothing comes after a
+ * teardown step, every budget names a phase some step has. */
+void drr_runbook_check_phases(struct drr_runbook *rb, const char *file, struct drr_diag *d);
+/* At bind: the objectives (the selected env's rto/rpo override the
+ * runbook's) and, for a drill, the production guard.  Errors to d. */
+void drr_runbook_bind_drill(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d);
+
 /* The line, at or after `from`, where field `name = ` is written, or `from`. */
 int drr_runbook_field_line(const struct drr_runbook *rb, int from, const char *name);
 

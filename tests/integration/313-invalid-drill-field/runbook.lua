@@ -1,0 +1,7 @@
+runbook { name = "bad-drill" }
+
+step "restore" {
+	drill = "maybe",
+	production = "yes",
+	run = function() end,
+}
