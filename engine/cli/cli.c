@@ -4,6 +4,7 @@
  * every error" in one call.
  */
 #include "cli/cli.h"
+#include "report/report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -244,6 +245,19 @@ static int load_trigger(struct drr_opts *o, const char *verb)
 		json_decref(t);
 		return DRR_EXIT_INVALID;
 	}
+	/* the RTO and RPO are measured from it: it must be a time */
+	json_t *sa = json_object_get(t, "startsAt");
+	int64_t us;
+	if (sa && !(json_is_string(sa) && drr_rfc3339_parse(json_string_value(sa), &us) == 0)) {
+		char *shown = json_dumps(sa, JSON_ENCODE_ANY | JSON_COMPACT);
+		drr_term_line(stderr,
+			      "drrun %s: %s: --trigger: startsAt %.60s is not an RFC 3339 time "
+			      "(like \"2026-11-30T10:00:00Z\")",
+			      verb, o->trigger_file, shown ? shown : "?");
+		free(shown);
+		json_decref(t);
+		return DRR_EXIT_INVALID;
+	}
 	o->trigger = t;
 	return 0;
 }
@@ -425,6 +439,25 @@ usage:
 	o->param_kv = NULL;
 	fprintf(stderr, "Try 'drrun help %s'.\n", verb);
 	return DRR_EXIT_USAGE;
+}
+
+int drr_cli_state_and_key(struct drr_opts *o, const char *verb, const char *state,
+			  const char *key_file)
+{
+	memset(o, 0, sizeof *o);
+	o->state_dir = state ? drr_xstrdup(state) : default_state_dir();
+	if (!o->state_dir) {
+		fprintf(stderr, "drrun %s: no state directory: give --state-dir DIR or set "
+				"DRRUN_STATE_DIR\n",
+			verb);
+		return -1;
+	}
+	o->key_file = key_file;
+	if (load_key(o, verb) < 0) {
+		drr_cli_free_opts(o);
+		return -1;
+	}
+	return 0;
 }
 
 struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int *rc)

@@ -19,11 +19,17 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
  * to 65 (or 66 when the file is missing). */
 struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int *rc);
 void drr_cli_free_opts(struct drr_opts *o);
+/* For the verbs with flags of their own (report): o zeroed, with the state
+ * dir (given, or the default) and the audit key (--key-file F, or
+ * DRRUN_AUDIT_KEY).  0, or -1 after a message (usage). */
+int drr_cli_state_and_key(struct drr_opts *o, const char *verb, const char *state,
+			  const char *key_file);
 /* Print the help text of a verb (NULL: overview) to out. */
 void drr_cli_help(FILE *out, const char *verb);
 
 int cmd_run(int argc, char **argv);
 int cmd_drill(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_resume(int argc, char **argv);

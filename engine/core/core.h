@@ -14,6 +14,7 @@ enum {
 	DRR_EXIT_FAILED = 1,	 /* failed, fully rolled back */
 	DRR_EXIT_ROLLBACK = 2,	 /* failed and a rollback failed too */
 	DRR_EXIT_STOPPED = 3,	 /* abort, approval declined, interrupted */
+	DRR_EXIT_MISSED = 4,	 /* completed, but an objective (RTO, RPO, budget) missed */
 	DRR_EXIT_USAGE = 64,	 /* bad command line */
 	DRR_EXIT_INVALID = 65,	 /* invalid runbook or params; nothing ran */
 	DRR_EXIT_CANTSTART = 75, /* state dir unwritable, lock held */

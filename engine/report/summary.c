@@ -27,6 +27,84 @@ static enum drr_step_state final_state(enum drr_step_state st)
 	}
 }
 
+static const char *met_word(int met, int color)
+{
+	if (met < 0)
+		return "not measured";
+	if (!color)
+		return met ? "met" : "MISSED";
+	return met ? "\033[32mmet\033[0m" : "\033[1;31mMISSED\033[0m";
+}
+
+/* RTO, RPO and phase budgets against their objectives. */
+static void print_objectives(FILE *out, const struct drr_objectives *ob, int color)
+{
+	char a[32], t[32], ts[40];
+	if (!ob->any)
+		return;
+	const char *from = !strcmp(ob->from, "trigger") ? "the alert's startsAt" : "the run's start";
+	if (ob->tier) {
+		char *tier = drr_term_str(ob->tier);
+		fprintf(out, "  objectives of env %s:\n", tier);
+		free(tier);
+	}
+	if (ob->rto.has_target) {
+		if (ob->rto.measured)
+			fprintf(out, "  RTO: %s from %s to the end of %s (objective %s): %s\n",
+				drr_duration_fmt(ob->rto.achieved, a, sizeof a), from, ob->rto_to,
+				drr_duration_fmt(ob->rto.target, t, sizeof t),
+				met_word(ob->rto.met, color));
+		else
+			fprintf(out, "  RTO: not recovered (objective %s): %s\n",
+				drr_duration_fmt(ob->rto.target, t, sizeof t),
+				met_word(ob->rto.met, color));
+	}
+	if (ob->rpo.has_target) {
+		if (ob->rpo.measured)
+			fprintf(out, "  RPO: %s, recovery point %s (objective %s): %s\n",
+				drr_duration_fmt(ob->rpo.achieved, a, sizeof a),
+				drr_rfc3339(ob->recovery_point_us, ts, sizeof ts),
+				drr_duration_fmt(ob->rpo.target, t, sizeof t),
+				met_word(ob->rpo.met, color));
+		else
+			fprintf(out,
+				"  RPO: no step reported a recovery point (objective %s): %s\n",
+				drr_duration_fmt(ob->rpo.target, t, sizeof t),
+				met_word(-1, color));
+	}
+	for (int i = 0; i < ob->nphases; i++) {
+		const struct drr_phase_time *p = &ob->phases[i];
+		if (!p->has_budget)
+			continue;
+		char *ph = drr_term_str(p->phase);
+		fprintf(out, "  budget %s: %s (budget %s): %s\n", ph,
+			p->met < 0 ? "-" : drr_duration_fmt(p->secs, a, sizeof a),
+			drr_duration_fmt(p->budget, t, sizeof t), met_word(p->met, color));
+		free(ph);
+	}
+}
+
+/* What the steps of phase teardown did. */
+static void print_teardown(FILE *out, const struct drr_runbook *rb, const struct drr_stepstate *st)
+{
+	int n = 0, done = 0, failed = 0;
+	for (int i = 0; i < rb->nsteps; i++) {
+		if (!rb->steps[i].teardown)
+			continue;
+		n++;
+		done += st[i].state == DRR_COMPLETED || st[i].state == DRR_SKIPPED;
+		failed += st[i].state == DRR_FAILED || st[i].state == DRR_CANCELLED;
+	}
+	if (!n)
+		return;
+	fprintf(out, "  teardown: %d of %d step%s done", done, n, n == 1 ? "" : "s");
+	if (failed)
+		fprintf(out, ", %d failed", failed);
+	if (n - done - failed)
+		fprintf(out, ", %d not run", n - done - failed);
+	fprintf(out, "\n");
+}
+
 void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct drr_stepstate *st,
 			const struct drr_summary *sm)
 {
@@ -95,12 +173,10 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 	if (sm->sessions > 1)
 		fprintf(out, " over %d sessions (this one %s)", sm->sessions,
 			drr_duration_fmt(sm->session, d, sizeof d));
-	if (rb->rto > 0) {
-		char r[32];
-		fprintf(out, " (RTO %s: %s)", drr_duration_fmt(rb->rto, r, sizeof r),
-			sm->total <= rb->rto ? "within" : "EXCEEDED");
-	}
 	fprintf(out, "\n");
+	if (sm->ob)
+		print_objectives(out, sm->ob, sm->color);
+	print_teardown(out, rb, st);
 	const char *col = !sm->color ? "" : sm->exit_code == 0 ? "\033[1;32m" : "\033[1;31m";
 	fprintf(out, "  result: %s%s%s (exit %d)", col, sm->status, reset, sm->exit_code);
 	if (sm->reason) {

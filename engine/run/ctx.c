@@ -5,6 +5,7 @@
  */
 #include "run/sched.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,47 @@ const char *declared_secret(const char *name)
 		if (!strcmp(run_current->rb->secrets[i], name))
 			return getenv(name);
 	return NULL;
+}
+
+/* The latest time a recovery can have data up to, a year 10000 guard. */
+#define RP_MAX 253402300800.0
+
+/* ctx.recovery_point(t): the point the restored data reaches, as epoch
+ * seconds or an RFC 3339 string; journalled as a recovery_point record.
+ * The last call counts.  Anything else is misuse: it raises, and a step
+ * that fails on it ends the run with exit 65. */
+static int l_ctx_recovery_point(lua_State *L)
+{
+	struct drr_stepstate *s = upstep(L);
+	double secs = 0;
+	int64_t us = 0;
+	int ok = 0;
+	if (lua_type(L, 1) == LUA_TNUMBER) {
+		secs = lua_tonumber(L, 1);
+		ok = isfinite(secs) && secs > 0 && secs < RP_MAX;
+		us = (int64_t)llround(secs * 1e6);
+	} else if (lua_type(L, 1) == LUA_TSTRING) {
+		ok = drr_rfc3339_parse(lua_tostring(L, 1), &us) == 0 && us > 0 &&
+		     (double)us / 1e6 < RP_MAX;
+		secs = (double)us / 1e6;
+	}
+	if (!ok) {
+		s->invalid = 1;
+		const char *shown = lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER
+					    ? lua_pushfstring(L, "'%s'", luaL_tolstring(L, 1, NULL))
+					    : luaL_typename(L, 1);
+		return luaL_error(L,
+				  "step '%s': ctx.recovery_point: %s is not a time (give epoch "
+				  "seconds or an RFC 3339 string like \"2026-11-30T10:00:00Z\")",
+				  s->def->name, shown);
+	}
+	char ts[40];
+	json_t *rec = rec_step("recovery_point", s);
+	json_object_set_new(rec, "at", json_string(drr_rfc3339(us, ts, sizeof ts)));
+	json_object_set_new(rec, "epoch", jsecs(secs));
+	jrec(run_current, rec, 0);
+	drr_view_event(run_current->view, s, "recovery point", ts);
+	return 0;
 }
 
 static int l_ctx_secret(lua_State *L)
@@ -201,4 +243,7 @@ void push_ctx(struct run *r, struct drr_stepstate *s)
 	lua_setfield(L, -2, "abort");
 	lua_pushcfunction(L, l_ctx_secret);
 	lua_setfield(L, -2, "secret");
+	lua_pushlightuserdata(L, s);
+	lua_pushcclosure(L, l_ctx_recovery_point, 1);
+	lua_setfield(L, -2, "recovery_point");
 }

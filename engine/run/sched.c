@@ -436,7 +436,7 @@ static void step_done(struct drr_task *t, int status, void *ud)
 		const char *err = t->error ? t->error : "failed";
 		int interrupted =
 			r->stop == STOP_INTERRUPTED || r->stop == STOP_JOURNAL || r->hard;
-		int may_retry = !r->stop || may_retry_stopping(r, s);
+		int may_retry = (!r->stop || may_retry_stopping(r, s)) && !s->invalid;
 		if (s->def->teardown && r->phase == P_TEARDOWN) /* it runs while stopping */
 			interrupted = r->hard || r->stop == STOP_JOURNAL;
 		if (may_retry && !r->hard &&
@@ -467,6 +467,8 @@ static void step_done(struct drr_task *t, int status, void *ud)
 			r->teardown_failed = 1;
 		} else {
 			step_fail(r, s, interrupted ? "cancelled" : "failed", err);
+			if (!interrupted && s->invalid)
+				r->invalid_input = 1;
 			if (!interrupted) {
 				int first = r->stop != STOP_FAILED;
 				r->failed = 1;
@@ -531,6 +533,7 @@ static void schedule_steps(struct run *r)
 		if (go == 0) {
 			s->state = DRR_SKIPPED;
 			json_t *rec = rec_step("step_skipped", s);
+			json_object_set_new(rec, "phase", json_string(s->def->phase));
 			json_object_set_new(rec, "reason",
 					    json_string(r->o->drill && s->def->drill == DRR_DRILL_SKIP
 								? "drill = \"skip\""
@@ -715,6 +718,8 @@ static void finish_run(struct run *r)
 		status = "completed";
 		r->exit_code = DRR_EXIT_OK;
 	}
+	if (r->invalid_input && r->exit_code == DRR_EXIT_FAILED)
+		r->exit_code = DRR_EXIT_INVALID; /* the runbook gave drrun a bad value */
 	if (r->teardown_failed && r->stop != STOP_JOURNAL && !r->hard) {
 		/* something the run created may be left behind */
 		status = "failed";
@@ -731,6 +736,18 @@ static void finish_run(struct run *r)
 		if (since > total)
 			total = since;
 	}
+	/* measured from the journal, as `drrun report` will measure them */
+	struct drr_objectives ob;
+	size_t good = 0, torn = 0;
+	char lerr[256];
+	json_t *recs = r->stop == STOP_JOURNAL ? NULL
+					       : drr_journal_load(drr_journal_path(r->j), &good,
+								  &torn, lerr, sizeof lerr);
+	if (recs)
+		drr_objectives_compute(recs, status, &ob);
+	if (recs && !strcmp(status, "completed") && ob.missed && r->exit_code == DRR_EXIT_OK &&
+	    !r->explicit_rollback)
+		r->exit_code = DRR_EXIT_MISSED;
 	json_t *rec = rec_step("run_end", NULL);
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "exit", json_integer(r->exit_code));
@@ -740,6 +757,10 @@ static void finish_run(struct run *r)
 		json_object_set_new(rec, "reason", drr_json_str(r->reason));
 	if (r->hard || r->resumable)
 		json_object_set_new(rec, "resumable", json_true());
+	if (recs && !r->explicit_rollback) {
+		json_object_set_new(rec, "verdict", json_string(drr_objectives_verdict(&ob)));
+		json_object_set_new(rec, "objectives", drr_objectives_json(&ob));
+	}
 	jrec(r, rec, 1);
 	if (r->stop == STOP_JOURNAL) /* run_end itself could not be written */
 		r->exit_code = DRR_EXIT_CANTSTART;
@@ -778,8 +799,13 @@ static void finish_run(struct run *r)
 		.total = total,
 		.session = session,
 		.sessions = r->res ? r->res->past->sessions + 1 : 1,
+		.ob = recs && !r->explicit_rollback ? &ob : NULL,
 	};
 	drr_report_summary(r->o->json ? stderr : stdout, r->rb, r->st, &sum);
+	if (recs) {
+		drr_objectives_free(&ob);
+		json_decref(recs);
+	}
 }
 
 static void close_leftover(uv_handle_t *h, void *arg)
@@ -850,9 +876,25 @@ static void run_start_record(struct run *r)
 			    json_integer(r->o->max_parallel > 0 ? r->o->max_parallel : 32));
 	json_object_set_new(rec, "pid", json_integer(getpid()));
 	json_object_set_new(rec, "host", drr_json_str(host));
+	/* who ran it, for the report: the login name, else the uid */
+	const char *user = getenv("USER");
+	if (!user || !*user)
+		user = getenv("LOGNAME");
+	char uid[32];
+	snprintf(uid, sizeof uid, "uid %ld", (long)geteuid());
+	json_object_set_new(rec, "user", drr_json_str(user && *user ? user : uid));
 	json_object_set_new(rec, "version", json_string(DRRUN_VERSION));
-	json_object_set_new(rec, "rto", rb->rto > 0 ? jsecs(rb->rto) : json_null());
-	json_object_set_new(rec, "rpo", rb->rpo > 0 ? jsecs(rb->rpo) : json_null());
+	/* the objectives the run is held to: the runbook's, or its env's tier */
+	json_object_set_new(rec, "rto", rb->obj_rto > 0 ? jsecs(rb->obj_rto) : json_null());
+	json_object_set_new(rec, "rpo", rb->obj_rpo > 0 ? jsecs(rb->obj_rpo) : json_null());
+	if (rb->obj_from)
+		json_object_set_new(rec, "tier", json_string(rb->obj_from));
+	if (rb->nbudgets) {
+		json_t *b = json_object();
+		for (int i = 0; i < rb->nbudgets; i++)
+			json_object_set_new(b, rb->budgets[i].phase, jsecs(rb->budgets[i].secs));
+		json_object_set_new(rec, "budgets", b);
+	}
 	json_object_set_new(rec, "steps", json_integer(rb->nsteps));
 	json_t *plan = json_object();
 	for (int i = 0; i < rb->nsteps; i++)

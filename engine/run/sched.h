@@ -74,6 +74,7 @@ struct run {
 	int teardown_failed;	/* a teardown step failed: something may be left */
 	int teardown_signalled; /* a signal came during teardown: the next stops at once */
 	char *teardown_error;	/* the first failed teardown step's reason */
+	int invalid_input;	/* a step failed on a value drrun refused (exit 65) */
 };
 
 extern struct run *run_current; /* the one run of this process, for Lua callbacks */

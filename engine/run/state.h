@@ -49,6 +49,7 @@ struct drr_stepstate {
 	int attempt_base; /* attempts made in earlier sessions */
 	int rerun;	  /* was in flight when an earlier session stopped */
 	int cancelled;	  /* stopped by an interrupt or a dead journal */
+	int invalid;	  /* raised on a value drrun refused (ctx.recovery_point) */
 	struct drr_task *task;
 	uv_timer_t *timer; /* retry delay or attempt timeout */
 };

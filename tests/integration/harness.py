@@ -613,6 +613,7 @@ SCHEMA = {
     "rollback_end": [("step", str), ("status", {"completed", "failed"}), ("duration", "num")],
     "run_end": [("status", {"completed", "rolled-back", "failed", "aborted", "interrupted"}),
                 ("exit", int), ("duration", "num")],
+    "recovery_point": [("step", str), ("at", str), ("epoch", "num")],
     "run_interrupt": [("signal", {"SIGINT", "SIGTERM"}), ("rollback", bool)],
     "run_resume": [("mode", {"continue", "rollback"}), ("pid", int), ("sha256", "hex64"),
                    ("version", str), ("repaired_bytes", int), ("completed", list),
@@ -620,7 +621,9 @@ SCHEMA = {
 }
 # rolled-back: 1 after a failure, 0 after `drrun rollback`; failed: 2, or 75
 # when the journal itself could not be written
-RUN_END_EXIT = {"completed": {0}, "rolled-back": {0, 1}, "failed": {2, 75}, "aborted": {3},
+# completed: 4 when an objective was missed; rolled-back: 65 when a step
+# failed on a value drrun refused (ctx.recovery_point)
+RUN_END_EXIT = {"completed": {0, 4}, "rolled-back": {0, 1, 65}, "failed": {2, 75}, "aborted": {3},
                 "interrupted": {3}}
 
 

@@ -1,0 +1,2 @@
+runbook { name = "trigger-bad" }
+step "never" { run = function() error("must not run") end }

@@ -1,0 +1,2 @@
+runbook { name = "report-usage" }
+step "a" { run = function() end }
