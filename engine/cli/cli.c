@@ -245,10 +245,12 @@ static int load_trigger(struct drr_opts *o, const char *verb)
 		json_decref(t);
 		return DRR_EXIT_INVALID;
 	}
-	/* the RTO and RPO are measured from it: it must be a time */
+	/* the RTO and RPO are measured from it: a time, or empty or null when
+	 * the source did not say (they then count from the run's start) */
 	json_t *sa = json_object_get(t, "startsAt");
 	int64_t us;
-	if (sa && !(json_is_string(sa) && drr_rfc3339_parse(json_string_value(sa), &us) == 0)) {
+	if (sa && !json_is_null(sa) && !(json_is_string(sa) && !*json_string_value(sa)) &&
+	    !(json_is_string(sa) && drr_rfc3339_parse(json_string_value(sa), &us) == 0)) {
 		char *shown = json_dumps(sa, JSON_ENCODE_ANY | JSON_COMPACT);
 		drr_term_line(stderr,
 			      "drrun %s: %s: --trigger: startsAt %.60s is not an RFC 3339 time "
