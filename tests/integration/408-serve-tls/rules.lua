@@ -1,0 +1,1 @@
+rule "tls" { source = "generic", match = { alertname = "X" }, runbook = "note.lua" }

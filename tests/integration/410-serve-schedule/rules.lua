@@ -1,0 +1,2 @@
+schedule "every-minute" { cron = "* * * * *", tz = "UTC", runbook = "tick.lua",
+  params = { env = "dr" } }
