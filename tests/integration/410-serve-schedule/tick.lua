@@ -7,6 +7,6 @@ step "tick" {
     local t = ctx.trigger
     local line = string.format("%s|%s|%s|%s|%s", t.source, t.rule, t.labels.schedule,
                                ctx.params.env, tostring(ctx.drill))
-    assert(exec.run { "sh", "-c", 'printf "%s\\n" "$1" >> ledger.txt; sleep 0.3; touch stop', "sh", line })
+    assert(exec.run { "sh", "-c", 'printf "%s\\n" "$1" >> ledger.txt; touch stop; sleep 1', "sh", line })
   end,
 }
