@@ -13,7 +13,8 @@
 // upload directories) and answers 404 NoSuchUpload, as S3 does, for a part,
 // a completion or an abort of an upload that does not exist (or was
 // aborted).  Fault on demand: an UploadPart whose key contains
-// "fail-part-N" gets 500 InternalError for part N, every time.
+// "fail-part-N" gets 500 InternalError for part N, every time.  Virtual-hosted
+// requests (Host: BUCKET.s3.localhost:PORT) are S3's other addressing style.
 //
 // Prints "ready PORT" when both listen (PORT 0 or absent: a free one).
 // The key pair it accepts: AKIDDRRUN / drrun-test-secret.
@@ -144,13 +145,19 @@ function s3error(res, status, code, message) {
   res.end(body);
 }
 
+// Virtual-hosted requests: BUCKET.s3.localhost[:PORT] (curl and the SDKs
+// resolve *.localhost to loopback), which s3rver maps to /BUCKET/... too.
+const VHOST = /^(.+)\.s3\.localhost$/;
+
 const xmlText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 // The multipart calls s3rver lacks, and its missing upload-id check.
 // True when the request was answered here.
 function multipart(store, req, res) {
   const u = new URL(req.url, 'http://x');
-  const obj = /^\/([^/]+)\/(.+)$/.exec(u.pathname);
+  const vhost = VHOST.exec((req.headers.host || '').replace(/:\d+$/, ''));
+  const p = vhost ? `/${vhost[1]}${u.pathname}` : u.pathname;
+  const obj = /^\/([^/]+)\/(.+)$/.exec(p);
   const id = u.searchParams.get('uploadId');
   if (obj && id !== null) {
     const dir = path.join(store.getResourcePath(obj[1], undefined, 'uploads'), id);
@@ -172,7 +179,7 @@ function multipart(store, req, res) {
     }
     return false;
   }
-  const bucket = /^\/([^/]+)\/?$/.exec(u.pathname);
+  const bucket = /^\/([^/]+)\/?$/.exec(p);
   if (bucket && req.method === 'GET' && u.searchParams.has('uploads')) {
     const root = store.getResourcePath(bucket[1], undefined, 'uploads');
     let ids = [];
@@ -197,7 +204,8 @@ async function main() {
     process.exit(64);
   }
   for (const [id, secret] of Object.entries(SECRETS)) DUMMY_ACCOUNT.createKeyPair(id, secret);
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true });
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true,
+    serviceEndpoint: 'localhost' });
   const inner = await s3.run();
   const innerPort = inner.port;
   const front = http.createServer((req, res) => {

@@ -255,3 +255,48 @@ end }
 	end,
 }
 
+
+step "s3-addressing" {
+	after = "s3-dry-run",
+	doc = "virtual-hosted addressing (bucket.host/key) reaches the objects path style sees, signed",
+	run = function()
+		local port = URL:match(":(%d+)$")
+		local V = { endpoint_url = "http://s3.localhost:" .. port, addressing_style = "virtual" }
+		eq(s3.address(O(V), B, "a b/c").url, "http://" .. B .. ".s3.localhost:" .. port, "virtual URL")
+		eq(s3.address(O(V), B, "a b/c").path, "/a%20b/c", "virtual path")
+		local p = assert(s3.put(O { key = "vhost/a b.txt", body = "virtual", endpoint_url = V.endpoint_url,
+			addressing_style = "virtual" }))
+		eq(p.size, 7, "put size")
+		-- what went in by host name comes out by path, and the other way round
+		eq(assert(s3.get(O { key = "vhost/a b.txt" })).body, "virtual", "read path style")
+		eq(assert(s3.get(O { key = "db/manifest.json", endpoint_url = V.endpoint_url,
+			addressing_style = "virtual" })).body, '{"rows": 42}\n', "read virtual-hosted")
+		local l = assert(s3.list(O { prefix = "vhost/", endpoint_url = V.endpoint_url,
+			addressing_style = "virtual" }))
+		eq(#l, 1, "listed virtual-hosted")
+		eq(l[1].Key, "vhost/a b.txt", "the key listed")
+		local url = assert(s3.presign(O { key = "vhost/a b.txt", endpoint_url = V.endpoint_url,
+			addressing_style = "virtual" }))
+		has(url, "http://" .. B .. ".s3.localhost:", "the presigned URL's host")
+		local r = assert(http.request { url = url, safe = true })
+		eq(r.status, 200, "presigned virtual-hosted GET")
+		eq(r.body, "virtual", "its body")
+		has_fail("SignatureDoesNotMatch", "auth", s3.get(O { key = "vhost/a b.txt",
+			endpoint_url = V.endpoint_url, addressing_style = "virtual",
+			credentials = { access_key = KEY, secret_key = "wrong" } }))
+		assert(s3.delete(O { key = "vhost/a b.txt", endpoint_url = V.endpoint_url,
+			addressing_style = "virtual" }))
+		has_fail("NoSuchKey", "not_found", s3.get(O { key = "vhost/a b.txt" }))
+		-- auto: virtual on AWS's own endpoint when the name can be a host name, else path
+		local A = { region = "eu-west-1", credentials = O().credentials }
+		eq(s3.address(A, "db-backups", "k").url, "https://db-backups.s3.eu-west-1.amazonaws.com", "auto on AWS")
+		eq(s3.address(A, "db.backups", "k").url, "https://s3.eu-west-1.amazonaws.com", "a dotted name over TLS")
+		eq(s3.address(A, "db.backups", "k").path, "/db.backups/k", "its path")
+		eq(s3.address(O(), B, "k").path, "/" .. B .. "/k", "auto on another endpoint: path")
+		A.addressing_style = "path"
+		eq(s3.address(A, "db-backups", "k").url, "https://s3.eu-west-1.amazonaws.com", "path forced")
+		T.raises_with("cannot be a host name", s3.get, O { key = "k", bucket = "Bad_Name",
+			addressing_style = "virtual" })
+		T.raises_with('use "auto", "virtual" or "path"', s3.get, O { key = "k", addressing_style = "vhost" })
+	end,
+}

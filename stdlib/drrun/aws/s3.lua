@@ -28,10 +28,63 @@ local function object_path(bucket, key)
   return "/" .. bucket
 end
 
+-- ---- addressing ------------------------------------------------------------
+-- "path": endpoint/bucket/key.  "virtual": bucket.endpoint/key (AWS's own
+-- style, and the only one for buckets made since 2020 in some regions).
+-- "auto" (the default, as botocore's): virtual on AWS's own endpoint when
+-- the bucket name can be a host name, path on any other endpoint (MinIO,
+-- Wasabi, Backblaze B2, DigitalOcean Spaces, s3rver).  From addressing_style =,
+-- else the profile's `s3 = addressing_style = ...` (~/.aws/config).
+local STYLES = { auto = true, virtual = true, path = true }
+
+-- A bucket name that can be the first label of a host name: 3 to 63
+-- lowercase letters, digits and hyphens (dots only over plain http: the
+-- wildcard certificate of TLS covers one label).
+local function dns_bucket(b, tls)
+  if #b < 3 or #b > 63 or not b:match("^[a-z0-9][a-z0-9.%-]*[a-z0-9]$") then return false end
+  if b:find("..", 1, true) or b:match("^%d+%.%d+%.%d+%.%d+$") then return false end
+  return not (tls and b:find(".", 1, true))
+end
+
+local function style(opts)
+  local s = opts.addressing_style
+  if s == nil then
+    local p = aws.profile(opts.profile or os.getenv("AWS_PROFILE") or "default")
+    s = p and type(p.s3) == "table" and p.s3.addressing_style or "auto"
+  end
+  if not STYLES[s] then
+    error(("aws: s3: addressing_style = %q: use \"auto\", \"virtual\" or \"path\""):format(tostring(s)), 4)
+  end
+  return s
+end
+
+-- The endpoint and path of bucket (and key): { url, path }.
+function M.address(opts, bucket, key)
+  local url = aws.endpoint(opts, "s3")
+  local s = style(opts)
+  local tls = url:match("^https://") ~= nil
+  if s == "auto" then
+    local own = url == ("https://s3.%s.amazonaws.com"):format(aws.region(opts, aws.services.s3))
+    s = own and dns_bucket(bucket, tls) and "virtual" or "path"
+  end
+  if s == "virtual" then
+    if not dns_bucket(bucket, tls) then
+      error(("aws: s3: bucket %q cannot be a host name: use addressing_style = \"path\""):format(bucket), 4)
+    end
+    return { url = (url:gsub("^(https?://)", "%1" .. bucket .. ".", 1)),
+             path = key and "/" .. aws.encode_path(key) or "/" }
+  end
+  return { url = url, path = object_path(bucket, key) }
+end
+
 local function base(opts, extra)
   local o = aws.pick(opts)
   o.service = "s3"
   for k, v in pairs(extra) do o[k] = v end
+  if o.at then
+    local a = M.address(opts, o.at[1], o.at[2])
+    o.endpoint_url, o.path, o.at = a.url, a.path, nil
+  end
   return o
 end
 
@@ -59,7 +112,7 @@ M.MAX_PARTS = 10000
 -- AbortMultipartUpload: the parts uploaded so far are dropped (S3 keeps,
 -- and bills, an upload that is neither completed nor aborted).
 local function abort_upload(opts, id)
-  return aws.request(base(opts, { method = "DELETE", path = object_path(opts.bucket, opts.key),
+  return aws.request(base(opts, { method = "DELETE", at = { opts.bucket, opts.key },
     query = { uploadId = id }, raw = true, operation = "AbortMultipartUpload",
     describe = { Bucket = opts.bucket, Key = opts.key, UploadId = id } }))
 end
@@ -71,7 +124,7 @@ local function abort_on_close(opts, id)
   return setmetatable({}, { __close = function(self)
     if self.done or self.aborted then return end
     pcall(aws.send_detached, base(opts, { method = "DELETE",
-      path = object_path(opts.bucket, opts.key), query = { uploadId = id } }))
+      at = { opts.bucket, opts.key }, query = { uploadId = id } }))
   end })
 end
 
@@ -81,7 +134,7 @@ end
 local function put_multipart(opts, h, size, part_size, parallel)
   local nparts = (size + part_size - 1) // part_size
   local r, err, tok, code = aws.request(base(opts, { method = "POST",
-    path = object_path(opts.bucket, opts.key), query = "uploads=", headers = h,
+    at = { opts.bucket, opts.key }, query = "uploads=", headers = h,
     operation = "CreateMultipartUpload",
     describe = { Bucket = opts.bucket, Key = opts.key, Size = size, Parts = nparts } }))
   if not r then return nil, err, tok, code end
@@ -110,7 +163,7 @@ local function put_multipart(opts, h, size, part_size, parallel)
     local hh, e, t = http.file_sha256(opts.file, it.offset, it.length)
     check(hh, hh or "aws: s3: " .. e, t)
     local pr = check(aws.request(base(opts, { method = "PUT",
-      path = object_path(opts.bucket, opts.key),
+      at = { opts.bucket, opts.key },
       query = { partNumber = tostring(it.n), uploadId = id }, body_file = opts.file,
       body_offset = it.offset, body_length = it.length, payload_hash = hh.sha256,
       raw = true, operation = "UploadPart", timeout = opts.timeout or "30m" })))
@@ -138,7 +191,7 @@ local function put_multipart(opts, h, size, part_size, parallel)
   end
   xml[#xml + 1] = "</CompleteMultipartUpload>"
   r, err, tok, code = aws.request(base(opts, { method = "POST",
-    path = object_path(opts.bucket, opts.key), query = { uploadId = id },
+    at = { opts.bucket, opts.key }, query = { uploadId = id },
     body = table.concat(xml), headers = { ["Content-Type"] = "application/xml" },
     operation = "CompleteMultipartUpload", idempotent = true }))
   if r and r.root == "Error" then -- a 200 whose body is an error
@@ -193,7 +246,7 @@ function M.put(opts)
     end
     local r, code
     r, err, tok, code = aws.request(base(opts, { method = "PUT",
-      path = object_path(opts.bucket, opts.key), headers = h, body_file = opts.file,
+      at = { opts.bucket, opts.key }, headers = h, body_file = opts.file,
       body_length = size, payload_hash = hex, unsigned_payload = opts.unsigned_payload,
       raw = true, operation = "PutObject", timeout = opts.timeout or "30m",
       describe = { Bucket = opts.bucket, Key = opts.key, Size = size, ChecksumSHA256 = hex,
@@ -211,7 +264,7 @@ function M.put(opts)
   local hex = crypto.hex(digest)
   h["x-amz-checksum-sha256"] = crypto.base64(digest)
   local r, err, tok, code = aws.request(base(opts, { method = "PUT",
-    path = object_path(opts.bucket, opts.key), headers = h, body = body, payload_hash = hex,
+    at = { opts.bucket, opts.key }, headers = h, body = body, payload_hash = hex,
     raw = true, operation = "PutObject",
     describe = { Bucket = opts.bucket, Key = opts.key, Size = #body, ChecksumSHA256 = hex } }))
   if not r then return nil, err, tok, code end
@@ -238,7 +291,7 @@ function M.get(opts)
   end
   if opts.file then
     local r, err, tok, code = aws.request(base(opts, { method = "GET",
-      path = object_path(opts.bucket, opts.key), raw = true, operation = "GetObject",
+      at = { opts.bucket, opts.key }, raw = true, operation = "GetObject",
       output = opts.file, sha256 = opts.sha256, sha256_header = "x-amz-checksum-sha256",
       timeout = opts.timeout or "30m" }))
     if not r then
@@ -252,7 +305,7 @@ function M.get(opts)
              dry_run = r.dry_run }
   end
   local r, err, tok, code = aws.request(base(opts, { method = "GET",
-    path = object_path(opts.bucket, opts.key), raw = true, operation = "GetObject",
+    at = { opts.bucket, opts.key }, raw = true, operation = "GetObject",
     max_body = opts.max_body or DEFAULT_MAX }))
   if not r then return nil, err, tok, code end
   local digest = crypto.sha256(r.body)
@@ -270,7 +323,7 @@ end
 function M.head(opts)
   need(opts, "head", "bucket", "key")
   local r, err, tok, code = aws.request(base(opts, { method = "HEAD",
-    path = object_path(opts.bucket, opts.key), raw = true, operation = "HeadObject" }))
+    at = { opts.bucket, opts.key }, raw = true, operation = "HeadObject" }))
   if not r then return nil, err, tok, code end
   local meta = {}
   for k, v in pairs(r.headers) do
@@ -291,7 +344,7 @@ function M.list(opts)
     local q = { ["list-type"] = "2", prefix = opts.prefix, ["continuation-token"] = token,
                 ["max-keys"] = opts.max_keys }
     local r, err, tok, code = aws.request(base(opts, { method = "GET",
-      path = object_path(opts.bucket), query = q, operation = "ListObjectsV2" }))
+      at = { opts.bucket }, query = q, operation = "ListObjectsV2" }))
     if not r then return nil, err, tok, code end
     local d = r.data
     if type(d) ~= "table" then
@@ -326,7 +379,7 @@ end
 function M.delete(opts)
   need(opts, "delete", "bucket", "key")
   local r, err, tok, code = aws.request(base(opts, { method = "DELETE",
-    path = object_path(opts.bucket, opts.key), raw = true, operation = "DeleteObject",
+    at = { opts.bucket, opts.key }, raw = true, operation = "DeleteObject",
     describe = { Bucket = opts.bucket, Key = opts.key } }))
   if not r then return nil, err, tok, code end
   return true
@@ -338,7 +391,7 @@ function M.copy(opts)
   local sb = opts.source_bucket or opts.bucket
   local h = sse_headers(opts, { ["x-amz-copy-source"] = object_path(sb, opts.source_key) })
   local r, err, tok, code = aws.request(base(opts, { method = "PUT",
-    path = object_path(opts.bucket, opts.key), headers = h, operation = "CopyObject",
+    at = { opts.bucket, opts.key }, headers = h, operation = "CopyObject",
     describe = { Bucket = opts.bucket, Key = opts.key, CopySource = sb .. "/" .. opts.source_key } }))
   if not r then return nil, err, tok, code end
   if r.dry_run then return { dry_run = true } end
@@ -361,11 +414,12 @@ function M.presign(opts)
   end
   local svc = aws.services.s3
   local region = aws.region(opts, svc)
-  local url = aws.endpoint(opts, "s3")
+  local a = M.address(opts, opts.bucket, opts.key)
+  local url = a.url
   local creds, err, tok = aws.credentials(opts)
   if not creds then return nil, err, tok end
   local authority = url:match("^https?://([^/]+)")
-  local path = (url:match("^https?://[^/]+(/.*)$") or "") .. object_path(opts.bucket, opts.key)
+  local path = (url:match("^https?://[^/]+(/.*)$") or "") .. a.path
   local s = aws.core.sign { method = (opts.method or "GET"):upper(), path = path,
     headers = { Host = authority }, payload_hash = "UNSIGNED-PAYLOAD", region = region,
     service = "s3", access_key = creds.access_key, secret_key = creds.secret_key,
