@@ -41,6 +41,8 @@ struct exec_op {
 	size_t in_len;
 	double t0, duration, timeout;
 	char *argv0;
+	char *what; /* the command as the journal tells it (describe) */
+	int safe;   /* marked safe = true: a read that runs under --dry-run too */
 };
 
 static void op_free(struct exec_op *e)
@@ -49,6 +51,7 @@ static void op_free(struct exec_op *e)
 	drr_capture_free(&e->err);
 	free(e->in_data);
 	free(e->argv0);
+	free(e->what);
 	free(e);
 }
 
@@ -172,6 +175,16 @@ static int exec_k(lua_State *L, int status, lua_KContext ctx)
 	(void)status;
 	struct exec_op *e = (struct exec_op *)ctx;
 	int nret;
+	char ms[32];
+	snprintf(ms, sizeof ms, "%.0fms", e->duration * 1000);
+	if (e->timed_out)
+		drr_task_log(L, "ran: %s: timed out after %s, killed", e->what, ms);
+	else if (e->term_signal)
+		drr_task_log(L, "ran: %s: killed by signal %d after %s", e->what, e->term_signal,
+			     ms);
+	else
+		drr_task_log(L, "ran: %s: exit %lld in %s%s", e->what, (long long)e->status, ms,
+			     e->safe && drr_dry_run() ? " (safe: runs under --dry-run)" : "");
 	if (e->timed_out) {
 		char d[32];
 		nret = drr_push_fail(L, "timeout", "'%s' still running after %s (killed)", e->argv0,
@@ -305,6 +318,112 @@ static void quote_arg(struct drr_buf *b, const char *s)
 	drr_buf_adds(b, "'");
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Up to max bytes of s, redacted before the cut, as a quoted string with
+ * what is not printable escaped, and the full size when it was cut. */
+static void add_excerpt(struct drr_buf *b, const char *s, size_t n, size_t max)
+{
+	size_t rn = 0;
+	char *r = drr_redactn(s, n, &rn);
+	drr_buf_adds(b, "\"");
+	for (size_t i = 0; i < rn && i < max; i++) {
+		unsigned char c = (unsigned char)r[i];
+		if (c == '\n')
+			drr_buf_adds(b, "\\n");
+		else if (c == '"' || c == '\\')
+			drr_buf_addf(b, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			drr_buf_addf(b, "\\x%02x", c);
+		else
+			drr_buf_add(b, &r[i], 1);
+	}
+	drr_buf_adds(b, "\"");
+	if (rn > max)
+		drr_buf_addf(b, " (first %zu of %zu bytes)", max, n);
+	free(r);
+}
+
+/* The command as the journal tells it: the quoted argv, " in CWD", and the
+ * environment it adds.  For a dry run's "would run" (full), the variables'
+ * values and the first 200 bytes of stdin too, so the reader sees what the
+ * command would have been given; for the audit line of a command that ran,
+ * the variables' names and stdin's size only: stdin and env carry passwords
+ * and keys that are not always declared secrets.  The journal redacts the
+ * whole line; stdin is redacted here, before it is cut.  Stack: 1 spec,
+ * 2 env.  Pushes the description.
+ * Everything that may raise (conversions, tables) happens first, in Lua;
+ * the C part after it only reads strings already on the stack. */
+static void push_description(lua_State *L, lua_Integer argc, const char *cwd, int clear_env,
+			     const char *in, size_t in_len, int full)
+{
+	lua_createtable(L, (int)argc, 0); /* argv, every item a string */
+	int av = lua_gettop(L);
+	for (lua_Integer i = 1; i <= argc; i++) {
+		lua_rawgeti(L, 1, i);
+		lua_tostring(L, -1);
+		lua_rawseti(L, av, i);
+	}
+	lua_newtable(L); /* "NAME=value" of env, quoted */
+	int ev = lua_gettop(L);
+	lua_Integer nev = 0;
+	if (lua_istable(L, 2)) {
+		lua_pushnil(L);
+		while (lua_next(L, 2)) {
+			if (lua_type(L, -2) == LUA_TSTRING &&
+			    (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+				lua_pushvalue(L, -1);
+				lua_pushfstring(L, "%s=%s", lua_tostring(L, -3), lua_tostring(L, -1));
+				lua_rawseti(L, ev, ++nev);
+				lua_pop(L, 1);
+			}
+			lua_pop(L, 1);
+		}
+	}
+	struct drr_buf b = { 0 };
+	for (lua_Integer i = 1; i <= argc; i++) {
+		lua_rawgeti(L, av, i);
+		if (i > 1)
+			drr_buf_adds(&b, " ");
+		quote_arg(&b, lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	if (cwd)
+		drr_buf_addf(&b, " in %s", cwd);
+	if (nev || clear_env) {
+		const char **kv = drr_xcalloc((size_t)nev + 1, sizeof *kv);
+		for (lua_Integer i = 1; i <= nev; i++) {
+			lua_rawgeti(L, ev, i);
+			kv[i - 1] = lua_tostring(L, -1); /* anchored in ev */
+			lua_pop(L, 1);
+		}
+		qsort(kv, (size_t)nev, sizeof *kv, cmp_cstr);
+		drr_buf_adds(&b, clear_env ? " with only env" : " with env");
+		for (lua_Integer i = 0; i < nev; i++) {
+			const char *eq = strchr(kv[i], '=');
+			drr_buf_addf(&b, " %.*s%s", (int)(eq - kv[i]), kv[i], full ? "=" : "");
+			if (full)
+				quote_arg(&b, eq + 1);
+		}
+		if (!nev)
+			drr_buf_adds(&b, " (empty)");
+		free(kv);
+	}
+	if (in && full) {
+		drr_buf_adds(&b, ", stdin ");
+		add_excerpt(&b, in, in_len, 200);
+	} else if (in) {
+		drr_buf_addf(&b, ", stdin of %zu bytes", in_len);
+	}
+	lua_pop(L, 2);
+	/* the one call that may raise with C memory held: out of memory only */
+	lua_pushlstring(L, b.data ? b.data : "", b.len);
+	drr_buf_free(&b);
+}
+
 static int l_run(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -331,23 +450,18 @@ static int l_run(lua_State *L)
 	lua_getfield(L, 1, "stdin");
 	size_t in_len = 0;
 	const char *in = luaL_optlstring(L, -1, NULL, &in_len);
+	lua_getfield(L, 1, "safe");
+	int safe = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	/* stack: 1 spec, 2 env, 3 cwd, 4 stdin */
 	drr_task_check(L, "exec.run");
 
-	if (lua_toboolean(L, lua_upvalueindex(1)) || drr_dry_run()) {
-		struct drr_buf cmd = { 0 };
-		for (lua_Integer i = 1; i <= argc; i++) {
-			lua_rawgeti(L, 1, i);
-			if (i > 1)
-				drr_buf_adds(&cmd, " ");
-			quote_arg(&cmd, lua_tostring(L, -1));
-			lua_pop(L, 1);
-		}
-		lua_pushlstring(L, cmd.data, cmd.len);
-		drr_buf_free(&cmd);
-		return drr_push_dry_run(L, "would run: %s%s%s", lua_tostring(L, -1),
-					cwd ? " in " : "", cwd ? cwd : "");
-	}
+	int dry = lua_toboolean(L, lua_upvalueindex(1)) || (drr_dry_run() && !safe);
+	push_description(L, argc, cwd, clear_env, in, in_len, dry); /* stack: 5 */
+	if (dry)
+		return drr_push_dry_run(L, "would run: %s (not run: the result is a "
+					   "placeholder; a read-only probe may say safe = true)",
+					lua_tostring(L, 5));
 
 	/* argv and envp belong to userdata until the spawn: building them may raise */
 	struct strv *av = strv_new(L);
@@ -370,6 +484,8 @@ static int l_run(lua_State *L)
 	e->out.cap = e->err.cap = (size_t)max_output;
 	e->timeout = timeout;
 	e->argv0 = drr_xstrdup(argv[0]);
+	e->what = drr_xstrdup(lua_tostring(L, 5));
+	e->safe = safe;
 	uv_loop_t *loop = drr_loop();
 	uv_pipe_init(loop, &e->pout, 0);
 	uv_pipe_init(loop, &e->perr, 0);

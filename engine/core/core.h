@@ -138,9 +138,7 @@ int drr_redact_count(void);
 /* Returns a newly allocated copy of s with every registered secret replaced
  * by "***".  Caller frees. */
 char *drr_redact(const char *s);
-/* The same over n bytes that may hold NULs; *outlen (if not NULL) gets the
- * length of the result (NUL-terminated too).  Caller frees. */
-char *drr_redactn(const char *s, size_t n, size_t *outlen);
+/* drr_redactn is in drrun/plugin.h. */
 /* Where drr_redactn would put each "***" in its output of s, and which
  * secret value it hides (for resume to put it back; the value is never
  * kept). */

@@ -147,6 +147,12 @@ lua_State *drr_lua_main(void);
 /* True when the run is a --dry-run: side effects are described, not made. */
 int drr_dry_run(void);
 
+/* A copy of n bytes (NULs allowed) with every registered secret replaced by
+ * "***"; *outlen (if not NULL) gets its length; NUL-terminated.  For text
+ * a plugin cuts or reshapes before it is journalled: redact first, then cut,
+ * so that no part of a secret survives a cut.  Caller frees. */
+char *drr_redactn(const char *s, size_t n, size_t *outlen);
+
 /* Raise a Lua error unless L is a task that may yield. */
 struct drr_task *drr_task_check(lua_State *L, const char *what);
 /* Suspend the running task until drr_task_wake(); on resume k is called. */
