@@ -98,6 +98,7 @@ bench: deps
 	@bench/engine.sh
 	@bench/http.sh
 	@bench/test.sh
+	@bench/drill.sh
 
 # the SSH peers (pdsh, parallel-ssh, clush, ansible) are big: their own deps
 bench-ssh: deps

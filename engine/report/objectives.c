@@ -153,7 +153,9 @@ static void walk_steps(json_t *recs, struct drr_objectives *ob, json_t *phase_of
 				*other_end = t;
 		} else if (!strcmp(type, "recovery_point")) {
 			json_t *e = json_object_get(r, "epoch");
-			if (json_is_number(e)) {
+			/* what ctx.recovery_point accepts: after 1970, before 10000 */
+			if (json_is_number(e) && json_number_value(e) > 0 &&
+			    json_number_value(e) < 253402300800.0) {
 				ob->recovery_point_us = (int64_t)llround(json_number_value(e) * 1e6);
 				ob->has_recovery_point = 1;
 			}

@@ -275,8 +275,8 @@ static const char CSS[] =
 	".audit.bad{background:#d32f2f;color:#fff;border:2px solid #8e0000}"
 	".met{color:#135c24}.missed{color:#c62828;font-weight:700}"
 	"svg text{font-size:11px;font-family:system-ui,sans-serif}"
-	"rect.bar{height:10px}.completed{fill:#2e7d32}.failed{fill:#c62828}"
-	".cancelled,.interrupted{fill:#ef6c00}.running{fill:#1565c0}"
+	"rect.bar{height:10px}.ok{fill:#2e7d32}.failed{fill:#c62828}"
+	".int{fill:#ef6c00}.running{fill:#1565c0}"
 	".ph{font-weight:700}.lane{fill:#f7f7f7}"
 	"@media print{body{margin:0;font-size:10pt}.audit,.bar,.lane{-webkit-print-color-adjust:"
 	"exact;print-color-adjust:exact}h2{break-after:avoid}tr{break-inside:avoid}"
@@ -296,6 +296,29 @@ static void html_kv(struct drr_buf *b, const char *k, const char *v)
 /* Bars beyond this many get no tooltip and steps no label, to keep a big
  * run's page small. */
 #define DETAIL_MAX 2000
+
+/* A bar's class: ok, failed, int (cancelled or interrupted) or running. */
+static const char *bar_class(const char *result)
+{
+	if (!strcmp(result, "completed"))
+		return "ok";
+	if (!strcmp(result, "failed"))
+		return "failed";
+	if (!strcmp(result, "running"))
+		return "running";
+	return "int";
+}
+
+/* "+1.234s" after t0, the run's start: the table's times, short. */
+static const char *offset(const char *ts, int64_t t0, char *buf, size_t n)
+{
+	int64_t us;
+	if (!ts || drr_rfc3339_parse(ts, &us) < 0)
+		return "-";
+	char d[32];
+	snprintf(buf, n, "+%s", drr_duration_fmt((double)(us - t0) / 1e6, d, sizeof d));
+	return buf;
+}
 
 static double tsecs(const char *ts, int64_t t0)
 {
@@ -379,9 +402,11 @@ static void html_gantt(struct drr_buf *b, json_t *rep)
 					w = 1.5;
 				drr_buf_addf(b, "<rect class=\"bar %s\" x=\"%.1f\" y=\"%zu\" "
 						"width=\"%.1f\" data-step=\"",
-					     str(one, "result"), x, y + 2, w);
+					     bar_class(str(one, "result")), x, y + 2, w);
 				esc_html(b, str(v, "name"));
-				drr_buf_addf(b, "\" data-attempt=\"%zu\"", n + 1);
+				drr_buf_adds(b, "\"");
+				if (n) /* a first attempt is the default: a big page stays small */
+					drr_buf_addf(b, " data-attempt=\"%zu\"", n + 1);
 				if (detail) {
 					drr_buf_adds(b, "><title>");
 					esc_html(b, str(v, "name"));
@@ -475,21 +500,24 @@ void drr_report_html(struct drr_buf *b, json_t *rep)
 		drr_buf_adds(b, "</table>\n");
 	drr_buf_adds(b, "<h2>Timeline</h2>\n");
 	html_gantt(b, rep);
+	int64_t t0 = 0;
+	drr_rfc3339_parse(str(rep, "started"), &t0);
 	drr_buf_adds(b, "\n<h2>Steps</h2>\n<table id=\"steps\"><tr><th>step</th><th>phase</th>"
-			"<th>result</th><th>attempts</th><th>start</th><th>end</th>"
+			"<th>result</th><th>attempts</th><th>started</th>"
 			"<th>duration</th><th>last log / error</th></tr>\n");
 	size_t i;
 	json_t *v;
 	json_array_foreach(json_object_get(rep, "steps"), i, v) {
 		json_t *at = json_object_get(v, "attempts");
 		size_t na = json_array_size(at);
+		char o1[48];
 		drr_buf_adds(b, "<tr><td>");
 		esc_html(b, str(v, "name"));
-		drr_buf_adds(b, "</td><td>");
+		drr_buf_adds(b, "<td>");
 		esc_html(b, str(v, "phase"));
-		drr_buf_addf(b, "</td><td>%s</td><td>%zu</td><td>%s</td><td>%s</td><td>%s</td><td>",
-			     str(v, "result"), na, na ? str(json_array_get(at, 0), "start") : "-",
-			     na ? str(json_array_get(at, na - 1), "end") : "-",
+		drr_buf_addf(b, "<td>%s<td>%zu<td>%s<td>%s<td>", str(v, "result"), na,
+			     na ? offset(str(json_array_get(at, 0), "start"), t0, o1, sizeof o1)
+				: "-",
 			     secs(json_object_get(v, "duration_s"), d1, sizeof d1));
 		json_t *logs = json_object_get(v, "logs");
 		if (json_is_string(json_object_get(v, "error")))
@@ -497,9 +525,10 @@ void drr_report_html(struct drr_buf *b, json_t *rep)
 		else if (json_array_size(logs))
 			esc_html(b,
 				 json_string_value(json_array_get(logs, json_array_size(logs) - 1)));
-		drr_buf_adds(b, "</td></tr>\n");
+		drr_buf_adds(b, "\n"); /* HTML closes td and tr itself */
 	}
-	drr_buf_adds(b, "</table>\n<h2>Approvals</h2>\n");
+	drr_buf_adds(b, "</table>\n<p><small>Times are from the run's start.</small></p>\n"
+			"<h2>Approvals</h2>\n");
 	if (!json_array_size(json_object_get(rep, "approvals")))
 		drr_buf_adds(b, "<p>None.</p>\n");
 	else
