@@ -56,11 +56,18 @@ struct fsop {
 	char msg[600];
 };
 
-#define FAIL(o, tok, ...)                                              \
-	do {                                                           \
-		(o)->token = (tok);                                    \
-		snprintf((o)->msg, sizeof (o)->msg, __VA_ARGS__);      \
-	} while (0)
+/* the failure of o: token and message (a function, so that a long path is
+ * cut to the message's size without a format-truncation warning) */
+static void fail_msg(struct fsop *o, const char *tok, const char *fmt, ...) DRR_PRINTF(3, 4);
+static void fail_msg(struct fsop *o, const char *tok, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	o->token = tok;
+	vsnprintf(o->msg, sizeof o->msg, fmt, ap);
+	va_end(ap);
+}
+#define FAIL fail_msg
 
 static const char *errno_token(int e)
 {
