@@ -11,14 +11,16 @@
 --                                               application on it, and tear
 --                                               everything down
 --
--- A drill makes no new backup: it restores what was off-site when it
--- started, as a real recovery would, so its RPO is the age of that backup.
+-- A drill makes no new backup (the daily steps say drill = "skip"): it
+-- restores what was off-site when it started, as a real recovery would, so
+-- its RPO is the age of that backup.
 --
 -- Tiers (--env) set the objectives the drill is measured against: critical
 -- (RTO 1h, RPO 15m), production (RTO 4h, RPO 1h, the default), non_critical
 -- (RTO 24h, RPO 24h).  A failed backup, verification, encryption or off-site
--- copy pages (PagerDuty, the declared secret PAGERDUTY_ROUTING_KEY) before
--- the step fails.
+-- copy, and in a drill a failed integrity or application check, pages
+-- (PagerDuty, the declared secret PAGERDUTY_ROUTING_KEY) before the step
+-- fails.
 --
 -- The database connection is libpq's (PGHOST, PGPORT, PGUSER, PGPASSWORD in
 -- drrun's environment).  Master keys are DIR/<id>.key files (64 hex digits,
@@ -77,8 +79,6 @@ end
 
 local function keys(ctx) return { active = ctx.params.active_key, dir = ctx.params.key_dir } end
 
--- the daily part, not in a drill (a drill restores what is already off-site)
-local function daily(ctx) return not ctx.drill end
 
 -- run fn(ctx); if it raises, page, then fail the step with the same error
 local function paged(what, fn)
@@ -143,7 +143,7 @@ end
 -- ---- the daily backup ---------------------------------------------------------
 
 step "backup" {
-  phase = "backup", timeout = "2h", when = daily,
+  phase = "backup", timeout = "2h", drill = "skip",
   run = paged("dump", function(ctx)
     local db, dir = ctx.params.db, ctx.params.dir
     drrun.must(exec.run { "mkdir", "-p", dir })
@@ -165,7 +165,7 @@ step "backup" {
 }
 
 step "verify_backup" {
-  phase = "backup", after = "backup", when = daily,
+  phase = "backup", after = "backup", drill = "skip",
   run = paged("verification", function(ctx)
     local b = ctx.outputs.backup
     local r = backup.verify { path = b.file, manifest = b.manifest, min_size = ctx.params.min_size,
@@ -180,7 +180,7 @@ step "verify_backup" {
 }
 
 step "encrypt" {
-  phase = "backup", after = "verify_backup", when = daily,
+  phase = "backup", after = "verify_backup", drill = "skip",
   run = paged("encryption", function(ctx)
     local b = ctx.outputs.backup
     local r = drrun.must(backup.encrypt { src = b.file, dst = b.file .. ".enc", keys = keys(ctx), aad = b.name })
@@ -189,7 +189,7 @@ step "encrypt" {
 }
 
 step "offsite" {
-  phase = "backup", after = "encrypt", timeout = "2h", when = daily,
+  phase = "backup", after = "encrypt", timeout = "2h", drill = "skip",
   run = paged("off-site copy", function(ctx)
     local b, e = ctx.outputs.backup, ctx.outputs.encrypt
     local o = offsite(ctx)
@@ -204,7 +204,7 @@ step "offsite" {
 }
 
 step "retention" {
-  phase = "backup", after = "offsite", when = daily,
+  phase = "backup", after = "offsite", drill = "skip",
   run = function(ctx)
     local dir = ctx.params.dir
     local list = {}
@@ -271,19 +271,19 @@ step "restore" {
 step "integrity" {
   phase = "verify", after = "restore", when = drilling,
   doc = "every table's row count equals the manifest's",
-  run = function(ctx)
+  run = paged("restore integrity check", function(ctx)
     local c = drrun.must(backup.postgres_check { db = ctx.params.scratch_db, manifest = ctx.outputs.fetch_latest.manifest })
     if not c.ok then error("row counts differ from the manifest: " .. table.concat(c.mismatched, ", "), 0) end
     local t = {}
     for _, e in ipairs(c.tables) do t[#t + 1] = e.name .. "=" .. e.got end
     return { tables = #c.tables, counts = table.concat(t, " ") }
-  end,
+  end),
 }
 
 step "app_check" {
   phase = "verify", after = "integrity", when = drilling, timeout = "2m",
   doc = "the application works on the restored data",
-  run = function(ctx)
+  run = paged("application check", function(ctx)
     if ctx.params.app_cmd == "" then ctx.log("no app_cmd: the application check is skipped"); return { skipped = true } end
     local w, port = ctx.params.work_dir, ctx.params.app_port
     -- started in the background; its PID goes to a file teardown reads
@@ -301,7 +301,7 @@ step "app_check" {
       drrun.sleep("200ms")
     end
     error("the application on the restored database is not healthy: " .. tostring(last), 0)
-  end,
+  end),
 }
 
 -- ---- teardown: whatever the drill made, whatever happened -----------------------

@@ -5,7 +5,8 @@
 --      copy) and tests/pg.sh (PostgreSQL) under the run dir,
 --   2. makes the orders database and two master keys (openssl, 0600),
 --   3. runs runbooks/backup-drill.lua in drruns of its own, one per session
---      of --param sessions (a comma list of: daily, rotated, failing, drill),
+--      of --param sessions (a comma list of: daily, rotated, failing, drill;
+--      tamper is no run: it edits the off-site manifest's row count),
 --      each with its output in SESSION.out and its exit status in
 --      SESSION.status (state dir $DRRUN_STATE_DIR/inner),
 --   4. saves what the PagerDuty fake received (pagerduty.json) and facts
@@ -18,7 +19,7 @@ local http = require "drrun.http"
 
 runbook {
   name = "backup-drill-e2e",
-  params = { sessions = { default = "daily", doc = "comma list: daily, rotated, failing, drill" } },
+  params = { sessions = { default = "daily", doc = "comma list: daily, rotated, failing, tamper, drill" } },
 }
 
 local REPO = os.getenv("DRRUN_REPO")
@@ -105,11 +106,20 @@ step "sessions" {
         inner("rotated", "run", { "--param", "active_key=k2" })
       elseif s == "failing" then
         inner("failing", "run", { "--param", "active_key=k2", "--param", "min_size=100000000" })
+      elseif s == "tamper" then
+        -- the off-site manifest now claims one order more than the dump holds
+        sh([[for f in "$1"/*.json; do sed -i 's/"rows": 2000/"rows": 2001/' "$f"; done]], E.DRRUN_TEST_SSH_DIR .. "/offsite")
       elseif s == "drill" then
         drrun.sleep(1.1)
         inner("drill", "drill", { "--env", "critical", "--param", "active_key=k2",
           "--param", "app_cmd=python3 " .. REPO .. "/tests/integration/lib/orders_app.py",
           "--param", "app_port=" .. tostring(tonumber(sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']]))) })
+        -- the drill's evidence: drrun report, from the journal alone
+        local id = sh([[sed -n 's/^[0-9T:.Z-]* run \([^ ]*\)$/\1/p' drill.out | head -n 1]]):gsub("%s+", "")
+        local me = drrun.must(exec.run { "bash", "-c", 'readlink "/proc/$PPID/exe"' }).stdout:gsub("%s+$", "")
+        local r = drrun.must(exec.run { me, "report", "--state-dir", os.getenv("DRRUN_STATE_DIR") .. "/inner",
+          "--format", "json", "-o", "report.json", id, timeout = "60s" })
+        sh('printf "%s\n" "$1" > report.status', tostring(r.status))
       else
         error("unknown session " .. s, 0)
       end
