@@ -12,7 +12,8 @@
 static const char USAGE[] =
 	"usage: drrun serve --rules RULES.lua [--listen 127.0.0.1:9095] [--state-dir DIR]\n"
 	"                   [--tls-cert PEM --tls-key PEM] [--log-format logfmt|json]\n"
-	"                   [--max-connections N] [--client-timeout DURATION]\n";
+	"                   [--max-connections N] [--client-timeout DURATION]\n"
+	"                   [--lock etcd://HOST:PORT [--lock-ttl DURATION]]\n";
 
 static const char HELP[] =
 	"\n"
@@ -36,15 +37,33 @@ static const char HELP[] =
 	"  --log-format F       logfmt (default) or json, on stderr\n"
 	"  --max-connections N  open connections at most (default 256)\n"
 	"  --client-timeout D   drop a client silent for D (default 10s)\n"
+	"  --lock etcd://H:P    dedupe keys in etcd (v3 JSON gateway): several serve\n"
+	"                       instances on one etcd start one run per key; etcd\n"
+	"                       down: no activation (fail closed)\n"
+	"  --lock-ttl D         the etcd lease's TTL (default 10s): a dead instance's\n"
+	"                       keys are free after it\n"
 	"SIGTERM or SIGINT: stop accepting; runs already started finish.\n";
 
 int cmd_serve(int argc, char **argv)
 {
-	enum { O_RULES = 256, O_LISTEN, O_LOCK, O_CERT, O_KEY, O_STATE, O_LOG, O_MAXC, O_CTO, O_HELP };
+	enum {
+		O_RULES = 256,
+		O_LISTEN,
+		O_LOCK,
+		O_LOCKTTL,
+		O_CERT,
+		O_KEY,
+		O_STATE,
+		O_LOG,
+		O_MAXC,
+		O_CTO,
+		O_HELP
+	};
 	static const struct option lo[] = {
 		{ "rules", required_argument, NULL, O_RULES },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "lock", required_argument, NULL, O_LOCK },
+		{ "lock-ttl", required_argument, NULL, O_LOCKTTL },
 		{ "tls-cert", required_argument, NULL, O_CERT },
 		{ "tls-key", required_argument, NULL, O_KEY },
 		{ "state-dir", required_argument, NULL, O_STATE },
@@ -54,7 +73,9 @@ int cmd_serve(int argc, char **argv)
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct serve_opts o = { .listen = "127.0.0.1:9095", .max_conns = 256, .conn_timeout = 10 };
+	struct serve_opts o = {
+		.listen = "127.0.0.1:9095", .max_conns = 256, .conn_timeout = 10, .lock_ttl = 10
+	};
 	const char *log = "logfmt";
 	int c;
 	opterr = 0;
@@ -64,6 +85,14 @@ int cmd_serve(int argc, char **argv)
 		case O_RULES: o.rules = optarg; break;
 		case O_LISTEN: o.listen = optarg; break;
 		case O_LOCK: o.lock = optarg; break;
+		case O_LOCKTTL:
+			if (drr_duration_parse(optarg, &o.lock_ttl) < 0 || o.lock_ttl < 2 ||
+			    o.lock_ttl > 3600) {
+				drr_term_line(stderr, "drrun serve: --lock-ttl '%s': give 2s..1h",
+					      optarg);
+				return DRR_EXIT_USAGE;
+			}
+			break;
 		case O_CERT: o.tls_cert = optarg; break;
 		case O_KEY: o.tls_key = optarg; break;
 		case O_STATE: o.state_dir = optarg; break;
@@ -103,11 +132,6 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (!o.rules) {
 		fprintf(stderr, "drrun serve: --rules FILE is required\n%s", USAGE);
-		return DRR_EXIT_USAGE;
-	}
-	if (o.lock) {
-		drr_term_line(stderr, "drrun serve: --lock: the etcd lock is not available in this "
-				      "drrun yet; run one serve instance");
 		return DRR_EXIT_USAGE;
 	}
 	if (!!o.tls_cert != !!o.tls_key) {

@@ -51,6 +51,9 @@ struct act {
 	long id;
 	char *rule, *runbook, *key, *source, *path;
 	int drill;
+	int locked;	 /* its key is held in etcd */
+	double cooldown; /* its rule's */
+	char lockval[160];
 	int state; /* 0 queued (its runbook's lock is busy), 1 running, 2 ended, 3 lost */
 	long pid;
 	int exit;
@@ -79,6 +82,7 @@ struct seen {
 
 struct pending { /* an intent waiting for its decision to be durable */
 	struct act *a;
+	int64_t seq; /* its decision's record */
 	json_t *trigger, *params;
 	char *path;
 	struct pending *next;
@@ -122,6 +126,9 @@ struct srv {
 	struct pending *pend;
 	struct pending *queue; /* decided, waiting for a run of their runbook to end */
 	int exit_code;
+	struct serve_etcd *etcd;
+	int locking; /* etcd answers awaited */
+	char instance[96];
 };
 
 static void serve_log(struct srv *s, const char *level, const char *msg, ...);
@@ -197,6 +204,9 @@ static const struct {
 	{ "drrun_last_run_rto_seconds", "gauge",
 	  "Duration of the last run of each runbook (the RTO achieved), seconds." },
 	{ "drrun_accepting", "gauge", "1 while serve accepts webhooks, 0 once it stops." },
+	{ "drrun_lock_up", "gauge", "With --lock: 1 while serve holds its etcd lease." },
+	{ "drrun_lock_refusals_total", "counter",
+	  "Activations refused because etcd did not answer (fail closed), by rule." },
 };
 
 static void render_metrics(struct srv *s, struct drr_buf *b)
@@ -500,6 +510,8 @@ static void act_ended(struct srv *s, struct act *a, int code, int lost)
 	if (k->active == a)
 		k->active = NULL;
 	k->ended_at = a->ended_at;
+	if (a->locked && s->etcd)
+		serve_etcd_release(s->etcd, a->key, a->lockval, a->cooldown);
 	json_t *rec = json_pack("{s:s,s:I}", "type", "ended", "act", (json_int_t)a->id);
 	json_object_set_new(rec, "exit", code >= 0 ? json_integer(code) : json_null());
 	json_object_set_new(rec, "run_id", json_string(a->run_id));
@@ -697,65 +709,75 @@ static void run_queue(struct srv *s)
 static void on_decisions_durable(void *ud, int rc)
 {
 	struct srv *s = ud;
-	struct pending *p = s->pend;
-	s->pend = NULL;
-	/* oldest first */
-	struct pending *rev = NULL;
-	while (p) {
-		struct pending *n = p->next;
-		p->next = rev;
-		rev = p;
-		p = n;
+	/* only what this sync covered: a decision appended since waits for its own */
+	struct pending *take = NULL, **tt = &take;
+	for (struct pending **pp = &s->pend; *pp;) {
+		struct pending *p = *pp;
+		if (rc < 0 || p->seq <= s->synced) {
+			*pp = p->next;
+			p->next = NULL;
+			*tt = p;
+			tt = &p->next;
+		} else {
+			pp = &p->next;
+		}
 	}
-	while (rev) {
-		struct pending *n = rev->next;
+	while (take) { /* oldest first: pend is kept in order */
+		struct pending *n = take->next;
 		if (rc == 0) {
-			start_or_queue(s, rev);
+			start_or_queue(s, take);
 		} else {
 			s->nrunning++;
-			act_ended(s, rev->a, 75, 1);
-			pending_free(rev);
+			act_ended(s, take->a, 75, 1);
+			pending_free(take);
 		}
-		rev = n;
+		take = n;
 	}
 	maybe_finish(s);
 }
 
-/* Decide one intent: start, or drop for dedupe or cooldown. */
-static void decide(struct srv *s, long id, int idx, json_t *intent)
+static void drop(struct srv *s, long id, int idx, const char *rule, const char *key,
+		 const char *result, const char *where)
+{
+	json_t *rec = json_pack("{s:s,s:I,s:i,s:s,s:s}", "type", "decided", "id", (json_int_t)id,
+				"intent", idx, "result", result, "key", key);
+	if (where)
+		json_object_set_new(rec, "where", json_string(where));
+	store_append(s, rec);
+	metric1(s,
+		!strcmp(result, "dedupe")     ? "drrun_dedupe_drops_total"
+		: !strcmp(result, "cooldown") ? "drrun_cooldown_drops_total"
+					      : "drrun_lock_refusals_total",
+		"rule", rule);
+	char ids[24];
+	snprintf(ids, sizeof ids, "%ld", id);
+	serve_log(s, !strcmp(result, "lock_unavailable") ? "error" : "info", "not activated",
+		  "id", ids, "rule", rule, "key", key, "reason", result, "where",
+		  where ? where : "here", NULL);
+}
+
+/* The intent is to start: its act, its durable decision, then the spawn. */
+static void start(struct srv *s, long id, int idx, json_t *intent)
 {
 	const char *rule = json_string_value(json_object_get(intent, "rule"));
 	const char *key = json_string_value(json_object_get(intent, "key"));
-	const char *runbook = json_string_value(json_object_get(intent, "runbook"));
 	const char *path = json_string_value(json_object_get(intent, "path"));
 	json_t *trigger = json_object_get(intent, "trigger");
-	int drill = json_is_true(json_object_get(intent, "drill"));
-	double cooldown = json_real_value(json_object_get(intent, "cooldown"));
-	const char *source = json_string_value(json_object_get(trigger, "source"));
-	if (!rule || !key || !runbook || !path || !source)
-		return;
 	struct key *k = key_get(s, key);
-	const char *result = "started";
-	double t = now_s();
-	if (k->active)
-		result = "dedupe";
-	else if (k->ended_at > 0 && t < k->ended_at + cooldown)
-		result = "cooldown";
-	json_t *rec = json_pack("{s:s,s:I,s:i,s:s,s:s}", "type", "decided", "id", (json_int_t)id,
-				"intent", idx, "result", result, "key", key);
-	char ids[24];
-	snprintf(ids, sizeof ids, "%ld", id);
-	if (strcmp(result, "started")) {
-		store_append(s, rec);
-		metric1(s, !strcmp(result, "dedupe") ? "drrun_dedupe_drops_total"
-						       : "drrun_cooldown_drops_total",
-			"rule", rule);
-		serve_log(s, "info", "not activated", "id", ids, "rule", rule, "key", key,
-			  "reason", result, NULL);
+	if (k->active) { /* taken here while etcd answered */
+		drop(s, id, idx, rule, key, "dedupe", NULL);
 		return;
 	}
-	struct act *a = act_new(s, s->next_act, rule, runbook, path, key, source, drill);
-	json_object_set_new(rec, "act", json_integer(a->id));
+	struct act *a = act_new(s, s->next_act, rule,
+				json_string_value(json_object_get(intent, "runbook")), path, key,
+				json_string_value(json_object_get(trigger, "source")),
+				json_is_true(json_object_get(intent, "drill")));
+	a->cooldown = json_real_value(json_object_get(intent, "cooldown"));
+	a->locked = s->etcd != NULL;
+	snprintf(a->lockval, sizeof a->lockval, "%s/%ld/%d", s->instance, id, idx);
+	json_t *rec = json_pack("{s:s,s:I,s:i,s:s,s:s,s:I}", "type", "decided", "id",
+				(json_int_t)id, "intent", idx, "result", "started", "key", key,
+				"act", (json_int_t)a->id);
 	store_append(s, rec);
 	k->active = a;
 	struct pending *p = drr_xcalloc(1, sizeof *p);
@@ -763,8 +785,72 @@ static void decide(struct srv *s, long id, int idx, json_t *intent)
 	p->trigger = json_incref(trigger);
 	p->params = json_incref(json_object_get(intent, "params"));
 	p->path = drr_xstrdup(path);
-	p->next = s->pend;
-	s->pend = p;
+	p->seq = s->written;
+	struct pending **pp = &s->pend;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = p;
+}
+
+struct lockwait {
+	struct srv *s;
+	long id;
+	int idx;
+	json_t *intent;
+};
+
+static void on_lock(void *ud, int rc)
+{
+	struct lockwait *w = ud;
+	struct srv *s = w->s;
+	const char *rule = json_string_value(json_object_get(w->intent, "rule"));
+	const char *key = json_string_value(json_object_get(w->intent, "key"));
+	s->locking--;
+	if (rc == 0)
+		start(s, w->id, w->idx, w->intent);
+	else if (rc == 1)
+		drop(s, w->id, w->idx, rule, key, "dedupe", "etcd");
+	else
+		drop(s, w->id, w->idx, rule, key, "lock_unavailable", "etcd");
+	if (s->pend)
+		store_sync(s, on_decisions_durable, s);
+	json_decref(w->intent);
+	free(w);
+	maybe_finish(s);
+}
+
+/* Decide one intent: start, or drop for dedupe or cooldown (here, then, with
+ * --lock, in etcd: fail closed when it does not answer). */
+static void decide(struct srv *s, long id, int idx, json_t *intent)
+{
+	const char *rule = json_string_value(json_object_get(intent, "rule"));
+	const char *key = json_string_value(json_object_get(intent, "key"));
+	const char *runbook = json_string_value(json_object_get(intent, "runbook"));
+	const char *path = json_string_value(json_object_get(intent, "path"));
+	json_t *trigger = json_object_get(intent, "trigger");
+	double cooldown = json_real_value(json_object_get(intent, "cooldown"));
+	const char *source = json_string_value(json_object_get(trigger, "source"));
+	if (!rule || !key || !runbook || !path || !source)
+		return;
+	struct key *k = key_get(s, key);
+	if (k->active) {
+		drop(s, id, idx, rule, key, "dedupe", NULL);
+		return;
+	}
+	if (k->ended_at > 0 && now_s() < k->ended_at + cooldown) {
+		drop(s, id, idx, rule, key, "cooldown", NULL);
+		return;
+	}
+	if (!s->etcd) {
+		start(s, id, idx, intent);
+		return;
+	}
+	struct lockwait *w = drr_xcalloc(1, sizeof *w);
+	*w = (struct lockwait){ s, id, idx, json_incref(intent) };
+	s->locking++;
+	char *val = drr_xasprintf("%s/%ld/%d", s->instance, id, idx);
+	serve_etcd_acquire(s->etcd, key, val, on_lock, w);
+	free(val);
 }
 
 static void decide_all(struct srv *s, long id, json_t *intents)
@@ -1088,11 +1174,16 @@ static void on_request(void *ud, struct serve_req *r)
 		return;
 	}
 	if (!strcmp(u, "/healthz")) {
+		int lock_down = s->etcd && !serve_etcd_up(s->etcd);
 		json_t *o = json_pack("{s:s,s:b,s:i,s:i,s:i}", "status",
-				      s->stopping ? "stopping" : "ok", "accepting", !s->stopping,
-				      "rules", s->rs->nrules, "schedules", s->rs->nscheds,
-				      "running", s->nrunning);
-		reply_json(r, s->stopping ? 503 : 200, o);
+				      s->stopping ? "stopping" : lock_down ? "lock_down" : "ok",
+				      "accepting", !s->stopping, "rules", s->rs->nrules, "schedules",
+				      s->rs->nscheds, "running", s->nrunning);
+		json_object_set_new(o, "lock",
+				    !s->etcd ? json_string("local")
+				    : lock_down ? json_string("etcd down: activations refused")
+						: json_string("etcd"));
+		reply_json(r, s->stopping || lock_down ? 503 : 200, o);
 		return;
 	}
 	if (!strcmp(u, "/metrics")) {
@@ -1358,6 +1449,8 @@ static void close_all(struct srv *s)
 {
 	serve_http_stop(s->http);
 	s->http = NULL;
+	serve_etcd_close(s->etcd);
+	s->etcd = NULL;
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sched_timer, NULL);
@@ -1367,7 +1460,7 @@ static void close_all(struct srv *s)
 static void maybe_finish(struct srv *s)
 {
 	if (!s->stopping || s->nrunning > 0 || s->pend || s->queue || s->waits || s->syncing ||
-	    !s->http)
+	    s->locking || !s->http)
 		return;
 	if (serve_http_open(s->http) > 0) /* in-flight requests: the next one re-checks */
 		return;
@@ -1397,6 +1490,18 @@ static void on_signal(uv_signal_t *h, int sig)
 	/* the reap timer now also watches for the end */
 	uv_timer_start(&s->reap_timer, on_finish_check, 100, 100);
 	maybe_finish(s);
+}
+
+static void on_lock_state(void *ud, int up)
+{
+	struct srv *s = ud;
+	metric_set(s, "drrun_lock_up", "", up);
+	if (up)
+		serve_log(s, "info", "etcd lease granted: activations allowed", "lock", s->o->lock,
+			  NULL);
+	else
+		serve_log(s, "error", "etcd unreachable or lease lost: activations refused", "lock",
+			  s->o->lock, NULL);
 }
 
 static char *self_exe(void)
@@ -1522,6 +1627,23 @@ int serve_main(const struct serve_opts *o)
 		uv_close((uv_handle_t *)&s->reap_timer, NULL);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		goto out;
+	}
+	if (o->lock) {
+		char hn[64] = "host";
+		gethostname(hn, sizeof hn - 1);
+		snprintf(s->instance, sizeof s->instance, "%.63s:%ld", hn, (long)getpid());
+		s->etcd = serve_etcd_new(&loop, o->lock, (int)(o->lock_ttl + 0.5), err, sizeof err);
+		if (!s->etcd) {
+			drr_term_line(stderr, "drrun serve: %s", err);
+			rc = DRR_EXIT_USAGE;
+			serve_http_stop(s->http);
+			uv_close((uv_handle_t *)&s->sched_timer, NULL);
+			uv_close((uv_handle_t *)&s->reap_timer, NULL);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			goto out;
+		}
+		metric_set(s, "drrun_lock_up", "", 0);
+		serve_etcd_start(s->etcd, on_lock_state, s);
 	}
 	uv_signal_init(&loop, &s->sigterm);
 	uv_signal_init(&loop, &s->sigint);

@@ -205,6 +205,24 @@ void serve_http_quiesce(struct serve_http *h);
 int serve_http_open(struct serve_http *h);
 void serve_http_stop(struct serve_http *h);
 
+/* ---- etcd.c: dedupe keys shared by several instances ---------------------- */
+
+struct serve_etcd;
+/* url is etcd://HOST:PORT; ttl the lease's seconds.  NULL with err. */
+struct serve_etcd *serve_etcd_new(uv_loop_t *loop, const char *url, int ttl, char *err,
+				  size_t errlen);
+/* Grant the lease and keep it alive; on_state(ud, up) when that changes. */
+void serve_etcd_start(struct serve_etcd *e, void (*on_state)(void *ud, int up), void *ud);
+int serve_etcd_up(const struct serve_etcd *e);
+/* Take key (neither it nor its cooldown held anywhere): cb(ud, 0) taken,
+ * 1 held elsewhere or cooling down, -1 etcd unreachable or no lease. */
+void serve_etcd_acquire(struct serve_etcd *e, const char *key, const char *value,
+			void (*cb)(void *ud, int rc), void *ud);
+/* Give key back (if it still holds value), leaving a cooldown behind. */
+void serve_etcd_release(struct serve_etcd *e, const char *key, const char *value,
+			double cooldown);
+void serve_etcd_close(struct serve_etcd *e);
+
 /* ---- cmd_serve (engine/cli) calls this --------------------------------- */
 
 struct serve_opts {
@@ -212,6 +230,7 @@ struct serve_opts {
 	int log_json;
 	int max_conns;
 	double conn_timeout;
+	double lock_ttl; /* seconds, for --lock */
 };
 int serve_main(const struct serve_opts *o);
 

@@ -25,6 +25,7 @@
 #define CURL_FUNCS(X)                                                                             \
 	X(CURLcode, curl_global_init, (long flags), (flags))                                      \
 	X(CURL *, curl_easy_init, (void), ())                                                     \
+	X(CURLcode, curl_easy_perform, (CURL * e), (e))                                           \
 	X(const char *, curl_easy_strerror, (CURLcode c), (c))                                    \
 	X(CURLM *, curl_multi_init, (void), ())                                                   \
 	X(CURLcode, curl_easy_pause, (CURL * e, int bits), (e, bits))                             \
