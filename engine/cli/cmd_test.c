@@ -280,7 +280,7 @@ static char *check_case(lua_State *L, const char *journal, int rc, const char *t
 	char *failure = NULL;
 	struct drr_buf b = { 0 };
 	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-		buf_line(&b, "checking the case raised: ", lua_tostring(L, -1));
+		buf_line(&b, "checking the case raised: ", drr_lua_safe_tostring(L, -1));
 	} else {
 		lua_Integer n = luaL_len(L, -1);
 		for (lua_Integer i = 1; i <= n; i++) {
@@ -415,7 +415,7 @@ static void run_file(struct suite *s, const char *file)
 	luaL_openlibs(L);
 	drr_modules_preload(L);
 	if (drr_test_load_file(L, file) != LUA_OK) {
-		add_outcome(s, file, "(test file)", drr_xstrdup(lua_tostring(L, -1)), 0);
+		add_outcome(s, file, "(test file)", drr_xstrdup(drr_lua_safe_tostring(L, -1)), 0);
 		lua_close(L);
 		return;
 	}
