@@ -283,6 +283,17 @@ function M._install(index)
     loaded[name] = faked(name, fake, preload[name])
     if not preload[name] then preload[name] = function() return loaded[name] end end
   end
+  -- os.time() and os.date() read the virtual clock too, like drrun.now()
+  local now = require("drrun.core").now
+  local real_time, real_date = os.time, os.date
+  os.time = function(t)
+    if t == nil then return math.floor(now()) end
+    return real_time(t)
+  end
+  os.date = function(fmt, t)
+    if t == nil then t = math.floor(now()) end
+    return real_date(fmt, t)
+  end
   return c
 end
 

@@ -6,7 +6,11 @@ local exec = require "drrun.exec"
 runbook { name = "tiny", params = { marker = { default = "" } } }
 
 step "wait" {
-  run = function(ctx) drrun.sleep("1h") return { waited = "1h" } end,
+  run = function(ctx)
+    local t0, n0 = os.time(), drrun.now()
+    drrun.sleep("1h")
+    return { waited = "1h", os_time = os.time() - t0, now = drrun.now() - n0 }
+  end,
 }
 
 step "touch" {
