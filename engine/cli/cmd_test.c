@@ -301,15 +301,44 @@ static char *check_case(lua_State *L, const char *journal, int rc, const char *t
 	return failure;
 }
 
-/* <dir of file>/<rel>, unless rel is absolute. */
+/* <dir of file>/<rel>, unless rel is absolute; "a/b/../c" reads "a/c". */
 static char *beside(const char *file, const char *rel)
 {
-	if (rel[0] == '/')
-		return drr_xstrdup(rel);
 	const char *slash = strrchr(file, '/');
-	if (!slash)
-		return drr_xstrdup(rel);
-	return drr_xasprintf("%.*s/%s", (int)(slash - file), file, rel);
+	char *p = rel[0] == '/' || !slash ? drr_xstrdup(rel)
+					  : drr_xasprintf("%.*s/%s", (int)(slash - file), file, rel);
+	/* collapse "name/.." and "./" in place, never past a leading ".." or "/" */
+	char *out = drr_xcalloc(strlen(p) + 2, 1);
+	size_t n = 0;
+	int depth = 0; /* names in out that a ".." may remove */
+	for (char *seg = p; *seg;) {
+		size_t len = strcspn(seg, "/");
+		if (len == 1 && seg[0] == '.') {
+			/* skip */
+		} else if (len == 2 && seg[0] == '.' && seg[1] == '.' && depth > 0) {
+			n--; /* the '/' after the last name */
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			depth--;
+		} else if (len > 0) {
+			memcpy(out + n, seg, len);
+			n += len;
+			out[n++] = '/';
+			depth += !(len == 2 && seg[0] == '.' && seg[1] == '.');
+		} else if (seg == p) {
+			out[n++] = '/'; /* absolute */
+		}
+		seg += len;
+		if (*seg == '/')
+			seg++;
+	}
+	if (n > 1 && out[n - 1] == '/')
+		n--;
+	out[n] = '\0';
+	if (!n)
+		out[0] = '.', out[1] = '\0';
+	free(p);
+	return out;
 }
 
 /* A job that ended: check its case (the table on top of L) against its

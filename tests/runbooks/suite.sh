@@ -90,6 +90,8 @@ if [ -e "$WORK/marker" ]; then
 else
 	echo "ok meta/unfaked-call-touches-nothing"
 fi
+meta unfaked-below-the-stdlib $M/unfaked_stdlib.lua "0 passed, 1 failed" \
+	"unfaked call: drrun.http.core.request, from drrun.statuspage.incident at runbooks/heroku-netlify.lua:148"
 meta one-of-two $M/mixed.lua "1 passed, 1 failed" \
 	"ok 1 - $M/mixed.lua: passes with exec faked" "exit: expected 3, got 0"
 meta bad-case $M/bad_case.lua "0 passed, 1 failed" \
