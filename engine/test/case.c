@@ -118,6 +118,9 @@ static void case_options(lua_State *L, struct drr_opts *o)
 	spec_field(L, "dry_run");
 	o->dry_run = lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	spec_field(L, "drill");
+	o->drill = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	if (spec_field(L, "answers") == LUA_TTABLE)
 		o->answers = drr_lua_to_json(L, -1);
 	lua_pop(L, 1);

@@ -23,7 +23,7 @@ M._state = S
 
 local CASE_FIELDS = {
   params = true, secrets = true, env = true, fake = true, faults = true, answers = true,
-  expect = true, check = true, yes = true, dry_run = true, trigger = true,
+  expect = true, check = true, yes = true, dry_run = true, drill = true, trigger = true,
 }
 local EXPECT_FIELDS = {
   result = true, exit = true, completed = true, rolled_back = true, failed = true,
