@@ -64,17 +64,18 @@ static int list_runs(const struct drr_opts *o)
 		} else {
 			const char *state = drr_past_state(&p, o->state_dir);
 			int res = drr_past_resumable(&p, o->state_dir);
+			int dry = json_is_true(json_object_get(p.start, "dry_run"));
 			resumable += res;
 			if (o->json)
-				json_array_append_new(all,
-						      json_pack("{s:s, s:s, s:s, s:s, s:b}", "run",
-								p.run_id, "runbook", p.runbook,
-								"started", str(p.start, "ts"),
-								"state", state, "resumable", res));
+				json_array_append_new(
+					all, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "run", p.run_id,
+						       "runbook", p.runbook, "started",
+						       str(p.start, "ts"), "state", state, "resumable",
+						       res, "dry_run", dry));
 			else
-				drr_term_line(stdout, "%-44s %-20s %-27.27s %s%s", p.run_id,
+				drr_term_line(stdout, "%-44s %-20s %-27.27s %s%s%s", p.run_id,
 					      p.runbook, str(p.start, "ts"), state,
-					      res ? " (resumable)" : "");
+					      dry ? " (dry run)" : "", res ? " (resumable)" : "");
 			drr_past_free(&p);
 		}
 		free(dir);
@@ -83,7 +84,8 @@ static int list_runs(const struct drr_opts *o)
 	free(names);
 	free(runs);
 	if (resumable && !o->json)
-		printf("\nresume with: drrun resume RUN_ID (a unique prefix is enough)\n");
+		printf("\nresume with: drrun resume RUN_ID (a part of it that only one run has "
+		       "is enough)\n");
 	if (o->json) {
 		char *s = json_dumps(all, JSON_COMPACT);
 		printf("%s\n", s);
@@ -115,10 +117,11 @@ static int show_run(const struct drr_opts *o, const char *id)
 				json_object_set_new(js, "error", json_string(s->error));
 			json_array_append_new(steps, js);
 		}
-		json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "run", p.run_id,
-					"runbook", p.runbook, "started", str(p.start, "ts"),
-					"state", state, "resumable",
-					drr_past_resumable(&p, o->state_dir), "steps", steps);
+		json_t *out = json_pack(
+			"{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "run", p.run_id, "runbook", p.runbook,
+			"started", str(p.start, "ts"), "state", state, "resumable",
+			drr_past_resumable(&p, o->state_dir), "dry_run",
+			json_is_true(json_object_get(p.start, "dry_run")), "steps", steps);
 		char *s = json_dumps(out, JSON_COMPACT);
 		printf("%s\n", s);
 		free(s);
@@ -130,6 +133,9 @@ static int show_run(const struct drr_opts *o, const char *id)
 		drr_term_line(stdout, "run %s", p.run_id);
 		drr_term_line(stdout, "  runbook: %s (%s)", p.runbook, p.file);
 		drr_term_line(stdout, "  started: %s", str(p.start, "ts"));
+		if (json_is_true(json_object_get(p.start, "dry_run")))
+			drr_term_line(stdout, "  mode:    dry run (side effects were described, "
+					      "not made)");
 		drr_term_line(stdout, "  state:   %s%s%s%s", state, res ? " (resumable)" : "",
 			      *reason ? ": " : "", reason);
 		if (res)

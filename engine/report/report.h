@@ -92,6 +92,7 @@ void drr_history_html(struct drr_buf *b, json_t *h);
 struct drr_summary {
 	const char *run_id, *status, *journal, *reason;
 	int exit_code, color;
+	int dry_run;	/* --dry-run: said at the top, so nobody takes it for the real thing */
 	double total;	/* since the run first started: what objectives are held to */
 	double session; /* of this process alone */
 	int sessions;	/* 1, or more for a resumed run */

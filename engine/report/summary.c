@@ -117,9 +117,13 @@ void drr_report_summary(FILE *out, const struct drr_runbook *rb, const struct dr
 	}
 	const char *bold = sm->color ? "\033[1m" : "", *reset = sm->color ? "\033[0m" : "";
 	char *name = drr_term_str(rb->name), *id = drr_term_str(sm->run_id);
-	fprintf(out, "\n%sSummary of %s%s (%s)\n", bold, name, reset, id);
+	fprintf(out, "\n%sSummary of %s%s (%s)%s\n", bold, name, reset, id,
+		sm->dry_run ? ": a DRY RUN" : "");
 	free(name);
 	free(id);
+	if (sm->dry_run)
+		fprintf(out, "  dry run: side effects were described, not made; only reads and "
+			     "calls marked safe ran\n");
 	fprintf(out, "  %-*s  %-12s %-16s %8s  %s\n", w, "step", "phase", "result", "attempts",
 		"duration");
 	for (int i = 0; i < rb->nsteps; i++) {

@@ -796,6 +796,7 @@ static void finish_run(struct run *r)
 		.reason = r->reason,
 		.exit_code = r->exit_code,
 		.color = r->o->color,
+		.dry_run = r->o->dry_run,
 		.total = total,
 		.session = session,
 		.sessions = r->res ? r->res->past->sessions + 1 : 1,
