@@ -181,14 +181,13 @@ static void push_rr(lua_State *L, const struct drr_dns_msg *msg, const struct dr
 	lua_pushinteger(L, r->ttl);
 	lua_setfield(L, -2, "ttl");
 	if (r->rdlen || (r->rclass != DRR_DNS_C_ANY && r->rclass != DRR_DNS_C_NONE)) {
-		char *text = lua_newuserdatauv(L, DRR_DNS_RDATA_TEXT_MAX, 0);
+		char text[DRR_DNS_RDATA_TEXT_MAX];
 		char err[160];
-		int n = drr_dns_rdata_text(msg, r, text, DRR_DNS_RDATA_TEXT_MAX, err, sizeof err);
+		int n = drr_dns_rdata_text(msg, r, text, sizeof text, err, sizeof err);
 		if (n < 0) /* too long for its text: the generic form's head */
 			lua_pushfstring(L, "\\# %d (%s)", (int)r->rdlen, err);
 		else
 			lua_pushlstring(L, text, (size_t)n);
-		lua_remove(L, -2);
 		lua_setfield(L, -2, "value");
 	}
 	int64_t serial = drr_dns_soa_serial(msg, r);
@@ -318,9 +317,15 @@ static int l_canon(lua_State *L)
 
 /* ---- exchanges ----------------------------------------------------------------------- */
 
-static struct drr_dns_query *new_query(void)
+/* A query with the options in opts and a request buffer of len bytes
+ * (plus room for a TSIG) holding msg.  Owned by the caller. */
+static struct drr_dns_query *new_query(const struct drr_dns_query *opts, const uint8_t *msg,
+				       size_t len)
 {
-	struct drr_dns_query *q = drr_xcalloc(1, sizeof *q);
+	struct drr_dns_query *q = drr_xmalloc(sizeof *q);
+	*q = *opts;
+	q->req = drr_xmalloc(len + DRR_DNS_TSIG_ROOM);
+	memcpy(q->req, msg, len);
 	return q;
 }
 
@@ -414,10 +419,12 @@ static int go(lua_State *L, struct drr_dns_query *q, struct drr_dns_builder *b, 
 	char err[200];
 	if (q->signed_ && drr_tsig_sign(b, &q->key, when, DRR_TSIG_FUDGE, NULL, 0, q->reqmac,
 					err, sizeof err) < 0) {
+		free(q->req);
 		free(q);
 		return drr_push_fail(L, "invalid", "%s", err);
 	}
 	if (b->failed) {
+		free(q->req);
 		free(q);
 		return drr_push_fail(L, "too_large", "the request does not fit in 65535 bytes");
 	}
@@ -451,14 +458,21 @@ static int l_query(lua_State *L)
 	/* everything that may raise first; then C owns q */
 	struct drr_tsig_key key;
 	struct drr_dns_query opts;
-	memset(&opts, 0, offsetof(struct drr_dns_query, req));
+	memset(&opts, 0, sizeof opts);
 	opt_exchange(L, 1, who, &opts, 2.0);
 	int has_key = opt_key(L, 1, who, &key);
 	drr_task_check(L, who);
-	struct drr_dns_query *q = new_query();
-	memcpy(q, &opts, offsetof(struct drr_dns_query, req));
+	/* a question and an OPT: well under 512 bytes */
+	uint8_t buf[512];
+	uint16_t id = drr_dns_random16();
+	struct drr_dns_builder b;
+	drr_dns_build_init(&b, buf, sizeof buf, id, rd ? 0x0100 : 0);
+	drr_dns_build_question(&b, wire, wlen, type, cls);
+	if (edns)
+		drr_dns_build_opt(&b, (uint16_t)edns, dnssec);
+	struct drr_dns_query *q = new_query(&opts, buf, b.len);
 	q->opcode = DRR_DNS_OP_QUERY;
-	q->id = drr_dns_random16();
+	q->id = id;
 	memcpy(q->qname, wire, wlen);
 	q->qlen = wlen;
 	q->qtype = type;
@@ -468,12 +482,10 @@ static int l_query(lua_State *L)
 		q->signed_ = 1;
 		OPENSSL_cleanse(&key, sizeof key);
 	}
-	struct drr_dns_builder b;
-	drr_dns_build_init(&b, q->req, sizeof q->req, q->id, rd ? 0x0100 : 0);
-	drr_dns_build_question(&b, wire, wlen, type, cls);
-	if (edns)
-		drr_dns_build_opt(&b, (uint16_t)edns, dnssec);
-	return go(L, q, &b, (uint64_t)time(NULL));
+	struct drr_dns_builder qb = b;
+	qb.buf = q->req;
+	qb.cap = b.len + DRR_DNS_TSIG_ROOM;
+	return go(L, q, &qb, (uint64_t)time(NULL));
 }
 
 /* ---- UPDATE ------------------------------------------------------------------------ */
@@ -595,7 +607,7 @@ static int l_update(lua_State *L)
 	const char *who = "dns.update";
 	luaL_checktype(L, 1, LUA_TTABLE);
 	struct drr_dns_query opts;
-	memset(&opts, 0, offsetof(struct drr_dns_query, req));
+	memset(&opts, 0, sizeof opts);
 	opt_exchange(L, 1, who, &opts, 5.0);
 	uint8_t zone[DRR_DNS_NAME_MAX];
 	size_t zlen;
@@ -623,11 +635,12 @@ static int l_update(lua_State *L)
 		return drr_push_dry_run(L, "would send a DNS UPDATE of %zu bytes to %s",
 					b.len, opts.server);
 	}
-	struct drr_dns_query *q = new_query();
-	memcpy(q, &opts, offsetof(struct drr_dns_query, req));
-	memcpy(q->req, buf, b.len);
+	struct drr_dns_query *q = new_query(&opts, buf, b.len);
 	struct drr_dns_builder qb = b;
 	qb.buf = q->req;
+	qb.cap = b.len + DRR_DNS_TSIG_ROOM;
+	if (qb.cap > DRR_DNS_MSG_MAX)
+		qb.cap = DRR_DNS_MSG_MAX;
 	q->opcode = DRR_DNS_OP_UPDATE;
 	q->id = id;
 	memcpy(q->qname, zone, zlen);

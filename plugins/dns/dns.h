@@ -53,8 +53,12 @@ struct drr_dns_query {
 	int udp_on, tcp_on, timer_on, open, attempt, sending;
 	int done, cancelled, consumed;
 	double t0;
-	uint8_t req[DRR_DNS_MSG_MAX]; /* last: options are copied up to here */
+	uint8_t *req; /* the request, owned; room for its TSIG (DRR_DNS_TSIG_ROOM) */
 };
+
+/* What a TSIG RR can add to a message: owner and algorithm names, the
+ * fixed fields, the longest MAC. */
+#define DRR_DNS_TSIG_ROOM (2 * DRR_DNS_NAME_MAX + 10 + 16 + DRR_TSIG_MAC_MAX)
 
 void drr_dns_query_start(struct drr_dns_query *q);
 void drr_dns_query_consumed(struct drr_dns_query *q);

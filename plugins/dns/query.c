@@ -46,6 +46,7 @@ static void dq_free(struct drr_dns_query *q)
 {
 	free(q->resp);
 	free(q->tbuf);
+	free(q->req);
 	free(q);
 }
 

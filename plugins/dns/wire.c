@@ -56,6 +56,8 @@ int drr_dns_name_read(const uint8_t *m, size_t n, size_t off, uint8_t *wire, siz
 			size_t to = (size_t)(c & 0x3f) << 8 | m[pos + 1];
 			if (to >= n)
 				return fail(err, errlen, "compression pointer past the end");
+			if (to < 12) /* names live after the header */
+				return fail(err, errlen, "compression pointer into the header");
 			if (to >= limit)
 				return fail(err, errlen, "compression pointer does not point backwards "
 							 "(a loop)");

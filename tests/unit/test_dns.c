@@ -140,6 +140,11 @@ static void parser_refuses_bad_names(void **state)
 	m[12] = 0xc1, m[13] = 0x00, m[14] = 0, m[15] = 1, m[16] = 0, m[17] = 1;
 	assert_int_equal(parse(m, 18, &msg, err), -1);
 	assert_non_null(strstr(err, "past the end"));
+	/* a pointer into the header: no name lives there */
+	header(m, 1, 0);
+	m[12] = 0xc0, m[13] = 5, m[14] = 0, m[15] = 1, m[16] = 0, m[17] = 1;
+	assert_int_equal(parse(m, 18, &msg, err), -1);
+	assert_non_null(strstr(err, "into the header"));
 	/* a pointer cut short */
 	header(m, 1, 0);
 	m[12] = 0xc0;
