@@ -312,7 +312,46 @@ step "key-file" {
 	end,
 }
 
-step "stop-knot" {
+step "dry-run-describes-and-writes-nothing" {
 	after = "key-file",
+	run = function()
+		-- a child run under --dry-run: its queries go out, its update does not
+		local rb = DIR .. "/dry.lua"
+		sh([[cat > "$1" <<'RB'
+local dns = require "drrun.dns"
+runbook { name = "dns-dry", secrets = { "TSIG_SECRET" } }
+step "switch" {
+  run = function(ctx)
+    return drrun.must(dns.switch { provider = "rfc2136", server = os.getenv("KNOT"),
+      key = { name = "drrun-key", secret = ctx.secret("TSIG_SECRET") }, zone = "example.test.",
+      name = "www.example.test.", to = { "192.0.2.99" }, ttl = 30, prepare_ttl = 10 })
+  end,
+}
+RB]], rb)
+		local drrun_bin = sh("readlink /proc/$PPID/exe"):gsub("%s+$", "")
+		local r = assert(exec.run { drrun_bin, "run", "--no-color", "--dry-run", "--json",
+			"--state-dir", DIR .. "/dry-state", rb,
+			env = { KNOT = E.KNOT, TSIG_SECRET = E.SECRET, PATH = os.getenv("PATH") }, timeout = "30s" })
+		eq(r.status, 0, "the dry run completes: " .. r.stderr)
+		local out = r.stdout .. r.stderr
+		T.has(out, "would lower the TTL first: www.example.test. A: 192.0.2.10 (ttl 300) -> 192.0.2.10 (ttl 10)", "the TTL step described")
+		T.has(out, "would send an UPDATE to " .. E.KNOT .. ": www.example.test. A: 192.0.2.10 (ttl 300) -> 192.0.2.99 (ttl 30)", "the change described")
+		local ww
+		for line in r.stdout:gmatch("[^\n]+") do
+			local rec = require("drrun.json").decode(line)
+			if type(rec) == "table" and rec.type == "step_end" then ww = rec.output.would_write end
+		end
+		ok(ww, "the output holds would_write")
+		eq(ww.ttl, 30, "the TTL it would write")
+		eq(ww.values[1], "192.0.2.99", "the value it would write")
+		eq(#ww.values, 1, "one value")
+		eq(out:find(E.SECRET, 1, true), nil, "no secret in the dry run's output")
+		-- nothing was written, and the old TTL was not waited out
+		eq(dig(E.KNOT, "www.example.test", "A"), "300 A 192.0.2.10", "unchanged")
+	end,
+}
+
+step "stop-knot" {
+	after = "dry-run-describes-and-writes-nothing",
 	run = function() T.run { "../knot.sh", "stop", DIR } end,
 }
