@@ -168,11 +168,13 @@ step "verify" {
   end,
 }
 
+-- at the end, whatever happened (after the rollbacks, when there were any)
 step "teardown" {
   phase = "teardown",
-  after = "verify",
   run = function(ctx)
     stop(ctx.outputs.start_standby)
-    drrun.sh(sq(ctx.params.knot) .. " stop " .. sq(ctx.outputs.start_dns.dir))
+    stop(ctx.outputs.start_primary)
+    local d = ctx.outputs.start_dns
+    if d then drrun.sh(sq(ctx.params.knot) .. " stop " .. sq(d.dir)) end
   end,
 }
