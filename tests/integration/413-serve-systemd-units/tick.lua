@@ -1,0 +1,2 @@
+runbook { name = "tick" }
+step "tick" { run = function(ctx) end }
