@@ -925,9 +925,10 @@ static void on_accept_durable(void *ud, int rc)
 static json_t *alert_trigger(int source, const struct serve_alert *a, const char *rule,
 			     const char *received)
 {
-	return json_pack("{s:s,s:O,s:O,s:s,s:s,s:s,s:s}", "source", serve_source_names[source],
+	return json_pack("{s:s,s:O,s:o,s:s,s:s,s:s,s:s}", "source", serve_source_names[source],
 			 "labels", a->labels, "annotations",
-			 a->annotations ? a->annotations : json_object(), "startsAt", a->starts_at,
+			 a->annotations ? json_incref(a->annotations) : json_object(), "startsAt",
+			 a->starts_at,
 			 "fingerprint", a->fingerprint, "rule", rule, "received_at", received);
 }
 

@@ -173,6 +173,14 @@ class Serve:
         for bad in ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:"):
             if bad in t:
                 fail(f"sanitizer report in serve's stderr:\n{t}")
+        # the runs serve started: their output is under state/serve/runs/
+        d = os.path.join(self.state, "serve", "runs")
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            with open(os.path.join(d, name), "rb") as f:
+                out = f.read().decode(errors="replace")
+            for bad in ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                if bad in out:
+                    fail(f"sanitizer report in the run {name}:\n{out}")
         for k, v in self.env.items():
             if k.startswith("DRRUN_") and ("TOKEN" in k or "SECRET" in k) and v:
                 for part in v.split(","):
