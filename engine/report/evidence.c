@@ -69,10 +69,9 @@ static json_t *audit_json(const char *path, const char *state_dir, const void *k
 		json_object_set_new(a, "bad_seq", json_integer(v.bad_seq));
 		json_object_set_new(a, "reason", drr_json_str(v.reason));
 	}
-	const char *hmac = !v.macs ? "not keyed"
-			   : !key  ? "not checked (records carry HMACs; no key given)"
-			   : rc == 0 ? "verified"
-				     : "not verified";
+	const char *hmac = key	   ? (rc == 0 ? "verified" : "not verified")
+			   : v.macs ? "not checked (records carry HMACs; no key given)"
+				    : "not keyed";
 	json_object_set_new(a, "hmac", json_string(hmac));
 	json_object_set_new(a, "macs", json_integer(v.macs));
 	if (rc == 0 && state_dir) {

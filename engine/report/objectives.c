@@ -219,8 +219,9 @@ void drr_objectives_compute(json_t *recs, const char *status, struct drr_objecti
 
 	ob->rto_end_us = verify_end ? verify_end : other_end;
 	ob->rto_to = verify_end ? "verify" : "last step";
-	/* a run that did not complete did not recover: nothing is achieved */
-	int recovered = !status || !strcmp(status, "completed");
+	/* a run that did not complete did not recover: nothing is achieved;
+	 * one with no end yet (running, crashed) is not measured */
+	int recovered = status && !strcmp(status, "completed");
 	if (recovered && ob->rto_end_us) {
 		ob->rto.measured = 1;
 		ob->rto.achieved = (double)(ob->rto_end_us - ob->incident_us) / 1e6;
@@ -235,7 +236,7 @@ void drr_objectives_compute(json_t *recs, const char *status, struct drr_objecti
 	}
 	verdict(&ob->rto);
 	verdict(&ob->rpo);
-	if (ob->rto.has_target && !recovered)
+	if (ob->rto.has_target && status && !recovered)
 		ob->rto.met = 0;
 	ob->missed |= ob->rto.met == 0 || ob->rpo.met == 0;
 	ob->any |= ob->rto.has_target || ob->rpo.has_target;

@@ -59,7 +59,8 @@ struct drr_objectives {
 };
 /* Measure from a run's records (the array drr_journal_load gives, borrowed
  * until drr_objectives_free).  status: how the run ended ("completed" is the
- * only end that recovers), or NULL while it is still going. */
+ * only end that recovers), or NULL when it has no end (running, crashed):
+ * its RTO is then not measured. */
 void drr_objectives_compute(json_t *recs, const char *status, struct drr_objectives *ob);
 /* The report's and run_end's "objectives" object (new reference). */
 json_t *drr_objectives_json(const struct drr_objectives *ob);

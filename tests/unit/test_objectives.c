@@ -128,6 +128,10 @@ static void test_not_recovered(void **state)
 	assert_int_equal(ob.rto.measured, 0);
 	assert_int_equal(ob.rto.met, 0); /* a run that did not recover missed its RTO */
 	drr_objectives_free(&ob);
+	drr_objectives_compute(r, NULL, &ob); /* no end yet: not measured */
+	assert_int_equal(ob.rto.measured, 0);
+	assert_int_equal(ob.rto.met, -1);
+	drr_objectives_free(&ob);
 	json_decref(r);
 }
 
