@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/aws.sh - drrun's AWS signing side by side with botocore's, on the same
-# 10,000 requests (N=...): distinct paths, queries and headers, header
+# bench/aws.sh [sign|s3|all] - drrun's AWS client side by side with its peers,
+# in one run.  sign (the default): SigV4 signing against botocore's, on the
+# same 10,000 requests (N=...): distinct paths, queries and headers, header
 # signing with a session token.  Each side reports the best wall time of
 # its signing loop, and the CPU the signing took: the process's CPU with N
 # requests less the same process's with none, per repeat.  The ratio is of
@@ -8,6 +9,8 @@
 # Debian's python3-botocore (make deps).  REPS=N keeps the best of N loops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WHAT=${1:-sign}
+case $WHAT in sign|s3|all) ;; *) echo "usage: bench/aws.sh [sign|s3|all]" >&2; exit 64 ;; esac
 N=${N:-10000}
 REPS=${REPS:-3}
 OUT=bench/out; mkdir -p "$OUT"
@@ -15,6 +18,7 @@ DRRUN=./drrun
 [ -x "$DRRUN" ] || { echo "build first: make" >&2; exit 1; }
 /usr/bin/python3 -c 'import botocore' 2>/dev/null || { echo "python3-botocore missing: make deps" >&2; exit 1; }
 
+sign_bench() {
 gen() { # N -> the runbook and the script for N requests
 cat >"$OUT/sign$1.lua" <<LUA
 local core = require "drrun.aws.core"
@@ -82,3 +86,98 @@ for row in "drrun (aws.core.sign)|$d|$dn" "botocore (S3SigV4Auth.add_auth)|$b|$b
   printf '%-34s %10.4f %10s %12.1f %9s\n' "$label" "$1" "$cpu" "$(awk -v t="$cpu" -v n="$N" 'BEGIN{print t/n*1e6}')" "$2"
 done
 awk -v d="$dn" -v b="$bn" 'BEGIN { printf "botocore / drrun, CPU per signature: %.1fx (goal >= 20x)\n", b / d }'
+}
+
+# ---- s3: against s3rver behind the SigV4 check (tests/fakes/s3-signed.js) --------
+# 1,000 PUTs of 4 KiB, 50 in flight (drrun: drrun.parallel over s3.put;
+# aws s3 cp --recursive with max_concurrent_requests = 50; rclone copy
+# --transfers 50), then one 1 GiB file up (multipart: 64 MiB parts, 4 at a
+# time for drrun, the CLI's and rclone's own defaults otherwise) and down.
+# Wall seconds and peak RSS (/usr/bin/time) of each, and the ratios of
+# drrun's wall to the faster peer's.  SIZE_MB=... changes the big file.
+s3_bench() {
+	local port e
+	tmp=$(mktemp -d) # global: the EXIT trap uses it, and pid
+
+	[ -d tests/fakes/node_modules/s3rver ] || { echo "tests/fakes/node_modules is missing: make deps" >&2; exit 1; }
+	node --openssl-legacy-provider tests/fakes/s3-signed.js "$tmp/data" 0 >"$tmp/s3.out" 2>&1 </dev/null &
+	pid=$!
+	trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+	mkdir -p "$tmp/data"
+	for _ in $(seq 300); do grep -q '^ready' "$tmp/s3.out" 2>/dev/null && break; sleep 0.05; done
+	port=$(awk '/^ready/ { print $2 }' "$tmp/s3.out")
+	[ -n "$port" ] || { echo "s3-signed.js did not start:" >&2; cat "$tmp/s3.out" >&2; exit 1; }
+	e=http://127.0.0.1:$port
+	export AWS_ACCESS_KEY_ID=AKIDDRRUN AWS_SECRET_ACCESS_KEY=drrun-test-secret AWS_DEFAULT_REGION=us-east-1 \
+		AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER= AWS_ENDPOINT_URL_S3=$e \
+		AWS_CONFIG_FILE=$tmp/aws-config AWS_SHARED_CREDENTIALS_FILE=$tmp/no-creds
+	printf '[default]\ns3 =\n  max_concurrent_requests = 50\n' >"$tmp/aws-config"
+	export RCLONE_CONFIG_B_TYPE=s3 RCLONE_CONFIG_B_PROVIDER=Other RCLONE_CONFIG_B_ENDPOINT=$e \
+		RCLONE_CONFIG_B_ACCESS_KEY_ID=AKIDDRRUN RCLONE_CONFIG_B_SECRET_ACCESS_KEY=drrun-test-secret \
+		RCLONE_CONFIG_B_REGION=us-east-1 RCLONE_CONFIG_B_FORCE_PATH_STYLE=true RCLONE_CONFIG=$tmp/none.conf
+	/usr/bin/aws --endpoint-url "$e" s3api create-bucket --bucket bench >/dev/null
+	mkdir -p "$tmp/small" "$tmp/down"
+	head -c $((1000 * 4096)) /dev/urandom | (cd "$tmp/small" && split -b 4096 -d -a 4 - f)
+	head -c $((${SIZE_MB:-1024} * 1048576)) /dev/urandom >"$tmp/big.bin"
+	cat >"$tmp/s3.lua" <<'LUA'
+local s3 = require "drrun.aws.s3"
+local exec = require "drrun.exec"
+runbook { name = "bench-s3", params = { what = {}, dir = {} } }
+step "go" { timeout = "30m", run = function(ctx)
+  local d, w = ctx.params.dir, ctx.params.what
+  if w == "small" then
+    local names = {}
+    for n in assert(exec.run { "ls", d .. "/small" }).stdout:gmatch("%S+") do names[#names + 1] = n end
+    drrun.parallel(names, function(n)
+      drrun.must(s3.put { bucket = "bench", key = "drrun/" .. n, file = d .. "/small/" .. n })
+    end, { limit = 50 })
+  elseif w == "up" then
+    drrun.must(s3.put { bucket = "bench", key = "drrun/big.bin", file = d .. "/big.bin" })
+  else
+    drrun.must(s3.get { bucket = "bench", key = "drrun/big.bin", file = d .. "/down/drrun.bin" })
+  end
+end }
+LUA
+	measure() { # LABEL CMD... -> "wall rss_mb" (and the row printed)
+		local label=$1; shift
+		/usr/bin/time -f '%e %M' -o "$tmp/t" "$@" >"$tmp/o" 2>&1 </dev/null ||
+			{ echo "$label failed:" >&2; tail -20 "$tmp/o" >&2; exit 1; }
+		awk -v l="$label" '{ printf "  %-44s %8.2f s %8.1f MB\n", l, $1, $2 / 1024 }' "$tmp/t" >&2
+		awk '{ print $1 }' "$tmp/t"
+	}
+	local dr="$DRRUN run --no-color --state-dir $tmp/state $tmp/s3.lua --param dir=$tmp --param what"
+	local have_rclone=; command -v rclone >/dev/null && have_rclone=1
+	rclone() { env -u AWS_CA_BUNDLE "$(type -P rclone)" "$@"; } # a CA bundle breaks its plain-http transport
+	echo "S3 against s3rver behind the SigV4 check ($e)" >&2
+	echo "1,000 PUTs of 4 KiB, 50 in flight:" >&2
+	local ds as rs=
+	ds=$(measure "drrun (s3.put in drrun.parallel)" $dr=small)
+	as=$(measure "aws s3 cp --recursive" /usr/bin/aws --endpoint-url "$e" s3 cp --recursive --quiet "$tmp/small" s3://bench/aws/)
+	[ -n "$have_rclone" ] && rs=$(measure "rclone copy --transfers 50" rclone copy --transfers 50 --checkers 50 "$tmp/small" b:bench/rclone)
+	ratio "PUTs" "$ds" "$as" "$rs" "goal <= 0.5"
+	echo "$(( ${SIZE_MB:-1024} )) MiB, multipart up and down:" >&2
+	local du dd au ad ru= rd=
+	du=$(measure "drrun s3.put (64 MiB parts, 4 at a time)" $dr=up)
+	dd=$(measure "drrun s3.get (streamed to a file)" $dr=down)
+	au=$(measure "aws s3 cp (up)" /usr/bin/aws --endpoint-url "$e" s3 cp --quiet "$tmp/big.bin" s3://bench/aws/big.bin)
+	ad=$(measure "aws s3 cp (down)" /usr/bin/aws --endpoint-url "$e" s3 cp --quiet s3://bench/aws/big.bin "$tmp/down/aws.bin")
+	if [ -n "$have_rclone" ]; then
+		ru=$(measure "rclone copyto (up)" rclone copyto "$tmp/big.bin" b:bench/rclone/big.bin)
+		rd=$(measure "rclone copyto (down)" rclone copyto b:bench/rclone/big.bin "$tmp/down/rclone.bin")
+	fi
+	cmp -s "$tmp/big.bin" "$tmp/down/drrun.bin" || { echo "drrun's download differs from the file" >&2; exit 1; }
+	ratio "upload" "$du" "$au" "$ru" "goal <= 1.0"
+	ratio "download" "$dd" "$ad" "$rd" "goal <= 1.0"
+	[ -n "$have_rclone" ] || echo "  (rclone is not installed: Debian's package rclone)" >&2
+}
+ratio() { # WHAT DRRUN AWS RCLONE GOAL
+	awk -v w="$1" -v d="$2" -v a="$3" -v r="$4" -v g="$5" 'BEGIN {
+		best = a; who = "aws"; if (r != "" && r + 0 < a + 0) { best = r; who = "rclone" }
+		printf "  %s: drrun / the faster peer (%s) = %.2f (%s)\n", w, who, d / best, g }' >&2
+}
+
+case $WHAT in
+sign) sign_bench ;;
+s3) s3_bench ;;
+all) sign_bench; s3_bench ;;
+esac
