@@ -5,6 +5,7 @@
  */
 #include "run/sched.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +53,37 @@ int eval_when(struct run *r, struct drr_stepstate *s)
 	return go;
 }
 
+/* Who answers here: the operator behind sudo ($SUDO_USER), else $USER,
+ * else the account drrun runs as; looked up once. */
+static const char *operator_name(void)
+{
+	static char name[256];
+	if (!name[0]) {
+		const char *v = getenv("SUDO_USER");
+		if (!v || !*v)
+			v = getenv("USER");
+		struct passwd *pw = (!v || !*v) ? getpwuid(getuid()) : NULL;
+		snprintf(name, sizeof name, "%s",
+			 v && *v ? v : pw && pw->pw_name ? pw->pw_name : "unknown");
+	}
+	return name;
+}
+
 static void approval_rec(struct run *r, struct drr_stepstate *s, const char *status, const char *by)
 {
 	json_t *rec = rec_step("approval", s);
 	json_object_set_new(rec, "question", drr_json_str(step_question(s)));
 	json_object_set_new(rec, "status", json_string(status));
 	json_object_set_new(rec, "by", by ? json_string(by) : json_null());
+	if (by) { /* an answer: who gave it, and where */
+		char host[256] = "";
+		gethostname(host, sizeof host - 1);
+		json_object_set_new(rec, "who", drr_json_str(operator_name()));
+		json_object_set_new(rec, "host", drr_json_str(host));
+		const char *tty = !strcmp(by, "terminal") ? ttyname(0) : NULL;
+		if (tty)
+			json_object_set_new(rec, "tty", drr_json_str(tty));
+	}
 	jrec(r, rec, 0); /* the group commit covers it */
 }
 

@@ -1,0 +1,3 @@
+-- an approval answered by --yes: the journal says who answered, and where
+runbook { name = "ap" }
+step "a" { approve = "go?", run = function() return {} end }
