@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+import http.client
 import json
 import os
 import signal
@@ -21,8 +22,8 @@ def refused():
     try:
         s.get("/healthz")
         return False
-    except OSError:
-        return True
+    except (OSError, http.client.HTTPException):
+        return True  # refused, reset or cut off mid-answer: the listener is closing
 
 
 wait_for(refused, "serve to stop listening", 10)

@@ -91,7 +91,10 @@ class Serve:
             try:
                 c.request(method, path, body=body, headers=headers or {})
             except (BrokenPipeError, ConnectionResetError):
-                pass  # answered (413) and closed before the whole body went: read the answer
+                # answered (413) and closed before the whole body went: read the answer,
+                # unless the socket is gone, which is a listener closing, not an answer
+                if c.sock is None:
+                    raise
             r = c.getresponse()
             data = r.read()
             return r.status, data
