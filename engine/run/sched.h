@@ -1,6 +1,6 @@
 /*
  * run/sched.h - private to the scheduler's files (sched.c, ctx.c, approve.c,
- * rollback.c): the one run of this process and the pieces they share.
+ * rollback.c, signals.c): the one run of this process and the pieces they share.
  */
 #ifndef DRR_SCHED_H
 #define DRR_SCHED_H
@@ -105,6 +105,8 @@ void step_fail(struct run *r, struct drr_stepstate *s, const char *status, const
 /* Begin s (LAUNCH_*) once every record appended so far is on disk; it
  * counts as running (or r->rb_waiting, for a rollback) meanwhile. */
 void when_durable(struct run *r, struct drr_stepstate *s, int kind);
+/* uv_close callback of a step's timer: frees it. */
+void timer_closed(uv_handle_t *h);
 
 /* ---- ctx.c: what a step's functions are given ------------------------------- */
 
@@ -138,6 +140,14 @@ void rollback_launch(struct run *r, struct drr_stepstate *s);
 
 /* Rollbacks (if any) are over: run the teardown steps not run yet, or end. */
 void enter_teardown(struct run *r);
+
+/* ---- signals.c: stopping and ending ------------------------------------------ */
+
+/* Watch SIGINT and SIGTERM; with live, redraw the view every 100 ms. */
+void signals_start(struct run *r, int live);
+/* The run is over: its status, exit code and run_end, the loop's handles
+ * closed, the summary printed. */
+void finish_run(struct run *r);
 
 /* replay.c: rebuild a resumed or rolled-back run's step states from its
  * journal. */
