@@ -1,6 +1,6 @@
 /*
- * bind.c - binding a loaded runbook to one run: params from --param and
- * their defaults, the chosen env, and the declared secrets' values.
+ * bind.c - binding a loaded runbook to one run: params (params.c), the
+ * chosen env, and the declared secrets' values.
  */
 #include "runbook/runbook.h"
 #include "lua/task.h"
@@ -17,30 +17,6 @@
 #include <lualib.h>
 
 /* ---- binding params, env and secrets ------------------------------------------ */
-
-static int param_value(lua_State *L, const struct drr_param *p, const char *v, char *err,
-		       size_t errlen)
-{
-	if (p->type == LUA_TNUMBER) {
-		if (!lua_stringtonumber(L, v)) {
-			snprintf(err, errlen, "param '%s' must be a number, got '%s'", p->name, v);
-			return -1;
-		}
-	} else if (p->type == LUA_TBOOLEAN) {
-		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
-			lua_pushboolean(L, 1);
-		else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
-			lua_pushboolean(L, 0);
-		else {
-			snprintf(err, errlen, "param '%s' must be true or false, got '%s'", p->name,
-				 v);
-			return -1;
-		}
-	} else {
-		lua_pushstring(L, v);
-	}
-	return 0;
-}
 
 struct bind {
 	struct drr_runbook *rb;
@@ -82,72 +58,8 @@ static int bind_body(lua_State *L)
 	const struct drr_opts *o = bi->o;
 	struct drr_diag *d = bi->d;
 	const char *file = rb->path;
-	int pline = drr_rb_find_field(drr_rb_src, rb->line, drr_rb_limit, "params");
-
-	/* params: defaults, then --param k=v */
-	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RB) != LUA_TTABLE)
+	if (drr_rb_bind_params(L, rb, o, d) < 0)
 		return 0; /* no runbook{}: already reported */
-	int rbt = lua_gettop(L);
-	lua_getfield(L, rbt, "params");
-	int decl = lua_gettop(L);
-	lua_newtable(L);
-	int pt = lua_gettop(L);
-	for (int i = 0; i < rb->nparams; i++) {
-		struct drr_param *p = &rb->params[i];
-		lua_getfield(L, decl, p->name);
-		if (lua_istable(L, -1))
-			lua_getfield(L, -1, "default");
-		else
-			lua_pushvalue(L, -1);
-		lua_setfield(L, pt, p->name);
-		lua_pop(L, 1);
-	}
-	for (int i = 0; i < o->nparam_kv; i++) {
-		const char *kv = o->param_kv[i];
-		const char *eq = strchr(kv, '=');
-		if (!eq || eq == kv) {
-			drr_diag_add(d, file, 0, "--param '%s' must look like name=value", kv);
-			continue;
-		}
-		lua_pushlstring(L, kv,
-				(size_t)(eq - kv)); /* Lua owns it: the calls below may raise */
-		const char *k = lua_tostring(L, -1);
-		int kidx = lua_gettop(L);
-		struct drr_param *p = NULL;
-		for (int j = 0; j < rb->nparams; j++)
-			if (!strcmp(rb->params[j].name, k))
-				p = &rb->params[j];
-		if (!p) {
-			struct drr_buf names = { 0 };
-			for (int j = 0; j < rb->nparams; j++)
-				drr_buf_addf(&names, "%s%s", j ? ", " : "", rb->params[j].name);
-			drr_diag_add(d, file, pline, "unknown param '%s' (declared: %s)", k,
-				     names.data ? names.data : "none");
-			drr_buf_free(&names);
-		} else {
-			char err[256];
-			if (param_value(L, p, eq + 1, err, sizeof err) < 0)
-				drr_diag_add(
-					d, file,
-					drr_rb_find_field(drr_rb_src, pline, drr_rb_limit, p->name),
-					"%s", err);
-			else
-				lua_setfield(L, pt, k);
-		}
-		lua_remove(L, kidx);
-	}
-	for (int i = 0; i < rb->nparams; i++) {
-		struct drr_param *p = &rb->params[i];
-		lua_getfield(L, pt, p->name);
-		if (lua_isnil(L, -1) && (p->required || !p->has_default))
-			drr_diag_add(d, file,
-				     drr_rb_find_field(drr_rb_src, pline, drr_rb_limit, p->name),
-				     "missing required param '%s' (pass --param %s=VALUE)", p->name,
-				     p->name);
-		lua_pop(L, 1);
-	}
-	rb->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pop(L, 2);
 
 	/* environment */
 	int eline = drr_rb_find_field(drr_rb_src, rb->line, drr_rb_limit, "env");

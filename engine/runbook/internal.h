@@ -1,6 +1,6 @@
 /*
  * runbook/internal.h - what the files of runbook/ share (runbook.c: source,
- * declarations, validation, loading; sandbox.c; bind.c).  Not for the rest
+ * declarations, validation, loading; sandbox.c; bind.c; params.c).  Not for the rest
  * of the engine: runbook/runbook.h is the public header.
  */
 #ifndef DRR_RUNBOOK_INTERNAL_H
@@ -42,5 +42,31 @@ int drr_rb_bounded(lua_State *L, int nargs, int nres, int msgh);
 void drr_rb_diag_lua_error(lua_State *L, struct drr_diag *d, const char *file, const char *when);
 /* Message handler: the error with a traceback.  */
 int drr_rb_traceback(lua_State *L);
+
+/* What the readers of runbook{} and step{} fields share while loading. */
+struct ld {
+	struct drr_runbook *rb;
+	struct drr_diag *d;
+	const char *file;
+	lua_State *L;
+	int rb_line;
+	int *lines, *sorted; /* step lines, freed by the loader even if reading raised */
+};
+
+/* Report keys of the table at idx that are not in `known`. */
+void drr_rb_check_fields(struct ld *ld, int idx, const char *const *known, int line, int limit,
+			 const char *what);
+/* An optional string field of the table at idx (malloc'ed), or NULL. */
+char *drr_rb_get_string(struct ld *ld, int idx, const char *field, int line, int limit,
+			const char *what);
+
+/* ---- params.c ---------------------------------------------------------------- */
+
+/* runbook{ params = { ... } }, the table at idx written at line. */
+void drr_rb_parse_params(struct ld *ld, int idx, int line);
+/* The run's params table, from defaults and --param, into rb->params_ref;
+ * errors to d.  -1 when there is no runbook{}.  [-0, +0, e] */
+int drr_rb_bind_params(lua_State *L, struct drr_runbook *rb, const struct drr_opts *o,
+		       struct drr_diag *d);
 
 #endif

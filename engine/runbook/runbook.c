@@ -30,7 +30,6 @@ static const char *const STEP_FIELDS[] = { "phase", "after",   "run",	  "rollbac
 static const char *const RB_FIELDS[] = { "name",   "description", "rto", "rpo",
 					 "params", "secrets",	  "env", "budgets", NULL };
 static const char *const RETRY_FIELDS[] = { "attempts", "delay", "backoff", "max_delay", NULL };
-static const char *const PARAM_FIELDS[] = { "default", "required", "doc", NULL };
 
 /* ---- source text helpers -------------------------------------------------- */
 
@@ -245,15 +244,6 @@ int drr_rb_l_step(lua_State *L)
 
 /* ---- validation helpers ------------------------------------------------------- */
 
-struct ld {
-	struct drr_runbook *rb;
-	struct drr_diag *d;
-	const char *file;
-	lua_State *L;
-	int rb_line;
-	int *lines, *sorted; /* step lines, freed by the loader even if reading raised */
-};
-
 static const char *suggest(const char *key, const char *const *known)
 {
 	const char *best = NULL;
@@ -269,7 +259,7 @@ static const char *suggest(const char *key, const char *const *known)
 }
 
 /* Report keys of the table at idx that are not in `known`. */
-static void check_fields(struct ld *ld, int idx, const char *const *known, int line, int limit,
+void drr_rb_check_fields(struct ld *ld, int idx, const char *const *known, int line, int limit,
 			 const char *what)
 {
 	lua_State *L = ld->L;
@@ -330,7 +320,7 @@ static double get_duration(struct ld *ld, int idx, const char *field, int line, 
 	return v;
 }
 
-static char *get_string(struct ld *ld, int idx, const char *field, int line, int limit,
+char *drr_rb_get_string(struct ld *ld, int idx, const char *field, int line, int limit,
 			const char *what)
 {
 	lua_State *L = ld->L;
@@ -374,68 +364,6 @@ static int valid_name(const char *s)
 		if (!drr_rb_is_ident((unsigned char)*s) && *s != '-' && *s != '.')
 			return 0;
 	return 1;
-}
-
-static int cmp_param(const void *a, const void *b)
-{
-	return strcmp(((const struct drr_param *)a)->name, ((const struct drr_param *)b)->name);
-}
-
-static void parse_params(struct ld *ld, int idx, int line)
-{
-	lua_State *L = ld->L;
-	struct drr_runbook *rb = ld->rb;
-	lua_pushnil(L);
-	while (lua_next(L, idx)) {
-		if (lua_type(L, -2) != LUA_TSTRING) {
-			drr_diag_add(ld->d, ld->file, line, "runbook: params keys must be names");
-			lua_pop(L, 1);
-			continue;
-		}
-		const char *name = lua_tostring(L, -2);
-		int pline = drr_rb_find_field(drr_rb_src, line, drr_rb_limit, name);
-		rb->params =
-			drr_xrealloc(rb->params, (size_t)(rb->nparams + 1) * sizeof *rb->params);
-		struct drr_param *p = &rb->params[rb->nparams++];
-		memset(p, 0, sizeof *p);
-		p->name = drr_xstrdup(name);
-		p->type = LUA_TSTRING;
-		char what[160];
-		snprintf(what, sizeof what, "param '%s'", name);
-		if (lua_istable(L, -1)) {
-			int v = lua_gettop(L);
-			check_fields(ld, v, PARAM_FIELDS, pline, drr_rb_limit, what);
-			p->doc = get_string(ld, v, "doc", pline, 0, what);
-			lua_getfield(L, v, "required");
-			p->required = lua_toboolean(L, -1);
-			lua_pop(L, 1);
-			int t = lua_getfield(L, v, "default");
-			if (t != LUA_TNIL) {
-				p->has_default = 1;
-				if (t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN)
-					p->type = t;
-				else
-					drr_diag_add(
-						ld->d, ld->file, pline,
-						"%s: default must be a string, number or boolean",
-						what);
-			}
-			lua_pop(L, 1);
-		} else {
-			int t = lua_type(L, -1);
-			p->has_default = 1;
-			if (t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN)
-				p->type = t;
-			else
-				drr_diag_add(
-					ld->d, ld->file, pline,
-					"%s: expected { default = ..., required = ..., doc = ... }",
-					what);
-		}
-		lua_pop(L, 1);
-	}
-	if (rb->nparams > 1)
-		qsort(rb->params, (size_t)rb->nparams, sizeof *rb->params, cmp_param);
 }
 
 static int cmp_budget(const void *a, const void *b)
@@ -501,9 +429,9 @@ static void parse_runbook(struct ld *ld)
 	}
 	lua_pop(L, 1);
 	int limit = drr_rb_limit;
-	check_fields(ld, t, RB_FIELDS, line, limit, "runbook");
+	drr_rb_check_fields(ld, t, RB_FIELDS, line, limit, "runbook");
 	int nd = ld->d->n;
-	rb->name = get_string(ld, t, "name", line, limit, "runbook");
+	rb->name = drr_rb_get_string(ld, t, "name", line, limit, "runbook");
 	if (!rb->name && ld->d->n > nd)
 		; /* not a string, or a NUL inside: already reported */
 	else if (!rb->name)
@@ -513,7 +441,7 @@ static void parse_runbook(struct ld *ld)
 			     "runbook: name '%s' must be letters, digits, '-', '_' or '.' (at "
 			     "most 64)",
 			     rb->name);
-	rb->description = get_string(ld, t, "description", line, limit, "runbook");
+	rb->description = drr_rb_get_string(ld, t, "description", line, limit, "runbook");
 	rb->rto = get_duration(ld, t, "rto", line, limit, "runbook", 0, 0);
 	rb->rpo = get_duration(ld, t, "rpo", line, limit, "runbook", 0, 0);
 
@@ -529,7 +457,7 @@ static void parse_runbook(struct ld *ld)
 
 	ty = lua_getfield(L, t, "params");
 	if (ty == LUA_TTABLE)
-		parse_params(ld, lua_gettop(L),
+		drr_rb_parse_params(ld, lua_gettop(L),
 			     drr_rb_find_field(drr_rb_src, line, limit, "params"));
 	else if (ty != LUA_TNIL)
 		drr_diag_add(ld->d, ld->file, line, "runbook: params must be a table");
@@ -635,7 +563,7 @@ static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit, c
 		int rt = lua_gettop(L);
 		char rwhat[200];
 		snprintf(rwhat, sizeof rwhat, "%s: retry", what);
-		check_fields(ld, rt, RETRY_FIELDS, at, limit, rwhat);
+		drr_rb_check_fields(ld, rt, RETRY_FIELDS, at, limit, rwhat);
 		lua_getfield(L, rt, "attempts");
 		if (!lua_isnil(L, -1)) {
 			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
@@ -694,13 +622,13 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 	lua_State *L = ld->L;
 	char what[160];
 	snprintf(what, sizeof what, "step '%s'", s->name);
-	check_fields(ld, idx, STEP_FIELDS, s->line, limit, what);
-	s->phase = get_string(ld, idx, "phase", s->line, limit, what);
+	drr_rb_check_fields(ld, idx, STEP_FIELDS, s->line, limit, what);
+	s->phase = drr_rb_get_string(ld, idx, "phase", s->line, limit, what);
 	if (!s->phase)
 		s->phase = drr_xstrdup("other");
 	s->teardown = !strcmp(s->phase, "teardown");
-	s->doc = get_string(ld, idx, "doc", s->line, limit, what);
-	s->approve = get_string(ld, idx, "approve", s->line, limit, what);
+	s->doc = drr_rb_get_string(ld, idx, "doc", s->line, limit, what);
+	s->approve = drr_rb_get_string(ld, idx, "approve", s->line, limit, what);
 	if (s->approve && !*s->approve)
 		drr_diag_add(ld->d, ld->file,
 			     drr_rb_find_field(drr_rb_src, s->line, limit, "approve"),
