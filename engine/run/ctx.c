@@ -209,7 +209,7 @@ void push_frozen_json(lua_State *L, const json_t *j, const char *name)
 void push_ctx(struct run *r, struct drr_stepstate *s)
 {
 	lua_State *L = r->L;
-	lua_createtable(L, 0, 14);
+	lua_createtable(L, 0, 15);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->rb->params_ref);
 	lua_setfield(L, -2, "params");
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->rb->ctxenv_ref);
@@ -230,6 +230,10 @@ void push_ctx(struct run *r, struct drr_stepstate *s)
 		lua_rawgeti(L, LUA_REGISTRYINDEX, r->trigger_ref);
 		lua_setfield(L, -2, "trigger");
 	}
+	/* a teardown step knows what the run came to; others are in it */
+	lua_pushstring(L, r->phase == P_TEARDOWN && s->def->teardown ? run_outcome(r, NULL)
+								    : "running");
+	lua_setfield(L, -2, "result");
 	lua_pushstring(L, s->def->name);
 	lua_setfield(L, -2, "step");
 	lua_pushstring(L, s->def->phase);

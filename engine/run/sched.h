@@ -145,6 +145,10 @@ void enter_teardown(struct run *r);
 
 /* Watch SIGINT and SIGTERM; with live, redraw the view every 100 ms. */
 void signals_start(struct run *r, int live);
+/* What the run came to so far, as `status` prints it (completed,
+ * rolled-back, failed, interrupted, aborted), and its exit code (when not
+ * NULL); a teardown that fails makes it failed afterwards. */
+const char *run_outcome(const struct run *r, int *exit_code);
 /* The run is over: its status, exit code and run_end, the loop's handles
  * closed, the summary printed. */
 void finish_run(struct run *r);

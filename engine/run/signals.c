@@ -79,37 +79,46 @@ static void close_cb_noop(uv_handle_t *h)
 	(void)h;
 }
 
+const char *run_outcome(const struct run *r, int *exit_code)
+{
+	const char *status;
+	int ec;
+	if (r->stop == STOP_JOURNAL) {
+		status = "failed";
+		ec = DRR_EXIT_CANTSTART;
+	} else if (r->hard) {
+		status = "interrupted";
+		ec = DRR_EXIT_STOPPED;
+	} else if (r->rollback_failed) {
+		status = "failed";
+		ec = DRR_EXIT_ROLLBACK;
+	} else if (r->explicit_rollback) {
+		status = "rolled-back";
+		ec = DRR_EXIT_OK;
+	} else if (r->stop == STOP_INTERRUPTED) {
+		status = "interrupted";
+		ec = DRR_EXIT_STOPPED;
+	} else if (r->stop == STOP_FAILED) {
+		status = "rolled-back";
+		ec = DRR_EXIT_FAILED;
+	} else if (r->stop == STOP_ABORTED) {
+		status = "aborted";
+		ec = DRR_EXIT_STOPPED;
+	} else {
+		status = "completed";
+		ec = DRR_EXIT_OK;
+	}
+	if (r->invalid_input && ec == DRR_EXIT_FAILED)
+		ec = DRR_EXIT_INVALID; /* the runbook gave drrun a bad value */
+	if (exit_code)
+		*exit_code = ec;
+	return status;
+}
+
 void finish_run(struct run *r)
 {
 	r->finished = 1;
-	const char *status;
-	if (r->stop == STOP_JOURNAL) {
-		status = "failed";
-		r->exit_code = DRR_EXIT_CANTSTART;
-	} else if (r->hard) {
-		status = "interrupted";
-		r->exit_code = DRR_EXIT_STOPPED;
-	} else if (r->rollback_failed) {
-		status = "failed";
-		r->exit_code = DRR_EXIT_ROLLBACK;
-	} else if (r->explicit_rollback) {
-		status = "rolled-back";
-		r->exit_code = DRR_EXIT_OK;
-	} else if (r->stop == STOP_INTERRUPTED) {
-		status = "interrupted";
-		r->exit_code = DRR_EXIT_STOPPED;
-	} else if (r->stop == STOP_FAILED) {
-		status = "rolled-back";
-		r->exit_code = DRR_EXIT_FAILED;
-	} else if (r->stop == STOP_ABORTED) {
-		status = "aborted";
-		r->exit_code = DRR_EXIT_STOPPED;
-	} else {
-		status = "completed";
-		r->exit_code = DRR_EXIT_OK;
-	}
-	if (r->invalid_input && r->exit_code == DRR_EXIT_FAILED)
-		r->exit_code = DRR_EXIT_INVALID; /* the runbook gave drrun a bad value */
+	const char *status = run_outcome(r, &r->exit_code);
 	if (r->teardown_failed && r->stop != STOP_JOURNAL && !r->hard) {
 		/* something the run created may be left behind */
 		status = "failed";
