@@ -83,6 +83,10 @@ static const char FLAGS[] =
 	"  --json             print journal records on stdout, one JSON object a line\n"
 	"  --max-parallel N   run at most N steps at once (default 32)\n"
 	"  --no-rollback      on interrupt, do not run rollbacks\n"
+	"  --on-interrupt rollback|pause\n"
+	"                     the first SIGINT or SIGTERM when nobody is asked (no\n"
+	"                     terminal, or SIGTERM): roll back (default), or pause:\n"
+	"                     stop, resumable (on a terminal Ctrl-C asks)\n"
 	"  --no-color         no colours (also NO_COLOR)\n"
 	"  --force            resume/rollback even though the runbook changed\n"
 	"  --key-file F       audit key (else DRRUN_AUDIT_KEY): records carry an HMAC\n"
@@ -287,7 +291,8 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		O_NORB,
 		O_FORCE,
 		O_KEYFILE,
-		O_TRIGGER
+		O_TRIGGER,
+		O_ONINT
 	};
 	static const struct option lo[] = {
 		{ "param", required_argument, NULL, O_PARAM },
@@ -302,6 +307,7 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "key-file", required_argument, NULL, O_KEYFILE },
 		{ "trigger", required_argument, NULL, O_TRIGGER },
+		{ "on-interrupt", required_argument, NULL, O_ONINT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -357,6 +363,19 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 			break;
 		case O_TRIGGER:
 			o->trigger_file = optarg;
+			break;
+		case O_ONINT:
+			if (!strcmp(optarg, "rollback")) {
+				o->on_interrupt = DRR_INTERRUPT_ROLLBACK;
+			} else if (!strcmp(optarg, "pause")) {
+				o->on_interrupt = DRR_INTERRUPT_PAUSE;
+			} else {
+				fprintf(stderr,
+					"drrun %s: --on-interrupt wants rollback or pause, not "
+					"'%s'\n",
+					verb, optarg);
+				goto usage;
+			}
 			break;
 		case O_MAXP: {
 			char *end;

@@ -24,6 +24,9 @@ void drr_view_redraw(struct drr_view *v);
 void drr_view_message(struct drr_view *v, const char *fmt, ...) DRR_PRINTF(2, 3);
 /* Stop drawing in place (before a prompt or the summary). */
 void drr_view_suspend(struct drr_view *v);
+/* Erase the frame, then stop drawing: a question asked mid-run leaves no
+ * stale frame above the one drawn after it. */
+void drr_view_clear(struct drr_view *v);
 void drr_view_resume(struct drr_view *v);
 void drr_view_free(struct drr_view *v);
 

@@ -229,6 +229,18 @@ void drr_view_suspend(struct drr_view *v)
 	v->suspended = 1;
 }
 
+void drr_view_clear(struct drr_view *v)
+{
+	if (!v || !v->live)
+		return;
+	if (!v->suspended && v->drawn) {
+		fprintf(v->out, "\r\033[%dA\033[J", v->drawn);
+		fflush(v->out);
+	}
+	v->drawn = 0;
+	v->suspended = 1;
+}
+
 void drr_view_resume(struct drr_view *v)
 {
 	if (v)

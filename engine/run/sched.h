@@ -67,6 +67,7 @@ struct run {
 	uv_timer_t tick;
 	uv_tty_t tty;
 	int tty_open, prompting;
+	int asking; /* the Ctrl-C question is open (prompting is set too) */
 	struct drr_stepstate *prompt_step;
 	struct drr_buf answer;
 	const struct drr_resume *res;

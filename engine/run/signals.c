@@ -1,7 +1,8 @@
 /*
- * signals.c - how a run stops and ends: SIGINT and SIGTERM (the first stops
- * and rolls back, a second stops at once and leaves the run resumable; a
- * teardown is not cut short by one), the live view's tick, and finish_run:
+ * signals.c - how a run stops and ends: SIGINT and SIGTERM (on a terminal
+ * the first Ctrl-C asks: roll back, pause or keep going; else
+ * --on-interrupt decides, rollback by default; a second signal stops at once
+ * and leaves the run resumable; a teardown is not cut short by one), the live view's tick, and finish_run:
  * the run's status and exit code, its run_end record, closing the loop's
  * handles and the summary.
  */
@@ -11,48 +12,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* ---- signals ----------------------------------------------------------------- */
 
-static void on_signal(uv_signal_t *h, int sig)
+static const char *sig_name(int sig)
 {
-	struct run *r = h->data;
-	if (r->finished)
-		return;
-	if (r->phase == P_TEARDOWN && !r->hard && !r->teardown_signalled &&
-	    r->stop != STOP_INTERRUPTED) {
-		/* teardown undoes what the run created: it is not cut short by
-		 * one signal, and the run's outcome is settled already */
-		r->teardown_signalled = 1;
-		drr_view_message(r->view, "\ndrrun: %s: tearing down first (again to stop at once; "
-					  "resume finishes the teardown)",
-				 strsignal(sig));
-		return;
-	}
-	if (r->stop == STOP_INTERRUPTED || r->hard || r->teardown_signalled) {
-		/* second signal: stop at once, leave the run resumable */
-		r->hard = 1;
-		drr_view_message(r->view, "\ndrrun: second %s: stopping now", strsignal(sig));
-	} else {
-		drr_view_message(r->view,
-				 "\ndrrun: %s: stopping; cancelling running steps%s "
-				 "(again to stop at once)",
-				 strsignal(sig), r->o->no_rollback ? "" : ", then rolling back");
-		/* on disk before anything is cancelled: a resume after a crash from
-		 * here on finishes stopping (rolls back), it never goes forward */
-		json_t *rec = rec_step("run_interrupt", NULL);
-		json_object_set_new(rec, "signal",
-				    json_string(sig == SIGINT ? "SIGINT" : "SIGTERM"));
-		json_object_set_new(rec, "rollback", json_boolean(!r->o->no_rollback));
-		jrec(r, rec, 1);
-		set_stop(r, STOP_INTERRUPTED, "interrupted");
-		if (r->stop != STOP_JOURNAL)
-			r->stop =
-				STOP_INTERRUPTED; /* even over a failure: the operator said stop */
-		free(r->reason);
-		r->reason = drr_xasprintf("interrupted by %s", strsignal(sig));
-	}
+	return sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+/* Stop running steps, end retries; the rollback too on a stop at once. */
+static void cancel_work(struct run *r)
+{
 	if (r->prompting)
 		prompt_answer(r, 0);
 	abandon_retries(r);
@@ -64,6 +36,196 @@ static void on_signal(uv_signal_t *h, int sig)
 	if (r->hard && r->rb_task)
 		drr_task_cancel(r->rb_task, "interrupted");
 	kick();
+}
+
+/* The first signal, answered "roll back": stop, cancel, roll back. */
+static void interrupt_rollback(struct run *r, int sig)
+{
+	drr_view_message(r->view,
+			 "\ndrrun: %s: stopping; cancelling running steps%s "
+			 "(again to stop at once)",
+			 strsignal(sig), r->o->no_rollback ? "" : ", then rolling back");
+	/* on disk before anything is cancelled: a resume after a crash from
+	 * here on finishes stopping (rolls back), it never goes forward */
+	json_t *rec = rec_step("run_interrupt", NULL);
+	json_object_set_new(rec, "signal", json_string(sig_name(sig)));
+	json_object_set_new(rec, "rollback", json_boolean(!r->o->no_rollback));
+	jrec(r, rec, 1);
+	set_stop(r, STOP_INTERRUPTED, "interrupted");
+	if (r->stop != STOP_JOURNAL)
+		r->stop = STOP_INTERRUPTED; /* even over a failure: the operator said stop */
+	free(r->reason);
+	r->reason = drr_xasprintf("interrupted by %s", strsignal(sig));
+	cancel_work(r);
+}
+
+/* A second signal, or the first answered "pause": stop at once, cancel
+ * what runs, leave the run resumable.  A pause writes no run_interrupt, so
+ * `resume` goes forward; it journals run_pause, saying who chose. */
+static void stop_now(struct run *r, int sig, const char *paused_by)
+{
+	r->hard = 1;
+	if (paused_by) {
+		drr_view_message(r->view,
+				 "\ndrrun: %s: pausing; cancelling running steps (drrun resume "
+				 "%s goes on)",
+				 strsignal(sig), r->run_id);
+		json_t *rec = rec_step("run_pause", NULL);
+		json_object_set_new(rec, "signal", json_string(sig_name(sig)));
+		json_object_set_new(rec, "by", json_string(paused_by));
+		jrec(r, rec, 1);
+		if (!r->stop)
+			r->stop = STOP_INTERRUPTED; /* no step starts from here */
+		if (!r->reason)
+			r->reason = drr_xasprintf("paused by %s", strsignal(sig));
+	} else {
+		drr_view_message(r->view, "\ndrrun: second %s: stopping now", strsignal(sig));
+	}
+	cancel_work(r);
+}
+
+/* The first signal, with nobody asked: --on-interrupt decides. */
+static void interrupt_by_flag(struct run *r, int sig)
+{
+	if (r->o->on_interrupt == DRR_INTERRUPT_PAUSE)
+		stop_now(r, sig, "--on-interrupt");
+	else
+		interrupt_rollback(r, sig);
+}
+
+/* ---- the question on the terminal: roll back, pause or keep going ---------- */
+
+static const char QUESTION[] =
+	"\n? drrun: Interrupt: [r]oll back, [p]ause (resumable: drrun resume), or [k]eep "
+	"going? ";
+
+static void ask_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	(void)h, (void)hint;
+	static char buf[256];
+	b->base = buf;
+	b->len = sizeof buf;
+}
+
+/* The question is closed: the terminal is free for approvals again. */
+static void ask_close(struct run *r)
+{
+	r->asking = 0;
+	r->prompting = 0;
+	uv_read_stop((uv_stream_t *)&r->tty);
+	drr_buf_free(&r->answer);
+	drr_view_resume(r->view);
+}
+
+/* 'r', 'p', 'k' (or the words), else -1. */
+static int ask_parse(const char *a)
+{
+	while (*a == ' ' || *a == '\t')
+		a++;
+	size_t n = strcspn(a, " \t\r");
+	static const struct {
+		const char *word;
+		int answer;
+	} words[] = {
+		{ "r", 'r' },	     { "rollback", 'r' }, { "roll", 'r' }, { "p", 'p' },
+		{ "pause", 'p' },    { "k", 'k' },	  { "keep", 'k' }, { "c", 'k' },
+		{ "continue", 'k' },
+	};
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (n == strlen(words[i].word) && !strncasecmp(a, words[i].word, n))
+			return words[i].answer;
+	return -1;
+}
+
+static void ask_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct run *r = st->data;
+	if (!r->asking || n == 0)
+		return;
+	if (n < 0) { /* EOF: nobody can answer; the flag decides */
+		ask_close(r);
+		interrupt_by_flag(r, SIGINT);
+		return;
+	}
+	drr_buf_add(&r->answer, b->base, (size_t)n);
+	char *nl = r->answer.data ? strchr(r->answer.data, '\n') : NULL;
+	if (!nl)
+		return;
+	*nl = '\0';
+	int a = ask_parse(r->answer.data);
+	if (a < 0) {
+		drr_buf_free(&r->answer);
+		fputs(QUESTION + 1, stderr);
+		fflush(stderr);
+		return;
+	}
+	ask_close(r);
+	if (a == 'r') {
+		interrupt_rollback(r, SIGINT);
+	} else if (a == 'p') {
+		stop_now(r, SIGINT, "terminal");
+	} else {
+		drr_view_message(r->view, "drrun: going on (Ctrl-C again to ask again)");
+		kick();
+	}
+}
+
+/* Ask on the terminal, without blocking the loop: steps go on meanwhile,
+ * but no approval is asked.  An open approval question is put back, to be
+ * asked again if the run goes on.  Returns 0 when there is no terminal to
+ * ask on. */
+static int ask_interrupt(struct run *r)
+{
+	if (!isatty(0) || !isatty(2))
+		return 0;
+	if (!r->tty_open) {
+		if (uv_tty_init(&r->loop, &r->tty, 0, 1) < 0)
+			return 0;
+		r->tty.data = r;
+		r->tty_open = 1;
+	}
+	if (r->prompting && r->prompt_step) {
+		uv_read_stop((uv_stream_t *)&r->tty);
+		r->prompt_step->state = DRR_PENDING; /* asked again on the next pass */
+		r->prompt_step = NULL;
+		r->rescan = 1;
+		drr_buf_free(&r->answer);
+	} else {
+		drr_view_clear(r->view);
+	}
+	r->prompting = 1; /* no approval question while this one is open */
+	r->asking = 1;
+	fputs(QUESTION, stderr);
+	fflush(stderr);
+	uv_read_start((uv_stream_t *)&r->tty, ask_alloc, ask_read);
+	return 1;
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct run *r = h->data;
+	if (r->finished)
+		return;
+	if (r->asking) {
+		/* a signal while the question is open: stop at once */
+		ask_close(r);
+		stop_now(r, sig, NULL);
+		return;
+	}
+	if (r->phase == P_TEARDOWN && !r->hard && !r->teardown_signalled &&
+	    r->stop != STOP_INTERRUPTED) {
+		/* teardown undoes what the run created: it is not cut short by
+		 * one signal, and the run's outcome is settled already */
+		r->teardown_signalled = 1;
+		drr_view_message(r->view, "\ndrrun: %s: tearing down first (again to stop at once; "
+					  "resume finishes the teardown)",
+				 strsignal(sig));
+		return;
+	}
+	if (r->stop == STOP_INTERRUPTED || r->hard || r->teardown_signalled)
+		stop_now(r, sig, NULL); /* second signal: stop at once, resumable */
+	else if (sig != SIGINT || !ask_interrupt(r))
+		interrupt_by_flag(r, sig);
 }
 
 static void on_tick(uv_timer_t *h)

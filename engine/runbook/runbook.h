@@ -105,6 +105,9 @@ struct drr_runbook {
 };
 
 /* Options that shape loading and running. */
+/* --on-interrupt: what the first SIGINT or SIGTERM does when it does not ask */
+enum { DRR_INTERRUPT_ROLLBACK, DRR_INTERRUPT_PAUSE };
+
 struct drr_opts {
 	const char **param_kv; /* "k=v" strings from --param */
 	int nparam_kv;
@@ -113,6 +116,7 @@ struct drr_opts {
 	const char *state_dir;
 	const char *key_file;
 	int secrets_optional;	  /* plan, check: an unset secret is a warning */
+	int on_interrupt;	  /* DRR_INTERRUPT_*: the first signal with nobody asked */
 	const char *trigger_file; /* --trigger FILE */
 	json_t *trigger;	  /* its JSON object (owned), or NULL: ctx.trigger */
 	char *key; /* audit key: DRRUN_AUDIT_KEY or the contents of --key-file */

@@ -4,6 +4,7 @@ terminal emulator with a fixed size, on a private server socket), the test
 types Ctrl-C with send-keys and reads the screen with capture-pane.
 Prints "ok NAME" or "FAIL NAME: why" per test.
 Usage: terminal.py DRRUN SCRATCH"""
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,9 @@ step "c" { after = "b", run = function() end }
 step "d" { after = "a",
   run = function(ctx) ctx.log("\r\27[2Kresult: completed") drrun.sleep("60s") end }
 '''
+
+
+QUESTION = "Interrupt: [r]oll back, [p]ause (resumable: drrun resume), or [k]eep going?"
 
 
 class Fail(Exception):
@@ -94,6 +98,8 @@ def t_live_view_escapes():
         expect(not any(l.startswith("result:") for l in s.splitlines()),
                f"no fake result line:\n{s}")
         tmux("send-keys", "-t", "t", "C-c")
+        wait_for(lambda s: QUESTION in s, "the question")
+        tmux("send-keys", "-t", "t", "r", "Enter")
         wait_for(lambda s: "EXIT=" in s, "drrun to exit")
     finally:
         tmux("kill-server")
@@ -105,6 +111,8 @@ def t_interrupt_message_above_view():
         start(d, "run", "rb.lua", "--no-color")
         wait_for(lambda s: "waiting for b" in s, "step b to run")
         tmux("send-keys", "-t", "t", "C-c")
+        wait_for(lambda s: QUESTION in s, "the question")
+        tmux("send-keys", "-t", "t", "r", "Enter")
         s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
         lines = s.splitlines()
         msg = [i for i, l in enumerate(lines) if l.startswith("drrun: Interrupt: stopping")]
@@ -153,7 +161,105 @@ def t_rollback_asks_first():
             tmux("kill-server")
 
 
-TESTS = [t_live_view_escapes, t_interrupt_message_above_view, t_rollback_asks_first]
+ASK_RB = """local exec = require "drrun.exec"
+runbook { name = "ask" }
+local function note(line) exec.run { "sh", "-c", "echo \\"$1\\" >> ledger", "sh", line } end
+step "a" { run = function() note("a") end, rollback = function() note("undo a") end }
+step "b" { after = "a", run = function(ctx)
+  ctx.log("waiting for b")
+  exec.run { "sh", "-c", "until [ -e go ]; do sleep 0.05; done" }
+  note("b") end }
+step "c" { after = "b", approve = "go on with c?", run = function() note("c") end }
+"""
+
+
+def journal(d):
+    runs = os.path.join(d, "state", "runs")
+    (rid,) = os.listdir(runs)
+    with open(os.path.join(runs, rid, "journal.jsonl")) as f:
+        return [json.loads(l) for l in f]
+
+
+def ledger(d):
+    p = os.path.join(d, "ledger")
+    return open(p).read() if os.path.exists(p) else ""
+
+
+def ask(d):
+    start(d, "run", "ask.lua", "--no-color")
+    wait_for(lambda s: "waiting for b" in s, "step b to run")
+    tmux("send-keys", "-t", "t", "C-c")
+    return wait_for(lambda s: QUESTION in s, "the question")
+
+
+def t_interrupt_asks_pause():
+    d = case_dir("ask-pause", "")
+    with open(os.path.join(d, "ask.lua"), "w") as f:
+        f.write(ASK_RB)
+    try:
+        ask(d)
+        tmux("send-keys", "-t", "t", "p", "Enter")
+        s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+        expect("EXIT=3" in s and "pausing; cancelling running steps" in s,
+               f"pause stops at once, exit 3:\n{s}")
+        recs = journal(d)
+        expect(any(r["type"] == "run_pause" and r["by"] == "terminal" for r in recs),
+               "run_pause by terminal is journalled")
+        expect(not any(r["type"] in ("run_interrupt", "rollback_start") for r in recs),
+               "nothing is rolled back")
+        expect(recs[-1].get("resumable") is True, f"resumable: {recs[-1]}")
+        expect(ledger(d) == "a\n", f"ledger: {ledger(d)!r}")
+    finally:
+        tmux("kill-server")
+
+
+def t_interrupt_asks_keep_going():
+    d = case_dir("ask-keep", "")
+    with open(os.path.join(d, "ask.lua"), "w") as f:
+        f.write(ASK_RB)
+    try:
+        ask(d)
+        tmux("send-keys", "-t", "t", "what", "Enter")  # not an answer: asked again
+        wait_for(lambda s: s.count("[k]eep going?") == 2, "the question again")
+        tmux("send-keys", "-t", "t", "k", "Enter")
+        wait_for(lambda s: "going on" in s, "going on")
+        open(os.path.join(d, "go"), "w").close()
+        s = wait_for(lambda s: "go on with c? [y/N]" in s, "c's approval")
+        # Ctrl-C over the approval question: asked, kept going, asked again
+        tmux("send-keys", "-t", "t", "C-c")
+        wait_for(lambda s: s.count(QUESTION) == 3, "the question over the approval")
+        tmux("send-keys", "-t", "t", "k", "Enter")
+        wait_for(lambda s: s.count("go on with c? [y/N]") == 2, "the approval asked again")
+        tmux("send-keys", "-t", "t", "y", "Enter")
+        s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+        expect("EXIT=0" in s and ledger(d) == "a\nb\nc\n",
+               f"keep going goes on to the end:\n{s}\nledger {ledger(d)!r}")
+        recs = journal(d)
+        expect([r["status"] for r in recs if r["type"] == "approval"] == ["approved"],
+               "c's approval was answered once, yes")
+    finally:
+        tmux("kill-server")
+
+
+def t_second_ctrl_c_while_asking():
+    d = case_dir("ask-twice", "")
+    with open(os.path.join(d, "ask.lua"), "w") as f:
+        f.write(ASK_RB)
+    try:
+        ask(d)
+        tmux("send-keys", "-t", "t", "C-c")
+        s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+        expect("EXIT=3" in s and "second Interrupt: stopping now" in s,
+               f"a second Ctrl-C stops at once:\n{s}")
+        recs = journal(d)
+        expect(recs[-1].get("resumable") is True and not any(
+            r["type"] == "rollback_start" for r in recs), f"resumable, no rollback: {recs[-1]}")
+    finally:
+        tmux("kill-server")
+
+
+TESTS = [t_live_view_escapes, t_interrupt_message_above_view, t_rollback_asks_first,
+         t_interrupt_asks_pause, t_interrupt_asks_keep_going, t_second_ctrl_c_while_asking]
 
 
 def main():

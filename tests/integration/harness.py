@@ -615,6 +615,7 @@ SCHEMA = {
                 ("exit", int), ("duration", "num")],
     "recovery_point": [("step", str), ("at", str), ("epoch", "num")],
     "run_interrupt": [("signal", {"SIGINT", "SIGTERM"}), ("rollback", bool)],
+    "run_pause": [("signal", {"SIGINT", "SIGTERM"}), ("by", {"terminal", "--on-interrupt"})],
     "run_resume": [("mode", {"continue", "rollback"}), ("pid", int), ("sha256", "hex64"),
                    ("version", str), ("repaired_bytes", int), ("completed", list),
                    ("rerun", list)],
