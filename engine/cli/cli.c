@@ -45,6 +45,13 @@ static const struct {
 	  "the same run.  It says what it will undo and asks first (--yes: don't ask;\n"
 	  "with no terminal and no --yes it undoes nothing and exits 3).  Exit 0 when\n"
 	  "every rollback succeeded, 2 when one failed.\n" },
+	{ "approve", "drrun approve RUN_ID [STEP] [--deny] --as NAME [--comment TEXT] [--state-dir DIR]",
+	  "Answer a running run's approval gate (approve = { ... }) from another shell\n"
+	  "or machine sharing the state directory.  STEP may be left out when only one\n"
+	  "step waits.  The run journals the answer with who gave it and from where,\n"
+	  "and this waits a few seconds to print what the run made of it.  Exit 0 when\n"
+	  "recorded, 65 when refused (NAME is not an approver, already answered, or\n"
+	  "nothing waits), 66 when no run has that id, 75 when it cannot be written.\n" },
 	{ "status", "drrun status [--json] [--state-dir DIR] [RUN_ID]",
 	  "List the runs in the state directory with their state (running, completed,\n"
 	  "failed, rolled-back, interrupted, aborted), or one run's steps.\n" },

@@ -42,6 +42,7 @@ int cmd_log(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
 /* Load the runbook a past run used, bound to that run's params and env. */
 struct drr_runbook *drr_cli_load_past(struct drr_past *p, struct drr_opts *o, int *rc);
 

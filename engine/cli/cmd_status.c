@@ -95,6 +95,49 @@ static int list_runs(const struct drr_opts *o)
 	return 0;
 }
 
+/* A gate waiting for answers: what it asks, who answered, what is missing. */
+static json_t *gate_json(const struct drr_past_step *s)
+{
+	json_t *o = json_object(), *yes = json_array();
+	static const char *const copied[] = { "question", "quorum", "approvers", "expires",
+					      "default", NULL };
+	for (const char *const *k = copied; *k; k++) {
+		json_t *v = json_object_get(s->gate, *k);
+		if (v)
+			json_object_set(o, *k, v);
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(s->votes, i, v)
+		if (!strcmp(json_string_value(json_object_get(v, "answer")), "approve"))
+			json_array_append(yes, json_object_get(v, "as"));
+	json_object_set_new(o, "approved_by", yes);
+	return o;
+}
+
+static void show_gate(const struct drr_past *p, const struct drr_past_step *s)
+{
+	json_t *g = gate_json(s);
+	struct drr_buf who = { 0 };
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(g, "approved_by"), i, v)
+		drr_buf_addf(&who, "%s%s", i ? ", " : "", json_string_value(v));
+	const char *exp = json_string_value(json_object_get(g, "expires"));
+	drr_term_line(stdout, "  approval: step '%s' waits: \"%s\"", s->name,
+		      json_string_value(json_object_get(g, "question")));
+	const char *dflt = json_string_value(json_object_get(g, "default"));
+	drr_term_line(stdout, "            %zu of %lld approved%s%s%s%s%s%s%s",
+		      json_array_size(json_object_get(g, "approved_by")),
+		      (long long)json_integer_value(json_object_get(g, "quorum")), who.len ? " (" : "",
+		      who.len ? who.data : "", who.len ? ")" : "", exp ? "; until " : "",
+		      exp ? exp : "", exp && dflt ? ", then " : "", exp && dflt ? dflt : "");
+	drr_term_line(stdout, "            answer: drrun approve %s %s [--deny] --as NAME", p->run_id,
+		      s->name);
+	drr_buf_free(&who);
+	json_decref(g);
+}
+
 static int show_run(const struct drr_opts *o, const char *id)
 {
 	char dir[4096], err[512];
@@ -115,6 +158,8 @@ static int show_run(const struct drr_opts *o, const char *id)
 					       "attempts", s->attempts, "duration", s->duration);
 			if (s->error)
 				json_object_set_new(js, "error", json_string(s->error));
+			if (s->gate && running)
+				json_object_set_new(js, "approval", gate_json(s));
 			json_array_append_new(steps, js);
 		}
 		json_t *out = json_pack(
@@ -143,6 +188,9 @@ static int show_run(const struct drr_opts *o, const char *id)
 				      drr_past_resume_hint(&p));
 		drr_term_line(stdout, "  journal: %s/journal.jsonl%s", dir,
 			      p.torn ? " (ends in a torn record: resume repairs it)" : "");
+		for (int i = 0; running && i < p.nsteps; i++)
+			if (p.steps[i].gate)
+				show_gate(&p, &p.steps[i]);
 		printf("\n  %-28s %-24s %8s %10s  %s\n", "step", "state", "attempts", "duration",
 		       "error");
 		for (int i = 0; i < p.nsteps; i++) {

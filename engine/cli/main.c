@@ -16,7 +16,7 @@ static const struct {
 	{ "resume", cmd_resume }, { "rollback", cmd_rollback }, { "status", cmd_status },
 	{ "log", cmd_log },	  { "audit", cmd_audit },	{ "test", cmd_test },
 	{ "serve", cmd_serve },	  { "drill", cmd_drill },
-	{ "report", cmd_report },
+	{ "report", cmd_report }, { "approve", cmd_approve },
 };
 
 static int ends_with(const char *s, const char *suffix)

@@ -94,6 +94,8 @@ void prompt_answer(struct run *r, int yes)
 	r->prompt_step = NULL;
 	uv_read_stop((uv_stream_t *)&r->tty);
 	drr_view_resume(r->view);
+	if (s->gw)
+		gate_answered(s); /* answered here: the gate stops waiting */
 	if (yes) {
 		approval_rec(r, s, "approved", "terminal");
 		s->approved = 1;
@@ -102,13 +104,40 @@ void prompt_answer(struct run *r, int yes)
 		drr_view_event(r->view, s, "approved", NULL);
 	} else {
 		approval_rec(r, s, "declined", "terminal");
-		s->state = DRR_NOT_RUN;
-		char *why = drr_xasprintf("approval declined for step '%s'", s->def->name);
-		set_stop(r, STOP_ABORTED, why);
-		free(why);
-		drr_view_event(r->view, s, "declined", NULL);
+		approval_declined(r, s, "terminal");
 	}
 	kick();
+}
+
+/* The question on the terminal is void: answered elsewhere, or the run stops. */
+void prompt_cancel(struct run *r, const char *why)
+{
+	r->prompting = 0;
+	r->prompt_step = NULL;
+	uv_read_stop((uv_stream_t *)&r->tty);
+	drr_buf_free(&r->answer);
+	fprintf(stderr, "(%s)\n", why);
+	drr_view_resume(r->view);
+}
+
+/* A declined gate: the step does not run; the run stops, resumable (a
+ * resume asks again), or rolls back what was done (on_deny = "rollback"). */
+void approval_declined(struct run *r, struct drr_stepstate *s, const char *by)
+{
+	s->state = DRR_NOT_RUN;
+	if (r->stop) { /* stopping already (a signal, a failure): that decides */
+		drr_view_event(r->view, s, "declined", by);
+		return;
+	}
+	char *why = drr_xasprintf("approval declined for step '%s'%s", s->def->name,
+				  strcmp(by, "timeout") ? "" : " (no answer before the timeout)");
+	if (s->def->gate.on_deny == DRR_DENY_ROLLBACK)
+		r->deny_rollback = 1;
+	else
+		r->resumable = 1;
+	set_stop(r, STOP_ABORTED, why);
+	free(why);
+	drr_view_event(r->view, s, "declined", by);
 }
 
 static void tty_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -152,12 +181,53 @@ static int answered_in_advance(struct run *r, struct drr_stepstate *s)
 		return 1;
 	}
 	approval_rec(r, s, "declined", "test");
-	s->state = DRR_NOT_RUN;
-	char *why = drr_xasprintf("approval declined for step '%s'", s->def->name);
-	set_stop(r, STOP_ABORTED, why);
-	free(why);
-	drr_view_event(r->view, s, "declined", NULL);
+	approval_declined(r, s, "test");
 	return 0;
+}
+
+/* approve = function(ctx): ask it for the question, bounded like `when`.
+ * 0, or -1 when it raised or returned no question (the step then fails). */
+static int ask_question(struct run *r, struct drr_stepstate *s)
+{
+	if (s->def->gate.question_ref == LUA_NOREF || s->question)
+		return 0;
+	lua_State *L = r->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->def->gate.question_ref);
+	push_ctx(r, s);
+	drr_eng.lua_depth++;
+	int rc = drr_lua_pcall_bounded(L, 1, 1, 0, WHEN_BUDGET, 0,
+				       "approve ran for more than 5s: it must only return the "
+				       "question");
+	drr_eng.lua_depth--;
+	size_t n = 0;
+	const char *q = rc == LUA_OK && lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n)
+								       : NULL;
+	if (q && n && strlen(q) == n) {
+		s->question = drr_xstrdup(q);
+		lua_pop(L, 1);
+		return 0;
+	}
+	char *e = rc != LUA_OK ? drr_xasprintf("approve: %s", lua_tostring(L, -1))
+		  : q	       ? drr_xstrdup("approve: the question it returned is empty or "
+					     "holds a NUL byte")
+			       : drr_xasprintf("approve: it must return the question (a string), "
+					       "not %s",
+					       luaL_typename(L, -1));
+	lua_pop(L, 1);
+	s->t_start = drr_mono();
+	record_start(r, s);
+	r->running++;
+	step_fail(r, s, "failed", e);
+	free(e);
+	int first = r->stop != STOP_FAILED;
+	r->failed = 1;
+	set_stop(r, STOP_FAILED, NULL);
+	if (first) {
+		free(r->reason);
+		r->reason = drr_xasprintf("step '%s' failed", s->def->name);
+	}
+	abandon_retries(r);
+	return -1;
 }
 
 /* Returns 1 when the step may start now. */
@@ -165,7 +235,13 @@ int approve(struct run *r, struct drr_stepstate *s)
 {
 	if (s->approved)
 		return 1;
-	if (r->o->yes) {
+	if (s->gw) {
+		s->state = DRR_WAIT_APPROVAL; /* its gate waits for answers */
+		return 0;
+	}
+	if (ask_question(r, s) < 0)
+		return 0;
+	if (r->o->yes && gate_yes_enough(s)) {
 		approval_rec(r, s, "approved", "--yes");
 		s->approved = 1;
 		drr_view_event(r->view, s, "approved", "--yes");
@@ -173,12 +249,22 @@ int approve(struct run *r, struct drr_stepstate *s)
 	}
 	if (r->o->answers && json_object_get(r->o->answers, s->def->name))
 		return answered_in_advance(r, s);
-	if (isatty(0) && isatty(2)) {
+	int term = isatty(0) && isatty(2);
+	if (gate_is_remote(s)) {
+		gate_open(r, s);
+		/* one operator at the terminal may answer a gate anyone may answer */
+		if (!term || !gate_yes_enough(s) || r->prompting)
+			return 0;
+	}
+	if (term) {
 		if (r->prompting)
 			return 0;
 		if (!r->tty_open) {
-			if (uv_tty_init(&r->loop, &r->tty, 0, 1) < 0)
+			if (uv_tty_init(&r->loop, &r->tty, 0, 1) < 0) {
+				if (s->gw)
+					return 0; /* answers come from elsewhere */
 				goto no_terminal;
+			}
 			r->tty.data = r;
 			r->tty_open = 1;
 		}

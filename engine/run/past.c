@@ -146,6 +146,8 @@ enum drr_step_state drr_past_step_state(const struct drr_past_step *s, int runni
 				return ends[i].st;
 		return DRR_FAILED;
 	}
+	if (s->gate && running)
+		return DRR_WAIT_APPROVAL;
 	if (s->started)
 		return running ? DRR_RUNNING : DRR_INTERRUPTED;
 	return running ? DRR_PENDING : DRR_NOT_RUN;
@@ -220,6 +222,9 @@ int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t err
 		} else if (!strcmp(type, "run_end")) {
 			p->end = r;
 		}
+		if (!strcmp(type, "run_end") || !strcmp(type, "run_resume"))
+			for (int k = 0; k < p->nsteps; k++)
+				p->steps[k].gate = NULL; /* that session's gates closed with it */
 		if (!name)
 			continue;
 		struct drr_past_step *s = get_step(p, name);
@@ -247,6 +252,15 @@ int drr_past_load(const char *run_dir, struct drr_past *p, char *err, size_t err
 		} else if (!strcmp(type, "approval")) {
 			const char *st = str(r, "status");
 			s->approved = st && !strcmp(st, "approved");
+			if (st && !strcmp(st, "waiting")) {
+				s->gate = r;
+				json_decref(s->votes);
+				s->votes = json_array();
+			} else if (st && !strcmp(st, "answered") && s->gate) {
+				json_array_append(s->votes, r);
+			} else if (st && strcmp(st, "ignored")) {
+				s->gate = NULL; /* decided, or withdrawn */
+			}
 		} else if (!strcmp(type, "rollback_start")) {
 			s->rb_started = 1;
 			s->rb_ended = 0;
@@ -312,6 +326,8 @@ const char *drr_past_resume_hint(const struct drr_past *p)
 
 void drr_past_free(struct drr_past *p)
 {
+	for (int i = 0; i < p->nsteps; i++)
+		json_decref(p->steps[i].votes);
 	json_decref(p->recs);
 	free(p->steps);
 	drr_names_free(&p->by_name);

@@ -25,6 +25,8 @@ struct drr_past_step {
 	const char *rb_status;
 	json_t *redacted; /* step_end's map of the secrets its output hid */
 	const char *rb_error;
+	json_t *gate;	/* its approval record "waiting", while no decision followed */
+	json_t *votes;	/* that gate's answers so far (array of records, borrowed) */
 };
 
 struct drr_past {
@@ -79,6 +81,30 @@ json_t *drr_secrets_map(json_t *v, char **names, int n);
 /* Put the secrets of map back into v (as read from the journal) from the
  * environment; -1 with err naming the place and the secret when it cannot. */
 int drr_secrets_restore(json_t *v, json_t *map, const char *what, char *err, size_t errlen);
+
+/* ---- answer.c: answers to a run's approval gates ------------------------ */
+
+#define DRR_ANSWER_MAX 4096 /* bytes of one answer file */
+
+struct drr_answer {
+	const char *gate, *step; /* the open gate (its id from the journal) */
+	int approve;		 /* 1 approve, 0 deny */
+	const char *as;		 /* the approver's name */
+	const char *comment;	 /* or NULL */
+	const char *via;	 /* "drrun approve", "link" */
+	const char *from;	 /* where it came from (a peer address), or NULL */
+};
+/* Whether s may name an approver: a letter or digit, then letters, digits,
+ * '-', '_', '.'; at most 64 bytes. */
+int drr_approver_name_ok(const char *s);
+/* Leave the answer for the run in run_dir to read: <run_dir>/answers/
+ * <gate>-<as>.json, whole or not at all (temp file, fsync, link, fsync of
+ * the directory).  0; -1 with err (errno EEXIST: that approver answered). */
+int drr_answer_write(const char *run_dir, const struct drr_answer *a, char *err, size_t errlen);
+/* The gate of a past run still waiting for answers: step's, or the only one
+ * when step is NULL.  NULL with err (none, several, or step has none). */
+const json_t *drr_past_open_gate(const struct drr_past *p, const char *step, char *err,
+				 size_t errlen);
 
 /* ---- sched.c: running a runbook ------------------------------------------ */
 

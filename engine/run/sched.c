@@ -562,7 +562,7 @@ static void schedule_steps(struct run *r)
 		when_durable(r, start[i], LAUNCH_FIRST);
 	}
 
-	if (r->running > 0 || r->prompting)
+	if (r->running > 0 || r->prompting || gates_pending(r))
 		return;
 	if (teardown) {
 		/* what waits for a failed teardown step does not run */
@@ -570,7 +570,7 @@ static void schedule_steps(struct run *r)
 		return;
 	}
 	if (r->stop == STOP_FAILED ||
-	    (r->stop == STOP_INTERRUPTED && !r->o->no_rollback && !r->hard)) {
+	    ((r->stop == STOP_INTERRUPTED || r->deny_rollback) && !r->o->no_rollback && !r->hard)) {
 		begin_rollbacks(r);
 		return;
 	}
@@ -724,6 +724,7 @@ static void free_states(struct run *r)
 		free(r->st[i].question);
 	}
 	free(r->st);
+	gates_free();
 	free(r->dep_first);
 	free(r->dep_list);
 	free(r->ready);

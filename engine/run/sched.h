@@ -69,6 +69,7 @@ struct run {
 	int tty_open, prompting;
 	int asking; /* the Ctrl-C question is open (prompting is set too) */
 	struct drr_stepstate *prompt_step;
+	int deny_rollback; /* a declined approval asked to roll back what was done */
 	struct drr_buf answer;
 	const struct drr_resume *res;
 	int lock_fd, resumable, explicit_rollback;
@@ -128,6 +129,23 @@ int eval_when(struct run *r, struct drr_stepstate *s);
 /* Returns 1 when the step may start now; else it waits for a prompt or the
  * run stops. */
 int approve(struct run *r, struct drr_stepstate *s);
+/* The terminal's question is void (answered elsewhere, or the run stops). */
+void prompt_cancel(struct run *r, const char *why);
+/* s's gate was declined by `by`: stop (resumable) or roll back, per on_deny. */
+void approval_declined(struct run *r, struct drr_stepstate *s, const char *by);
+
+/* ---- gate.c: approvals answered from elsewhere ------------------------------ */
+
+/* approve = { ... }: a gate that waits for answers, terminal or not. */
+int gate_is_remote(const struct drr_stepstate *s);
+/* Whether one operator (--yes, the terminal) may answer s alone. */
+int gate_yes_enough(const struct drr_stepstate *s);
+void gate_open(struct run *r, struct drr_stepstate *s);
+void gate_answered(struct drr_stepstate *s);
+/* The gates still open; once the run stops they are withdrawn first. */
+int gates_pending(struct run *r);
+void gates_close(struct run *r);
+void gates_free(void);
 /* The prompt was answered (or the run is stopping: no). */
 void prompt_answer(struct run *r, int yes);
 

@@ -263,6 +263,9 @@ const char *run_outcome(const struct run *r, int *exit_code)
 	} else if (r->stop == STOP_FAILED) {
 		status = "rolled-back";
 		ec = DRR_EXIT_FAILED;
+	} else if (r->stop == STOP_ABORTED && r->deny_rollback) {
+		status = "rolled-back"; /* nothing failed: a human said no */
+		ec = DRR_EXIT_STOPPED;
 	} else if (r->stop == STOP_ABORTED) {
 		status = "aborted";
 		ec = DRR_EXIT_STOPPED;
@@ -330,6 +333,7 @@ void finish_run(struct run *r)
 	uv_close((uv_handle_t *)&r->tick, close_cb_noop);
 	uv_close((uv_handle_t *)&r->sigint, close_cb_noop);
 	uv_close((uv_handle_t *)&r->sigterm, close_cb_noop);
+	gates_close(r);
 	if (r->tty_open) {
 		uv_tty_reset_mode();
 		uv_close((uv_handle_t *)&r->tty, close_cb_noop);

@@ -9,6 +9,7 @@
 #include "runbook/runbook.h"
 
 struct drr_task;
+struct drr_gatewait;
 
 /* Where a step stands.  Each state has one name, from drr_state_word(),
  * used by the live view, the summary and `status` alike, and documented
@@ -51,7 +52,8 @@ struct drr_stepstate {
 	int cancelled;	  /* stopped by an interrupt or a dead journal */
 	int invalid;	  /* raised on a value drrun refused (ctx.recovery_point) */
 	struct drr_task *task;
-	uv_timer_t *timer; /* retry delay or attempt timeout */
+	uv_timer_t *timer;	 /* retry delay or attempt timeout */
+	struct drr_gatewait *gw; /* its approval gate, while it waits for answers (gate.c) */
 };
 
 #endif

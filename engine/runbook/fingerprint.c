@@ -232,6 +232,15 @@ void drr_step_fingerprint(lua_State *L, const struct drr_step *s, char **secrets
 	/* only when set: a step without them keeps the fingerprint it had */
 	if (s->production)
 		sfield(&b, "production", "true");
+	if (s->gate.question_ref != LUA_NOREF)
+		func_field(L, &b, "approve_fn", s->gate.question_ref, secrets, nsecrets);
+	if (s->gate.table) {
+		snprintf(num, sizeof num, "%d/%.17g/%d/%d", s->gate.quorum, s->gate.timeout,
+			 s->gate.on_timeout, s->gate.on_deny);
+		sfield(&b, "gate", num);
+		for (int i = 0; i < s->gate.napprovers; i++)
+			sfield(&b, "approver", s->gate.approvers[i]);
+	}
 	if (s->drill == DRR_DRILL_SKIP)
 		sfield(&b, "drill", "skip");
 	else if (s->drill == DRR_DRILL_FN)

@@ -56,6 +56,11 @@ struct ld {
 /* Report keys of the table at idx that are not in `known`. */
 void drr_rb_check_fields(struct ld *ld, int idx, const char *const *known, int line, int limit,
 			 const char *what);
+/* An optional duration field of the table at idx; dflt when absent or bad. */
+double drr_rb_get_duration(struct ld *ld, int idx, const char *field, int line, int limit,
+			   const char *what, double dflt, int allow_zero);
+/* gate.c: the step's `approve` field, into s->approve and s->gate. */
+void drr_rb_parse_gate(struct ld *ld, int idx, struct drr_step *s, int limit, const char *what);
 /* An optional string field of the table at idx (malloc'ed), or NULL. */
 char *drr_rb_get_string(struct ld *ld, int idx, const char *field, int line, int limit,
 			const char *what);

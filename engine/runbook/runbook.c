@@ -289,7 +289,7 @@ void drr_rb_check_fields(struct ld *ld, int idx, const char *const *known, int l
 }
 
 /* Read an optional duration field of the table at idx; 0 when absent. */
-static double get_duration(struct ld *ld, int idx, const char *field, int line, int limit,
+double drr_rb_get_duration(struct ld *ld, int idx, const char *field, int line, int limit,
 			   const char *what, double dflt, int allow_zero)
 {
 	lua_State *L = ld->L;
@@ -387,7 +387,7 @@ static void parse_budgets(struct ld *ld, int idx, int line)
 		const char *ph = lua_tostring(L, -1);
 		int bl = drr_rb_find_field(drr_rb_src, line, drr_rb_limit, ph);
 		/* -1: not a duration, and get_duration said so */
-		double v = get_duration(ld, idx, ph, bl, drr_rb_limit, "runbook: budgets", -1, 0);
+		double v = drr_rb_get_duration(ld, idx, ph, bl, drr_rb_limit, "runbook: budgets", -1, 0);
 		if (v < 0)
 			continue;
 		rb->budgets = drr_xrealloc(rb->budgets,
@@ -442,8 +442,8 @@ static void parse_runbook(struct ld *ld)
 			     "most 64)",
 			     rb->name);
 	rb->description = drr_rb_get_string(ld, t, "description", line, limit, "runbook");
-	rb->rto = get_duration(ld, t, "rto", line, limit, "runbook", 0, 0);
-	rb->rpo = get_duration(ld, t, "rpo", line, limit, "runbook", 0, 0);
+	rb->rto = drr_rb_get_duration(ld, t, "rto", line, limit, "runbook", 0, 0);
+	rb->rpo = drr_rb_get_duration(ld, t, "rpo", line, limit, "runbook", 0, 0);
 
 	int ty = lua_getfield(L, t, "budgets");
 	if (ty == LUA_TTABLE)
@@ -575,8 +575,8 @@ static void parse_retry(struct ld *ld, int idx, struct drr_step *s, int limit, c
 				r->attempts = (int)lua_tointeger(L, -1);
 		}
 		lua_pop(L, 1);
-		r->delay = get_duration(ld, rt, "delay", at, limit, rwhat, 1, 1);
-		r->max_delay = get_duration(ld, rt, "max_delay", at, limit, rwhat, 0, 0);
+		r->delay = drr_rb_get_duration(ld, rt, "delay", at, limit, rwhat, 1, 1);
+		r->max_delay = drr_rb_get_duration(ld, rt, "max_delay", at, limit, rwhat, 0, 0);
 		lua_getfield(L, rt, "backoff");
 		if (!lua_isnil(L, -1)) {
 			if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 ||
@@ -628,12 +628,8 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 		s->phase = drr_xstrdup("other");
 	s->teardown = !strcmp(s->phase, "teardown");
 	s->doc = drr_rb_get_string(ld, idx, "doc", s->line, limit, what);
-	s->approve = drr_rb_get_string(ld, idx, "approve", s->line, limit, what);
-	if (s->approve && !*s->approve)
-		drr_diag_add(ld->d, ld->file,
-			     drr_rb_find_field(drr_rb_src, s->line, limit, "approve"),
-			     "%s: approve must be the question to ask", what);
-	s->timeout = get_duration(ld, idx, "timeout", s->line, limit, what, 0, 0);
+	drr_rb_parse_gate(ld, idx, s, limit, what);
+	s->timeout = drr_rb_get_duration(ld, idx, "timeout", s->line, limit, what, 0, 0);
 	s->run_ref = get_func(ld, idx, "run", s->line, limit, what, 1);
 	s->rollback_ref = get_func(ld, idx, "rollback", s->line, limit, what, 0);
 	s->when_ref = get_func(ld, idx, "when", s->line, limit, what, 0);
@@ -700,6 +696,8 @@ static void parse_steps(struct ld *ld)
 	for (int i = 0; i < n; i++) {
 		struct drr_step *s = &rb->steps[rb->nsteps++];
 		s->run_ref = s->rollback_ref = s->when_ref = s->drill_ref = LUA_NOREF;
+		s->gate.question_ref = LUA_NOREF;
+		s->gate.quorum = 1;
 		s->g = &rb->graph[i];
 		lua_rawgeti(L, list, i + 1);
 		lua_getfield(L, -1, "name");
@@ -901,6 +899,9 @@ void drr_runbook_free(struct drr_runbook *rb)
 		free(s->phase);
 		free(s->doc);
 		free(s->approve);
+		for (int k = 0; k < s->gate.napprovers; k++)
+			free(s->gate.approvers[k]);
+		free(s->gate.approvers);
 		for (int k = 0; k < s->g->nafter; k++)
 			free((char *)s->g->after[k]);
 		free(s->g->after);

@@ -47,6 +47,24 @@ enum {
 	DRR_DRILL_FN	/* a drill runs the step's drill function instead */
 };
 
+enum {
+	DRR_DENY_STOP,	   /* a declined approval stops the run (resumable) */
+	DRR_DENY_ROLLBACK /* a declined approval rolls back what was done */
+};
+
+/* approve = "question" | function(ctx) | { question, quorum, approvers,
+ * timeout, default, on_deny } */
+struct drr_gate {
+	int question_ref; /* approve = function(ctx): the question; LUA_NOREF */
+	int table;	  /* written as a table: answers may come from elsewhere */
+	int quorum;	  /* approvals needed, >= 1 */
+	char **approvers; /* who may answer; none: anyone */
+	int napprovers;
+	double timeout;	 /* seconds; 0 = wait for ever */
+	int on_timeout;	 /* the default: 1 approve, 0 deny */
+	int on_deny;	 /* DRR_DENY_* */
+};
+
 struct drr_step {
 	char *name;
 	char *phase;
@@ -55,7 +73,8 @@ struct drr_step {
 	int drill_ref;	/* the drill function, or LUA_NOREF */
 	int production; /* production = true: a drill must skip it or replace it */
 	char *doc;
-	char *approve; /* question, or NULL */
+	char *approve; /* the question, or what to show for a function's; NULL: no gate */
+	struct drr_gate gate;
 	int once;
 	double timeout; /* seconds; 0 = none */
 	struct drr_retry retry;
