@@ -301,6 +301,33 @@ static void build_env(lua_State *L, int idx, int clear, struct strv *env)
 	}
 }
 
+/* The call's env (the table or nil at idx) over the step's and runbook's
+ * exec.env: a new table replaces it at idx.  Returns its type. */
+static int merge_step_env(lua_State *L, int idx, int tenv)
+{
+	drr_task_env(L);
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		return tenv;
+	}
+	int base = lua_gettop(L);
+	lua_newtable(L);
+	for (int src = 0; src < 2; src++) {
+		int from = src ? idx : base;
+		if (!lua_istable(L, from))
+			continue;
+		lua_pushnil(L);
+		while (lua_next(L, from)) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, base + 1);
+		}
+	}
+	lua_replace(L, idx);
+	lua_pop(L, 1);
+	return LUA_TTABLE;
+}
+
 static void quote_arg(struct drr_buf *b, const char *s)
 {
 	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -442,6 +469,7 @@ static int l_run(lua_State *L)
 	luaL_argcheck(L, max_output > 0, 1, "max_output must be positive");
 	int tenv = lua_getfield(L, 1, "env");
 	luaL_argcheck(L, tenv == LUA_TNIL || tenv == LUA_TTABLE, 1, "env must be a table");
+	tenv = merge_step_env(L, 2, tenv);
 	lua_getfield(L, 1, "clear_env");
 	int clear_env = lua_toboolean(L, -1);
 	lua_pop(L, 1);

@@ -36,6 +36,18 @@ int drr_dry_run(void)
 	return drr_eng.dry_run;
 }
 
+void drr_task_env(lua_State *L)
+{
+	struct drr_task *t = drr_task_current(L);
+	while (t && t->parent)
+		t = t->parent;
+	int ref = t && drr_eng.exec_env ? drr_eng.exec_env(t) : LUA_NOREF;
+	if (ref == LUA_NOREF)
+		lua_pushnil(L);
+	else
+		lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+}
+
 static void on_idle(uv_idle_t *h);
 static void finish(struct drr_task *t, int status);
 static void unwatch_signals(void);

@@ -57,6 +57,9 @@ struct drr_engine {
 	/* The value of a secret the runbook declared, or NULL (not declared or
 	 * not set): for modules that take tokens from conventional names. */
 	const char *(*secret)(const char *name);
+	/* The registry ref of the exec.env the task's step adds (runbook and
+	 * step), or LUA_NOREF; t is the root task. */
+	int (*exec_env)(struct drr_task *t);
 };
 extern struct drr_engine drr_eng;
 

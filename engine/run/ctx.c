@@ -30,6 +30,12 @@ static void step_log(struct drr_stepstate *s, const char *msg)
 	drr_view_event(r->view, s, "log", red);
 }
 
+int task_exec_env(struct drr_task *t)
+{
+	const struct drr_stepstate *s = t ? t->owner : NULL;
+	return s ? s->def->exec_env_ref : LUA_NOREF;
+}
+
 void task_log(struct drr_task *t, const char *msg)
 {
 	if (t && t->owner)

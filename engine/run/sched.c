@@ -774,6 +774,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	drr_eng.run_id = r->run_id;
 	drr_eng.log = task_log;
 	drr_eng.secret = declared_secret;
+	drr_eng.exec_env = task_exec_env;
 	lua_getglobal(r->L, "string");
 	lua_getfield(r->L, -1, "format");
 	drr_eng.string_format_ref = luaL_ref(r->L, LUA_REGISTRYINDEX);

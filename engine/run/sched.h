@@ -121,6 +121,8 @@ void task_log(struct drr_task *t, const char *msg);
 void push_frozen_json(lua_State *L, const json_t *j, const char *name);
 /* The value of a declared secret, or NULL. */
 const char *declared_secret(const char *name);
+/* The exec.env of the root task's step (drr_eng.exec_env). */
+int task_exec_env(struct drr_task *t);
 
 /* ---- approve.c: `when` and `approve` ------------------------------------------ */
 

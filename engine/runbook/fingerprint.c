@@ -1,8 +1,9 @@
 /*
  * fingerprint.c - what a step is, as a hash that `resume` compares with the
  * one its run_start recorded.  It covers the step's fields (phase, doc,
- * approve, once, timeout, retry, after; production and drill when set) and
- * its functions (run, rollback, when, drill) as stripped Lua bytecode (lua_dump with strip = 1) with the line
+ * approve, once, timeout, retry, after; production, drill and exec.env when
+ * set) and its functions (run, rollback, when, drill) as stripped Lua
+ * bytecode (lua_dump with strip = 1) with the line
  * each function was defined on set to 0, plus the plain values (numbers,
  * booleans, strings) those functions capture as upvalues.  So moving a step,
  * or adding a comment above it, changes nothing; changing what it does does.
@@ -209,6 +210,37 @@ static void func_field(lua_State *L, struct drr_buf *b, const char *name, int re
 	drr_buf_free(&f);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* exec.env as sorted NAME=value lines (a secret's value as "secret"). */
+static void env_field(lua_State *L, struct drr_buf *b, int ref, char **secrets, int nsecrets)
+{
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+	int n = 0;
+	for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+		n++;
+	const char **kv = drr_xcalloc((size_t)n + 1, sizeof *kv);
+	int i = 0;
+	lua_newtable(L); /* anchors the strings */
+	for (lua_pushnil(L); lua_next(L, -3); lua_pop(L, 1)) {
+		size_t vn;
+		const char *v = lua_tolstring(L, -1, &vn);
+		lua_pushfstring(L, "%s=%s", lua_tostring(L, -2),
+				is_secret(v, vn, secrets, nsecrets) ? "secret" : v);
+		kv[i] = lua_tostring(L, -1);
+		lua_rawseti(L, -4, i + 1);
+		i++;
+	}
+	qsort(kv, (size_t)i, sizeof *kv, cmp_str);
+	for (int k = 0; k < i; k++)
+		sfield(b, "exec.env", kv[k]);
+	free(kv);
+	lua_pop(L, 2);
+}
+
 void drr_step_fingerprint(lua_State *L, const struct drr_step *s, char **secrets, int nsecrets,
 			  char out[65])
 {
@@ -241,6 +273,8 @@ void drr_step_fingerprint(lua_State *L, const struct drr_step *s, char **secrets
 		for (int i = 0; i < s->gate.napprovers; i++)
 			sfield(&b, "approver", s->gate.approvers[i]);
 	}
+	if (s->exec_env_ref != LUA_NOREF)
+		env_field(L, &b, s->exec_env_ref, secrets, nsecrets);
 	if (s->drill == DRR_DRILL_SKIP)
 		sfield(&b, "drill", "skip");
 	else if (s->drill == DRR_DRILL_FN)

@@ -65,6 +65,14 @@ void drr_rb_parse_gate(struct ld *ld, int idx, struct drr_step *s, int limit, co
 char *drr_rb_get_string(struct ld *ld, int idx, const char *field, int line, int limit,
 			const char *what);
 
+/* ---- execenv.c ---------------------------------------------------------------- */
+
+/* The `exec` field of the table at idx (runbook{} or a step, declared at
+ * line): a registry ref to its env merged over the one of ref base (which
+ * is returned as it is when the field is absent or wrong), or LUA_NOREF
+ * when neither has one.  Errors to ld->d.  [-0, +0, e] */
+int drr_rb_parse_exec(struct ld *ld, int idx, int line, int limit, const char *what, int base);
+
 /* ---- params.c ---------------------------------------------------------------- */
 
 /* runbook{ params = { ... } }, the table at idx written at line. */

@@ -26,9 +26,9 @@
 static const char *const STEP_FIELDS[] = { "phase", "after",   "run",	  "rollback",
 					   "retry", "timeout", "approve", "when",
 					   "once",  "doc",     "drill",
-					   "production", NULL };
+					   "production", "exec", NULL };
 static const char *const RB_FIELDS[] = { "name",   "description", "rto", "rpo",
-					 "params", "secrets",	  "env", "budgets", NULL };
+					 "params", "secrets",	  "env", "budgets", "exec", NULL };
 static const char *const RETRY_FIELDS[] = { "attempts", "delay", "backoff", "max_delay", NULL };
 
 /* ---- source text helpers -------------------------------------------------- */
@@ -444,6 +444,7 @@ static void parse_runbook(struct ld *ld)
 	rb->description = drr_rb_get_string(ld, t, "description", line, limit, "runbook");
 	rb->rto = drr_rb_get_duration(ld, t, "rto", line, limit, "runbook", 0, 0);
 	rb->rpo = drr_rb_get_duration(ld, t, "rpo", line, limit, "runbook", 0, 0);
+	rb->exec_env_ref = drr_rb_parse_exec(ld, t, line, limit, "runbook", LUA_NOREF);
 
 	int ty = lua_getfield(L, t, "budgets");
 	if (ty == LUA_TTABLE)
@@ -646,6 +647,7 @@ static void parse_step(struct ld *ld, int idx, struct drr_step *s, int limit)
 			     "%s: production must be true or false", what);
 	s->production = lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	s->exec_env_ref = drr_rb_parse_exec(ld, idx, s->line, limit, what, ld->rb->exec_env_ref);
 	parse_drill(ld, idx, s, limit, what);
 	parse_after(ld, idx, s, limit, what);
 	parse_retry(ld, idx, s, limit, what);
@@ -804,7 +806,7 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 {
 	struct drr_runbook *rb = drr_xcalloc(1, sizeof *rb);
 	rb->path = drr_xstrdup(path);
-	rb->env_ref = rb->params_ref = rb->ctxenv_ref = LUA_NOREF;
+	rb->env_ref = rb->params_ref = rb->ctxenv_ref = rb->exec_env_ref = LUA_NOREF;
 	const char *slash = strrchr(path, '/');
 	rb->dir = slash ? drr_xasprintf("%.*s", (int)(slash - path), path) : drr_xstrdup(".");
 	if (slash == path)

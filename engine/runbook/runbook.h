@@ -80,6 +80,7 @@ struct drr_step {
 	struct drr_retry retry;
 	int line;
 	int run_ref, rollback_ref, when_ref; /* LUA_NOREF when absent */
+	int exec_env_ref; /* exec.env, the runbook's merged under the step's, or LUA_NOREF */
 	struct drr_gnode *g;		     /* this step's graph node */
 	char fp[65];			     /* drr_runbook_fingerprints; "" until */
 };
@@ -121,6 +122,7 @@ struct drr_runbook {
 	int env_ref;	/* runbook.env table */
 	int params_ref; /* resolved params table, after drr_runbook_bind */
 	int ctxenv_ref; /* selected env table */
+	int exec_env_ref; /* runbook{ exec = { env = ... } }, or LUA_NOREF */
 };
 
 /* Options that shape loading and running. */

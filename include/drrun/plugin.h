@@ -146,6 +146,10 @@ uv_loop_t *drr_loop(void);
 lua_State *drr_lua_main(void);
 /* True when the run is a --dry-run: side effects are described, not made. */
 int drr_dry_run(void);
+/* Push the environment the calling task's step adds to every process it
+ * starts (`exec = { env = ... }` of the runbook and the step, merged), a
+ * table not to be modified, or nil.  [-0, +1, -] */
+void drr_task_env(lua_State *L);
 
 /* A copy of n bytes (NULs allowed) with every registered secret replaced by
  * "***"; *outlen (if not NULL) gets its length; NUL-terminated.  For text
