@@ -598,8 +598,8 @@ static int dir_name(const char *path, char *out, size_t n)
 }
 
 /* Check one line; 0 when it is the record seq i+1 that follows prev. */
-static int check_line(struct lines *ls, json_t **lines, int i, const char *prev, const void *key,
-		      size_t klen, struct drr_verify *v, struct drr_jline *jl)
+static int check_line(const struct lines *ls, json_t **lines, int i, const char *prev,
+		      const void *key, size_t klen, struct drr_verify *v, struct drr_jline *jl)
 {
 	json_int_t want = i + 1;
 	json_t *o = lines[i];
@@ -660,22 +660,15 @@ static int check_line(struct lines *ls, json_t **lines, int i, const char *prev,
 	return 0;
 }
 
-int drr_journal_verify(const char *path, const char *state_dir, const void *key, size_t klen,
-		       int flags, struct drr_verify *v)
+/* The checks of drr_journal_verify over a journal split into ls, its whole
+ * lines parsed into lines[] (NULL: not a record), parsed before any is
+ * checked so a moved record can be told from a lost one.  Reads lines[],
+ * never changes them. */
+static int verify_lines(const char *path, const char *state_dir, const void *key, size_t klen,
+			int flags, const struct lines *ls, json_t **lines, struct drr_verify *v)
 {
-	memset(v, 0, sizeof *v);
-	memset(v->last_hash, '0', 64);
-	v->ledger_entries = -1;
-	struct lines ls;
-	if (split_lines(path, &ls, v->reason, sizeof v->reason) < 0)
-		return -1;
-	int n = ls.n, whole = ls.n - ls.torn;
-	/* parse every line first, so a moved record can be told from a lost one */
-	json_t **lines = drr_xcalloc((size_t)(n ? n : 1), sizeof *lines);
+	int n = ls->n, whole = ls->n - ls->torn;
 	char(*hashes)[65] = drr_xcalloc((size_t)(n ? n : 1), sizeof *hashes);
-	for (int i = 0; i < whole; i++)
-		lines[i] = parse_record(ls.starts[i], ls.lens[i]);
-
 	char prev[65];
 	memset(prev, '0', 64);
 	prev[64] = '\0';
@@ -683,7 +676,7 @@ int drr_journal_verify(const char *path, const char *state_dir, const void *key,
 	for (int i = 0; i < whole && rc == 0; i++) {
 		struct drr_jline jl;
 		v->bad_seq = i + 1;
-		rc = check_line(&ls, lines, i, prev, key, klen, v, &jl);
+		rc = check_line(ls, lines, i, prev, key, klen, v, &jl);
 		if (rc)
 			break;
 		v->macs += jl.has_mac;
@@ -695,16 +688,16 @@ int drr_journal_verify(const char *path, const char *state_dir, const void *key,
 		memcpy(prev, jl.found_hash, 65);
 		memcpy(hashes[i], jl.found_hash, 65);
 		v->records++;
-		v->good_bytes += ls.lens[i] + 1;
+		v->good_bytes += ls->lens[i] + 1;
 	}
 	memcpy(v->last_hash, prev, 65);
-	if (rc == 0 && ls.torn) {
-		v->torn_bytes = ls.lens[n - 1];
+	if (rc == 0 && ls->torn) {
+		v->torn_bytes = ls->lens[n - 1];
 		if (!(flags & DRR_VERIFY_TORN_OK)) {
 			v->bad_seq = n;
 			snprintf(v->reason, sizeof v->reason,
 				 "truncated mid-line: %zu bytes after the last whole record",
-				 ls.lens[n - 1]);
+				 ls->lens[n - 1]);
 			rc = 1;
 		}
 	}
@@ -728,11 +721,66 @@ int drr_journal_verify(const char *path, const char *state_dir, const void *key,
 				      klen, v);
 	if (rc == 0)
 		v->bad_seq = 0;
-	for (int i = 0; i < n; i++)
+	free(hashes);
+	return rc;
+}
+
+/* Read and split a journal, and parse its lines: the whole ones, and with
+ * torn_too the torn last one.  lines[] has ls->n slots (caller frees each
+ * and it).  -1 with v->reason when the file cannot be read. */
+static json_t **read_lines(const char *path, int torn_too, struct lines *ls, struct drr_verify *v)
+{
+	memset(v, 0, sizeof *v);
+	memset(v->last_hash, '0', 64);
+	v->ledger_entries = -1;
+	if (split_lines(path, ls, v->reason, sizeof v->reason) < 0)
+		return NULL;
+	int upto = torn_too ? ls->n : ls->n - ls->torn;
+	json_t **lines = drr_xcalloc((size_t)(ls->n ? ls->n : 1), sizeof *lines);
+	for (int i = 0; i < upto; i++)
+		lines[i] = parse_record(ls->starts[i], ls->lens[i]);
+	return lines;
+}
+
+static void free_parsed(struct lines *ls, json_t **lines)
+{
+	for (int i = 0; i < ls->n; i++)
 		json_decref(lines[i]);
 	free(lines);
-	free(hashes);
-	free_lines(&ls);
+	free_lines(ls);
+}
+
+int drr_journal_verify(const char *path, const char *state_dir, const void *key, size_t klen,
+		       int flags, struct drr_verify *v)
+{
+	struct lines ls;
+	json_t **lines = read_lines(path, 0, &ls, v);
+	if (!lines)
+		return -1;
+	int rc = verify_lines(path, state_dir, key, klen, flags, &ls, lines, v);
+	free_parsed(&ls, lines);
+	return rc;
+}
+
+int drr_journal_verify_load(const char *path, const char *state_dir, const void *key, size_t klen,
+			    int flags, struct drr_verify *v, json_t **recs, long *unreadable)
+{
+	struct lines ls;
+	*recs = NULL;
+	*unreadable = 0;
+	json_t **lines = read_lines(path, 1, &ls, v);
+	if (!lines)
+		return -1;
+	/* the torn line is not the chain's: verify_lines reads whole lines only */
+	int rc = verify_lines(path, state_dir, key, klen, flags, &ls, lines, v);
+	*recs = json_array();
+	for (int i = 0; i < ls.n; i++) {
+		if (lines[i])
+			json_array_append(*recs, lines[i]);
+		else if (ls.lens[i])
+			(*unreadable)++;
+	}
+	free_parsed(&ls, lines);
 	return rc;
 }
 

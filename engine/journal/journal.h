@@ -94,6 +94,13 @@ enum {
  * 0: intact; 1: bad (v->bad_seq, v->reason); -1: unreadable (v->reason). */
 int drr_journal_verify(const char *path, const char *state_dir, const void *key, size_t klen,
 		       int flags, struct drr_verify *v);
+/* drr_journal_verify, and the journal's lines that are JSON objects, whole
+ * or torn, in order (new reference in *recs), with the count of non-empty
+ * lines that are not (*unreadable): one read and one parse of the file for
+ * `drrun report`, which reports on a journal that does not verify too.
+ * -1 (unreadable, v->reason) leaves *recs NULL. */
+int drr_journal_verify_load(const char *path, const char *state_dir, const void *key, size_t klen,
+			    int flags, struct drr_verify *v, json_t **recs, long *unreadable);
 /* What resume and rollback ask before they append: the whole journal
  * verifies (a torn last line aside), with the key when one is given, and a
  * journal whose records carry HMACs is not appended to without it.  Returns

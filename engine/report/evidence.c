@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define LAST_LOGS 5
-#define JOURNAL_CAP ((size_t)1 << 30)
 
 static const char *str(json_t *o, const char *k)
 {
@@ -28,55 +27,26 @@ static json_t *copy_or_null(json_t *v)
 	return v ? json_deep_copy(v) : json_null();
 }
 
-/* Every line that parses as a JSON object, in order; bad lines are counted,
- * not fatal: a damaged journal still reports what it can. */
-static json_t *load_lenient(const char *path, long *bad, char *err, size_t errlen)
+/* The `audit verify` result: rc and v as drr_journal_verify gave them. */
+static json_t *audit_json(int rc, const struct drr_verify *v, const char *state_dir,
+			  const void *key, long unreadable)
 {
-	size_t len;
-	char *text = drr_slurp(path, JOURNAL_CAP, &len, err, errlen);
-	if (!text)
-		return NULL;
-	json_t *recs = json_array();
-	*bad = 0;
-	for (size_t at = 0; at < len;) {
-		char *nl = memchr(text + at, '\n', len - at);
-		size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
-		if (n) {
-			json_t *o = json_loadb(text + at, n, JSON_ALLOW_NUL, NULL);
-			if (json_is_object(o))
-				json_array_append_new(recs, o);
-			else {
-				json_decref(o);
-				(*bad)++;
-			}
-		}
-		at += n + 1;
-	}
-	free(text);
-	return recs;
-}
-
-static json_t *audit_json(const char *path, const char *state_dir, const void *key, size_t klen,
-			  long unreadable)
-{
-	struct drr_verify v;
-	int rc = drr_journal_verify(path, state_dir, key, klen, 0, &v);
 	json_t *a = json_object();
 	json_object_set_new(a, "chain", json_string(rc == 0 ? "intact" : "broken"));
 	json_object_set_new(a, "ok", json_boolean(rc == 0));
-	json_object_set_new(a, "records", json_integer(v.records));
+	json_object_set_new(a, "records", json_integer(v->records));
 	if (rc != 0) {
-		json_object_set_new(a, "bad_seq", json_integer(v.bad_seq));
-		json_object_set_new(a, "reason", drr_json_str(v.reason));
+		json_object_set_new(a, "bad_seq", json_integer(v->bad_seq));
+		json_object_set_new(a, "reason", drr_json_str(v->reason));
 	}
-	const char *hmac = key	   ? (rc == 0 ? "verified" : "not verified")
-			   : v.macs ? "not checked (records carry HMACs; no key given)"
-				    : "not keyed";
+	const char *hmac = key	     ? (rc == 0 ? "verified" : "not verified")
+			   : v->macs ? "not checked (records carry HMACs; no key given)"
+				     : "not keyed";
 	json_object_set_new(a, "hmac", json_string(hmac));
-	json_object_set_new(a, "macs", json_integer(v.macs));
+	json_object_set_new(a, "macs", json_integer(v->macs));
 	if (rc == 0 && state_dir) {
 		json_object_set_new(a, "ledger", json_string("matches"));
-		json_object_set_new(a, "ledger_head", json_string(v.ledger_head));
+		json_object_set_new(a, "ledger_head", json_string(v->ledger_head));
 	} else {
 		json_object_set_new(a, "ledger", json_string(state_dir ? "not checked" : "none"));
 	}
@@ -272,9 +242,14 @@ json_t *drr_report_build(const char *run_dir, const char *state_dir, const void 
 			 char *err, size_t errlen)
 {
 	char *path = drr_xasprintf("%s/journal.jsonl", run_dir);
+	/* one read and one parse: the records the report is made of are the
+	 * ones verified; a damaged journal still reports what it can */
 	long bad = 0;
-	json_t *recs = load_lenient(path, &bad, err, errlen);
+	json_t *recs;
+	struct drr_verify v;
+	int vrc = drr_journal_verify_load(path, state_dir, key, klen, 0, &v, &recs, &bad);
 	if (!recs) {
+		snprintf(err, errlen, "%s", v.reason);
 		free(path);
 		return NULL;
 	}
@@ -359,7 +334,7 @@ json_t *drr_report_build(const char *run_dir, const char *state_dir, const void 
 	json_object_set_new(rep, "rollbacks", rollbacks);
 	json_object_set_new(rep, "recovery_points", points);
 	walk(recs, rep, steps, approvals, rollbacks, points);
-	json_object_set_new(rep, "audit", audit_json(path, state_dir, key, klen, bad));
+	json_object_set_new(rep, "audit", audit_json(vrc, &v, state_dir, key, bad));
 	json_decref(recs);
 	free(path);
 	return rep;
