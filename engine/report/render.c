@@ -339,10 +339,15 @@ static void html_gantt(struct drr_buf *b, json_t *rep)
 	size_t i, k, nattempts = 0, nsteps = 0;
 	json_t *v, *a;
 	json_t *steps = json_object_get(rep, "steps");
+	/* the steps that ran, with their phase: each lane picks its own */
+	struct lane_step {
+		json_t *step, *attempts;
+		const char *phase;
+	} *ran = drr_xcalloc(json_array_size(steps) + 1, sizeof *ran);
 	json_array_foreach(steps, i, v) {
 		json_t *at = json_object_get(v, "attempts");
 		if (json_array_size(at))
-			nsteps++;
+			ran[nsteps++] = (struct lane_step){ v, at, str(v, "phase") };
 		json_array_foreach(at, k, a) {
 			nattempts++;
 			if (drr_rfc3339_parse(str(a, "end"), &us) == 0 && us > t1)
@@ -379,9 +384,10 @@ static void html_gantt(struct drr_buf *b, json_t *rep)
 		esc_html(b, ph);
 		drr_buf_adds(b, "</text>");
 		y += ROW;
-		json_array_foreach(steps, i, v) {
-			json_t *at = json_object_get(v, "attempts");
-			if (strcmp(str(v, "phase"), ph) || !json_array_size(at))
+		for (i = 0; i < nsteps; i++) {
+			json_t *at = ran[i].attempts;
+			v = ran[i].step;
+			if (strcmp(ran[i].phase, ph))
 				continue;
 			if (detail) {
 				drr_buf_addf(b, "<text x=\"12\" y=\"%zu\">", y + 10);
@@ -422,6 +428,7 @@ static void html_gantt(struct drr_buf *b, json_t *rep)
 		drr_buf_adds(b, "</g>");
 	}
 	drr_buf_adds(b, "</svg>");
+	free(ran);
 }
 
 static void html_list_json(struct drr_buf *b, json_t *v)
