@@ -15,7 +15,7 @@ static struct drr_stepstate *upstep(lua_State *L)
 	return lua_touserdata(L, lua_upvalueindex(1));
 }
 
-static void step_log(struct drr_stepstate *s, const char *msg)
+void step_log(struct drr_stepstate *s, const char *msg)
 {
 	struct run *r = run_current;
 	char *red = drr_redact(msg);

@@ -28,7 +28,17 @@ struct drr_gatewait {
 	int nyes;
 };
 
+#define LINK_DEFAULT_TTL (24 * 3600) /* seconds a link lives when the gate has no timeout */
+
+/* a gate's notify function, running as a task of its own */
+struct note {
+	struct drr_task *t;
+	struct drr_stepstate *s;
+	struct note *next;
+};
+
 static struct {
+	struct note *notes;
 	uv_timer_t poll;
 	int poll_init, scanning;
 	struct drr_gatewait **open;
@@ -303,6 +313,92 @@ static void hex_id(char out[33])
 		snprintf(out + 2 * i, 3, "%02x", rnd[i]);
 }
 
+/* ---- telling the approvers: signed links and the notify function --------- */
+
+static void note_done(struct drr_task *t, int status, void *ud)
+{
+	struct note *n = ud;
+	if (status == DRR_TASK_ERROR || status == DRR_TASK_ABORT) {
+		char *m = drr_xasprintf("approve: notify failed: %s", t->error ? t->error : "?");
+		step_log(n->s, m);
+		free(m);
+	}
+	for (struct note **p = &G.notes; *p; p = &(*p)->next)
+		if (*p == n) {
+			*p = n->next;
+			break;
+		}
+	drr_task_free(t);
+	free(n);
+}
+
+/* The request notify gets: what is asked of whom, until when, and how to
+ * answer (the command, and a signed link per approver when serve's
+ * approval URL and secret are set: DRRUN_APPROVAL_URL, DRRUN_APPROVAL_SECRET). */
+static void push_request(lua_State *L, struct run *r, struct drr_gatewait *g, int64_t exp)
+{
+	const struct drr_gate *gd = &g->s->def->gate;
+	lua_createtable(L, 0, 9);
+	lua_pushstring(L, g->s->def->name);
+	lua_setfield(L, -2, "step");
+	lua_pushstring(L, step_question(g->s));
+	lua_setfield(L, -2, "question");
+	lua_pushinteger(L, gd->quorum);
+	lua_setfield(L, -2, "quorum");
+	lua_pushstring(L, r->run_id);
+	lua_setfield(L, -2, "run_id");
+	lua_createtable(L, gd->napprovers, 0);
+	for (int i = 0; i < gd->napprovers; i++) {
+		lua_pushstring(L, gd->approvers[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "approvers");
+	if (gd->timeout > 0) {
+		char ts[40];
+		drr_rfc3339(exp * 1000000, ts, sizeof ts);
+		lua_pushstring(L, ts);
+		lua_setfield(L, -2, "expires");
+	}
+	lua_pushfstring(L, "drrun approve %s %s --as NAME", r->run_id, g->s->def->name);
+	lua_setfield(L, -2, "command");
+	const char *secret = getenv("DRRUN_APPROVAL_SECRET"), *base = getenv("DRRUN_APPROVAL_URL");
+	lua_newtable(L);
+	if (secret && *secret && base && *base) {
+		drr_redact_add(secret);
+		size_t bl = strlen(base);
+		while (bl > 0 && base[bl - 1] == '/')
+			bl--;
+		int n = gd->napprovers ? gd->napprovers : 1;
+		for (int i = 0; i < n; i++) {
+			const char *as = gd->napprovers ? gd->approvers[i] : "anyone";
+			char *tok = drr_approval_token(secret, r->run_id, g->s->def->name, g->id,
+						       as, exp);
+			char *url = drr_xasprintf("%.*s/approve/%s", (int)bl, base, tok);
+			lua_pushstring(L, url);
+			lua_setfield(L, -2, as);
+			free(url);
+			free(tok);
+		}
+	}
+	lua_setfield(L, -2, "links");
+}
+
+static void notify(struct run *r, struct drr_gatewait *g, int64_t exp)
+{
+	const struct drr_gate *gd = &g->s->def->gate;
+	if (gd->notify_ref == LUA_NOREF || r->o->dry_run)
+		return;
+	lua_State *L = r->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, gd->notify_ref);
+	push_ctx(r, g->s);
+	push_request(L, r, g, exp);
+	struct note *n = drr_xcalloc(1, sizeof *n);
+	n->s = g->s;
+	n->next = G.notes;
+	G.notes = n;
+	n->t = drr_task_spawn(L, 2, note_done, n);
+}
+
 /* Open s's gate: journal that it waits, for what and whom, then watch for
  * answers.  The step stays DRR_WAIT_APPROVAL until the gate decides. */
 void gate_open(struct run *r, struct drr_stepstate *s)
@@ -340,6 +436,10 @@ void gate_open(struct run *r, struct drr_stepstate *s)
 				    json_string(gd->on_timeout ? "approve" : "deny"));
 	}
 	jrec(r, rec, 0);
+
+	notify(r, g,
+	       (drr_now_us() / 1000000) +
+		       (gd->timeout > 0 ? (int64_t)gd->timeout : LINK_DEFAULT_TTL));
 
 	uv_timer_init(&r->loop, &g->timer);
 	g->timer.data = g;
@@ -402,6 +502,10 @@ void gates_close(struct run *r)
 	(void)r;
 	while (G.nopen)
 		gate_drop(G.open[0]);
+	for (struct note *n = G.notes, *next; n; n = next) {
+		next = n->next; /* its done callback unlinks and frees it */
+		drr_task_cancel(n->t, "the run ended");
+	}
 	G.shutdown = 1;
 	if (G.poll_init) {
 		uv_timer_stop(&G.poll);

@@ -106,6 +106,18 @@ int drr_answer_write(const char *run_dir, const struct drr_answer *a, char *err,
 const json_t *drr_past_open_gate(const struct drr_past *p, const char *step, char *err,
 				 size_t errlen);
 
+/* ---- token.c: signed links to answer a gate ------------------------------ */
+
+/* A link token naming run, step, gate and approver, valid until exp (unix
+ * seconds); registered with the redactor.  malloc'd. */
+char *drr_approval_token(const char *secret, const char *run, const char *step,
+			 const char *gate, const char *as, int64_t exp);
+/* The token's payload ({run, step, gate, as, exp}, a new reference) when its
+ * HMAC is right and it has not expired at now (microseconds since the
+ * epoch); else NULL with why: "malformed", "forged" or "expired". */
+json_t *drr_approval_token_check(const char *secret, const char *tok, int64_t now,
+				 const char **why);
+
 /* ---- sched.c: running a runbook ------------------------------------------ */
 
 enum {

@@ -114,6 +114,8 @@ void timer_closed(uv_handle_t *h);
 
 /* Push a fresh ctx for step s.  [-0, +1, m] */
 void push_ctx(struct run *r, struct drr_stepstate *s);
+/* A step_log record of step s (redacted), shown in the view. */
+void step_log(struct drr_stepstate *s, const char *msg);
 /* The engine's log sink (drr_task_log): a step_log record of the task's step. */
 void task_log(struct drr_task *t, const char *msg);
 /* Push j as Lua tables that raise on any write (nested tables too), named

@@ -266,6 +266,8 @@ void drr_step_fingerprint(lua_State *L, const struct drr_step *s, char **secrets
 		sfield(&b, "production", "true");
 	if (s->gate.question_ref != LUA_NOREF)
 		func_field(L, &b, "approve_fn", s->gate.question_ref, secrets, nsecrets);
+	if (s->gate.notify_ref != LUA_NOREF)
+		func_field(L, &b, "approve_notify", s->gate.notify_ref, secrets, nsecrets);
 	if (s->gate.table) {
 		snprintf(num, sizeof num, "%d/%.17g/%d/%d", s->gate.quorum, s->gate.timeout,
 			 s->gate.on_timeout, s->gate.on_deny);

@@ -23,7 +23,7 @@ static int name_ok(const char *s)
 }
 
 static const char *const GATE_FIELDS[] = { "question", "quorum",  "approvers", "timeout",
-					   "default",  "on_deny", NULL };
+					   "default",  "on_deny", "notify",    NULL };
 
 /* approve = { question (or [1]), quorum, approvers, timeout, default, on_deny } */
 static void parse_gate_table(struct ld *ld, int t, struct drr_step *s, int limit, const char *what)
@@ -119,6 +119,16 @@ static void parse_gate_table(struct ld *ld, int t, struct drr_step *s, int limit
 		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, at, limit, "default"),
 			     "%s: default is what a timeout decides: give a timeout too", w);
 	free(dflt);
+	ty = lua_getfield(L, t, "notify");
+	if (ty == LUA_TFUNCTION)
+		g->notify_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	else {
+		if (ty != LUA_TNIL)
+			drr_diag_add(ld->d, ld->file,
+				     drr_rb_find_field(drr_rb_src, at, limit, "notify"),
+				     "%s: notify must be a function(ctx, request)", w);
+		lua_pop(L, 1);
+	}
 	char *od = drr_rb_get_string(ld, t, "on_deny", at, limit, w);
 	g->on_deny = od && !strcmp(od, "rollback") ? DRR_DENY_ROLLBACK : DRR_DENY_STOP;
 	if (od && strcmp(od, "rollback") && strcmp(od, "stop"))
@@ -131,7 +141,7 @@ static void parse_gate_table(struct ld *ld, int t, struct drr_step *s, int limit
 void drr_rb_parse_gate(struct ld *ld, int idx, struct drr_step *s, int limit, const char *what)
 {
 	lua_State *L = ld->L;
-	s->gate.question_ref = LUA_NOREF;
+	s->gate.question_ref = s->gate.notify_ref = LUA_NOREF;
 	s->gate.quorum = 1;
 	int t = lua_getfield(L, idx, "approve");
 	if (t == LUA_TFUNCTION) {

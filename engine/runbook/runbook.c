@@ -698,7 +698,7 @@ static void parse_steps(struct ld *ld)
 	for (int i = 0; i < n; i++) {
 		struct drr_step *s = &rb->steps[rb->nsteps++];
 		s->run_ref = s->rollback_ref = s->when_ref = s->drill_ref = LUA_NOREF;
-		s->gate.question_ref = LUA_NOREF;
+		s->gate.question_ref = s->gate.notify_ref = LUA_NOREF;
 		s->gate.quorum = 1;
 		s->g = &rb->graph[i];
 		lua_rawgeti(L, list, i + 1);

@@ -63,6 +63,7 @@ struct drr_gate {
 	double timeout;	 /* seconds; 0 = wait for ever */
 	int on_timeout;	 /* the default: 1 approve, 0 deny */
 	int on_deny;	 /* DRR_DENY_* */
+	int notify_ref;	 /* notify = function(ctx, request): LUA_NOREF */
 };
 
 struct drr_step {

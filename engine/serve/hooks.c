@@ -390,6 +390,7 @@ static const struct {
 	{ "/metrics", 0, 0, on_metrics },
 	{ "/runs", 0, 0, on_runs },
 	{ "/runs/", 1, 0, on_run },
+	{ "/approve/", 1, 1, srv_on_approve },
 };
 
 void srv_on_request(void *ud, struct serve_req *r)

@@ -109,6 +109,10 @@ struct srv {
 	char instance[96];
 };
 
+/* ---- approve.c: /approve/<token>, the links of approval gates --------------- */
+
+void srv_on_approve(struct srv *s, struct serve_req *r, const char *tok);
+
 /* ---- metrics.c ------------------------------------------------------------ */
 
 void srv_metric(struct srv *s, const char *family, const char *labels, double by);

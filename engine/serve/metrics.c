@@ -86,6 +86,9 @@ static const struct {
 	{ "drrun_lock_up", "gauge", "With --lock: 1 while serve holds its etcd lease." },
 	{ "drrun_lock_refusals_total", "counter",
 	  "Activations refused because etcd did not answer (fail closed), by rule." },
+	{ "drrun_approvals_total", "counter",
+	  "Approval links answered at /approve/<token>, by result (recorded, forged, expired, "
+	  "duplicate, closed, ...)." },
 };
 
 void srv_render_metrics(struct srv *s, struct drr_buf *b)

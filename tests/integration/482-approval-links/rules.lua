@@ -1,0 +1,1 @@
+rule "unused" { source = "generic", match = { alertname = "Never" }, runbook = "runbook.lua" }
