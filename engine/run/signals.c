@@ -185,14 +185,14 @@ static int ask_interrupt(struct run *r)
 		r->tty_open = 1;
 	}
 	if (r->prompting && r->prompt_step) {
-		uv_read_stop((uv_stream_t *)&r->tty);
-		r->prompt_step->state = DRR_PENDING; /* asked again on the next pass */
-		r->prompt_step = NULL;
-		r->rescan = 1;
-		drr_buf_free(&r->answer);
-	} else {
-		drr_view_clear(r->view);
+		struct drr_stepstate *s = r->prompt_step;
+		prompt_cancel(r, "interrupted");
+		if (!s->gw) { /* asked again on the next pass; a remote gate waits on */
+			s->state = DRR_PENDING;
+			r->rescan = 1;
+		}
 	}
+	drr_view_clear(r->view);
 	r->prompting = 1; /* no approval question while this one is open */
 	r->asking = 1;
 	fputs(QUESTION, stderr);
