@@ -81,7 +81,7 @@ static const struct {
 
 static const char FLAGS[] =
 	"Flags:\n"
-	"  --param k=v        set a runbook param (repeatable)\n"
+	"  --param k=v, -p    set a runbook param (repeatable), checked against its type\n"
 	"  --env NAME         select one of the runbook's environments (ctx.env)\n"
 	"  --yes              approve every approval gate\n"
 	"  --dry-run          run the steps, but side effects only say what they would do\n"
@@ -326,7 +326,7 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 	optind = 1;
 	opterr = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, "+:y", lo, NULL);
+		int c = getopt_long(argc, argv, "+:yp:", lo, NULL);
 		if (c == -1) {
 			/* flags may also follow the runbook: drrun run rb.lua --yes */
 			if (optind < argc && !*file) {
@@ -336,6 +336,7 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 			break;
 		}
 		switch (c) {
+		case 'p':
 		case O_PARAM:
 			o->param_kv[o->nparam_kv++] = optarg;
 			break;
@@ -501,7 +502,7 @@ struct drr_runbook *drr_cli_load(const char *file, const struct drr_opts *o, int
 		*rc = 66;
 		return NULL;
 	}
-	struct drr_runbook *rb = drr_runbook_load(file, &d);
+	struct drr_runbook *rb = drr_runbook_load(file, o, &d);
 	if (rb)
 		drr_runbook_bind(rb, o, &d);
 	if (rb && d.n > 0) {

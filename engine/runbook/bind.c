@@ -58,8 +58,10 @@ static int bind_body(lua_State *L)
 	const struct drr_opts *o = bi->o;
 	struct drr_diag *d = bi->d;
 	const char *file = rb->path;
-	if (drr_rb_bind_params(L, rb, o, d) < 0)
+	/* params were bound at load, when runbook{} was called (params.c) */
+	if (lua_getfield(L, LUA_REGISTRYINDEX, K_RB) != LUA_TTABLE)
 		return 0; /* no runbook{}: already reported */
+	lua_pop(L, 1);
 
 	/* environment */
 	int eline = drr_rb_find_field(drr_rb_src, rb->line, drr_rb_limit, "env");

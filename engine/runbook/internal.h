@@ -77,6 +77,14 @@ int drr_rb_parse_exec(struct ld *ld, int idx, int line, int limit, const char *w
 
 /* runbook{ params = { ... } }, the table at idx written at line. */
 void drr_rb_parse_params(struct ld *ld, int idx, int line);
+/* The load of rb begins: runbook{} will bind its params with o's --param
+ * values (o may be NULL: none), errors to d. */
+void drr_rb_params_begin(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d);
+/* runbook{} (written at line) was called: read its params and bind them
+ * now, so the top-level code after it can read them.  [-0, +0, e] */
+int drr_rb_params_declared(lua_State *L, int line);
+/* The global `params`: a read-only view of the bound params.  [-0, +1, m] */
+void drr_rb_push_params(lua_State *L);
 /* The run's params table, from defaults and --param, into rb->params_ref;
  * errors to d.  -1 when there is no runbook{}.  [-0, +0, e] */
 int drr_rb_bind_params(lua_State *L, struct drr_runbook *rb, const struct drr_opts *o,

@@ -183,7 +183,9 @@ int drr_rb_l_runbook(lua_State *L)
 		lua_pop(L, 1); /* the first non-string */
 	}
 	lua_pop(L, 1);
-	return 0;
+	/* the params, now: the rest of the top-level code may read them */
+	lua_getfield(L, LUA_REGISTRYINDEX, K_RBLINE);
+	return drr_rb_params_declared(L, (int)lua_tointeger(L, -1));
 }
 
 static int l_step_body(lua_State *L)
@@ -456,13 +458,7 @@ static void parse_runbook(struct ld *ld)
 			     "\"20m\" }");
 	lua_pop(L, 1);
 
-	ty = lua_getfield(L, t, "params");
-	if (ty == LUA_TTABLE)
-		drr_rb_parse_params(ld, lua_gettop(L),
-			     drr_rb_find_field(drr_rb_src, line, limit, "params"));
-	else if (ty != LUA_TNIL)
-		drr_diag_add(ld->d, ld->file, line, "runbook: params must be a table");
-	lua_pop(L, 1);
+	/* params: read and bound when runbook{} was called (params.c) */
 
 	ty = lua_getfield(L, t, "secrets");
 	if (ty == LUA_TTABLE) {
@@ -802,7 +798,8 @@ static int parse_all(lua_State *L)
 	return 0;
 }
 
-struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
+struct drr_runbook *drr_runbook_load(const char *path, const struct drr_opts *o,
+				     struct drr_diag *d)
 {
 	struct drr_runbook *rb = drr_xcalloc(1, sizeof *rb);
 	rb->path = drr_xstrdup(path);
@@ -841,6 +838,7 @@ struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d)
 	drr_sha256_hex(src.text, src.len, rb->sha256);
 	prescan_secrets(&src);
 
+	drr_rb_params_begin(rb, o, d);
 	lua_State *L = rb->L = luaL_newstate();
 	lua_atpanic(L, on_panic);
 	*(void **)lua_getextraspace(L) = NULL; /* the main thread runs no task */

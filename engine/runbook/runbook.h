@@ -26,12 +26,15 @@ void drr_graph_levels(const struct drr_gnode *nodes, int n, int *level);
 
 /* ---- runbook.c: loading and validation -------------------------------- */
 
+/* a param's type = "..." (the order of params.c's names) */
+enum { DRR_PT_STRING, DRR_PT_NUMBER, DRR_PT_INTEGER, DRR_PT_BOOLEAN, DRR_PT_DURATION, DRR_PT_URL };
+
 struct drr_param {
 	char *name;
 	char *doc;
 	int required;
 	int has_default;
-	int type; /* LUA_TSTRING, LUA_TNUMBER or LUA_TBOOLEAN */
+	int type; /* DRR_PT_*: declared, else the default's (string without one) */
 };
 
 struct drr_retry {
@@ -157,8 +160,10 @@ extern lua_CFunction drr_runbook_preload;
 /* Load and validate a runbook, adding every error found to d.  Returns NULL
  * only when the file could not be read or its top-level code failed; else
  * the runbook, which is usable only if d gained no errors.  Nothing has run
- * except the runbook's top-level code. */
-struct drr_runbook *drr_runbook_load(const char *path, struct drr_diag *d);
+ * except the runbook's top-level code.  Its params are bound when runbook{}
+ * is called, with o's --param values (o may be NULL: none). */
+struct drr_runbook *drr_runbook_load(const char *path, const struct drr_opts *o,
+				     struct drr_diag *d);
 /* Resolve params, env and secrets against opts/environment; errors to d.
  * Returns the number of errors. */
 int drr_runbook_bind(struct drr_runbook *rb, const struct drr_opts *o, struct drr_diag *d);

@@ -357,6 +357,8 @@ int drr_rb_build_sandbox(lua_State *L)
 	lua_setfield(L, base, "runbook");
 	lua_pushcfunction(L, drr_rb_l_step);
 	lua_setfield(L, base, "step");
+	drr_rb_push_params(L);
+	lua_setfield(L, base, "params");
 	lua_getglobal(L, "require");
 	lua_pushcclosure(L, l_require, 1);
 	lua_setfield(L, base, "require");

@@ -34,6 +34,9 @@ int drr_test_load_file(lua_State *L, const char *test_file)
 
 /* drr_runbook_preload: read the test file into the runbook's state and
  * install the case.  [-0, +0, e] */
+static void case_params(lua_State *L, struct drr_opts *o);
+static struct drr_opts *case_opts; /* the case's run: install_case fills its params */
+
 static int install_case(lua_State *L)
 {
 	if (drr_test_load_file(L, case_file) != LUA_OK)
@@ -46,6 +49,8 @@ static int install_case(lua_State *L)
 	lua_call(L, 1, 1);
 	lua_setfield(L, LUA_REGISTRYINDEX, K_CASE);
 	lua_pop(L, 1);
+	/* before the runbook's code: runbook{} binds them */
+	case_params(L, case_opts);
 	return 0;
 }
 
@@ -212,9 +217,9 @@ int drr_test_case_run(const char *test_file, int index, const char *runbook,
 	o.param_kv = drr_xcalloc(1, sizeof *o.param_kv);
 	struct drr_diag d = { 0 };
 	int rc = DRR_EXIT_INVALID;
-	struct drr_runbook *rb = drr_runbook_load(runbook, &d);
+	case_opts = &o;
+	struct drr_runbook *rb = drr_runbook_load(runbook, &o, &d);
 	if (rb && d.n == 0) {
-		case_params(rb->L, &o);
 		case_secrets(rb->L, rb);
 		case_options(rb->L, &o);
 		drr_runbook_bind(rb, &o, &d);
