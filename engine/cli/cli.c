@@ -97,7 +97,14 @@ static const char FLAGS[] =
 	"  --no-color         no colours (also NO_COLOR)\n"
 	"  --force            resume/rollback even though the runbook changed\n"
 	"  --key-file F       audit key (else DRRUN_AUDIT_KEY): records carry an HMAC\n"
-	"  --trigger FILE     the alert that started the run, a JSON object: ctx.trigger\n";
+	"  --trigger FILE     the alert that started the run, a JSON object: ctx.trigger\n"
+	"  --lock etcd://H:P  hold the runbook's lock in etcd too (v3 JSON gateway): one\n"
+	"                     run of it across every machine sharing the etcd; exit 75\n"
+	"                     when it is held or etcd does not answer; a lock lost\n"
+	"                     mid-run stops the run before its next step (exit 3,\n"
+	"                     resumable)\n"
+	"  --lock-ttl D       the etcd lease's TTL (default 10s, 2s..1h): how long a\n"
+	"                     dead run's lock outlives it\n";
 
 void drr_cli_help(FILE *out, const char *verb)
 {
@@ -138,7 +145,7 @@ void drr_cli_help(FILE *out, const char *verb)
 		"Exit codes: 0 completed; 1 failed and fully rolled back; 2 failed and a\n"
 		"rollback failed too; 3 stopped without failing (abort, approval declined,\n"
 		"interrupted); 64 usage error; 65 invalid runbook or params; 66 runbook not\n"
-		"found; 75 could not start (state dir unwritable).\n",
+		"found; 75 could not start (state dir unwritable, runbook locked, etcd down).\n",
 		DRRUN_VERSION, FLAGS);
 }
 
@@ -299,7 +306,9 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		O_FORCE,
 		O_KEYFILE,
 		O_TRIGGER,
-		O_ONINT
+		O_ONINT,
+		O_LOCK,
+		O_LOCKTTL
 	};
 	static const struct option lo[] = {
 		{ "param", required_argument, NULL, O_PARAM },
@@ -315,11 +324,14 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 		{ "key-file", required_argument, NULL, O_KEYFILE },
 		{ "trigger", required_argument, NULL, O_TRIGGER },
 		{ "on-interrupt", required_argument, NULL, O_ONINT },
+		{ "lock", required_argument, NULL, O_LOCK },
+		{ "lock-ttl", required_argument, NULL, O_LOCKTTL },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(o, 0, sizeof *o);
 	o->max_parallel = 0; /* not given: 32, or what a resumed run started with */
+	o->lock_ttl = 10;
 	o->color = isatty(1) && !getenv("NO_COLOR");
 	o->param_kv = drr_xcalloc((size_t)argc + 1, sizeof *o->param_kv);
 	char *state = NULL;
@@ -385,6 +397,23 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 				goto usage;
 			}
 			break;
+		case O_LOCK: {
+			char why[256];
+			if (drr_etcd_url_check(optarg, why, sizeof why) < 0) {
+				fprintf(stderr, "drrun %s: %s\n", verb, why);
+				goto usage;
+			}
+			o->lock = optarg;
+			break;
+		}
+		case O_LOCKTTL:
+			if (drr_duration_parse(optarg, &o->lock_ttl) < 0 || o->lock_ttl < 2 ||
+			    o->lock_ttl > 3600) {
+				fprintf(stderr, "drrun %s: --lock-ttl '%s': give 2s..1h\n", verb,
+					optarg);
+				goto usage;
+			}
+			break;
 		case O_MAXP: {
 			char *end;
 			errno = 0;
@@ -427,6 +456,11 @@ int drr_cli_parse(int argc, char **argv, const char *verb, struct drr_opts *o, c
 	}
 	if (state && !*state) {
 		fprintf(stderr, "drrun %s: --state-dir is empty (give a directory)\n", verb);
+		goto usage;
+	}
+	if (o->lock && strcmp(verb, "run") && strcmp(verb, "drill") && strcmp(verb, "resume") &&
+	    strcmp(verb, "rollback")) {
+		fprintf(stderr, "drrun %s: --lock is for run, drill, resume and rollback\n", verb);
 		goto usage;
 	}
 	if (!*file && !(flags & DRR_CLI_ARG_OPTIONAL)) {

@@ -254,10 +254,19 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 		rc = DRR_EXIT_CANTSTART;
 		goto out;
 	}
+	/* and with --lock, the one in etcd: another machine may be running it */
+	if (o.lock && !(res.elock = drr_elock_take(o.lock, o.lock_ttl, rb->name, past.run_id, err,
+						   sizeof err))) {
+		drr_term_line(stderr, "drrun %s: cannot start: %s", verb, err);
+		drr_lock_release(res.lock_fd);
+		rc = DRR_EXIT_CANTSTART;
+		goto out;
+	}
 	/* read it again under the lock: the last holder may have written more */
 	drr_past_free(&past);
 	if (drr_past_load(dir, &past, err, sizeof err) < 0) {
 		drr_term_line(stderr, "drrun %s: %s", verb, err);
+		drr_elock_release(res.elock);
 		drr_lock_release(res.lock_fd);
 		rc = 66;
 		goto out;
@@ -266,11 +275,13 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 	    !json_is_true(json_object_get(past.end, "resumable"))) {
 		drr_term_line(stderr, "drrun resume: run %s ended meanwhile; nothing to resume",
 			      past.run_id);
+		drr_elock_release(res.elock);
 		drr_lock_release(res.lock_fd);
 		rc = DRR_EXIT_INVALID;
 		goto out;
 	}
 	if ((rc = restore_secrets(&past, &o, verb)) || (rc = adopt_trigger(&past, &o, verb))) {
+		drr_elock_release(res.elock);
 		drr_lock_release(res.lock_fd);
 		goto out;
 	}
@@ -278,6 +289,7 @@ int drr_cli_resume_or_rollback(int argc, char **argv, const char *verb, int mode
 				 sizeof err);
 	if (!res.j) {
 		drr_term_line(stderr, "drrun %s: %s", verb, err);
+		drr_elock_release(res.elock);
 		drr_lock_release(res.lock_fd);
 		goto out;
 	}

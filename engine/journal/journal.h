@@ -146,4 +146,44 @@ int drr_lock_take(const char *state_dir, const char *name, const char *run_id, c
 int drr_lock_holder(const char *state_dir, const char *name, char *run_id, size_t n, long *pid);
 void drr_lock_release(int fd);
 
+/* ---- etcd.c: etcd v3 through its JSON gateway ---------------------------- */
+
+/* 0 when url is etcd://HOST:PORT, else -1 with the one-line reason. */
+int drr_etcd_url_check(const char *url, char *err, size_t errlen);
+/* etcd://HOST:PORT -> "http://HOST:PORT" (malloc'd), libcurl opened; NULL
+ * with err ("--lock '...': use etcd://HOST:PORT", or why libcurl is not). */
+char *drr_etcd_base(const char *url, char *err, size_t errlen);
+/* POST body to base + path and wait at most timeout_ms: its JSON answer, or
+ * NULL with err (the transport's reason, "timeout", "HTTP 404: ...").
+ * Blocking: call it on the thread pool, or before any loop runs. */
+json_t *drr_etcd_post(const char *base, const char *path, const char *body, long timeout_ms,
+		      char *err, size_t errlen);
+/* The same with a JSON body (stolen). */
+json_t *drr_etcd_call(const char *base, const char *path, json_t *body, long timeout_ms,
+		      char *err, size_t errlen);
+/* Keys and values are base64 in the gateway (malloc'd; unb64: NULL if bad). */
+char *drr_etcd_b64(const char *s);
+char *drr_etcd_unb64(const char *s);
+
+/* ---- elock.c: the runbook's lock in etcd as well (--lock) ----------------- */
+
+struct drr_elock;
+/* Take /drrun/lock/<name> under a lease of ttl seconds; blocking (a few
+ * seconds at most).  NULL with err naming the holder ("runbook 'x' is
+ * already running: run ID (pid N on HOST; etcd lock at H:P)") or why etcd
+ * could not be asked. */
+struct drr_elock *drr_elock_take(const char *url, double ttl, const char *name,
+				 const char *run_id, char *err, size_t errlen);
+/* Keep it alive from loop (thread pool; the timer does not hold the loop
+ * up); on_lost(ud, why) once, when it is lost. */
+void drr_elock_watch(struct drr_elock *l, uv_loop_t *loop,
+		     void (*on_lost)(void *ud, const char *why), void *ud);
+/* NULL while the lock is held, else why it is not (its lease lapsed, its
+ * key is gone, or etcd has not confirmed it for a TTL). */
+const char *drr_elock_lost(struct drr_elock *l);
+/* Stop watching (closes its timer: run the loop once more). */
+void drr_elock_unwatch(struct drr_elock *l);
+/* Give it back (revoke the lease, 2 s at most) and free it; NULL is fine. */
+void drr_elock_release(struct drr_elock *l);
+
 #endif

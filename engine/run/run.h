@@ -132,12 +132,15 @@ struct drr_resume {
 	struct drr_past *past;
 	struct drr_journal *j; /* reopened for appending (after taking the lock) */
 	int lock_fd;	       /* the runbook's lock, already held */
+	struct drr_elock *elock; /* and with --lock, its etcd lock (or NULL) */
 	size_t repaired;       /* bytes of torn tail cut off */
 };
 
 /* Run a loaded, bound runbook; returns the exit code.  A fresh run (res
  * NULL) creates its journal under o->state_dir; either way the runbook's
- * lock is taken first (exit 75 when held or when nothing can be written). */
+ * lock is taken first (exit 75 when held or when nothing can be written),
+ * and with o->lock its etcd lock too (exit 75 when held or etcd does not
+ * answer).  A resume's locks are the scheduler's to release. */
 int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct drr_resume *res);
 /* A new run id: 20261122T051022.123Z-<name>-<4 hex>. */
 void drr_run_id(const char *name, char *buf, size_t n);

@@ -280,6 +280,7 @@ static void sync_done(void *ud, int rc);
 static void flush_launches(struct run *r)
 {
 	int64_t durable = drr_journal_durable(r->j);
+	lease_check(r);
 	while (r->nwait > 0) {
 		struct durable_wait *w = &r->wait[r->wait_head];
 		if (r->stop != STOP_JOURNAL && w->upto > durable)
@@ -295,6 +296,8 @@ static void flush_launches(struct run *r)
 			r->running--;
 		} else if (r->stop == STOP_JOURNAL) {
 			step_fail(r, s, "cancelled", "stopped: the journal cannot be written");
+		} else if (r->lock_lost) {
+			step_fail(r, s, "cancelled", "stopped: the lock was lost");
 		} else if (r->hard || (r->stop == STOP_INTERRUPTED && !s->def->teardown)) {
 			step_fail(r, s, "cancelled", "interrupted");
 		} else {
@@ -606,6 +609,7 @@ static void pass(void *ud)
 	struct run *r = ud;
 	if (r->finished)
 		return;
+	lease_check(r); /* a lost lock starts nothing more */
 	if (r->phase == P_STEPS)
 		schedule_steps(r);
 	if (r->phase == P_ROLLBACK)
@@ -754,10 +758,16 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 		fprintf(stderr, "drrun: cannot start: %s\n", err);
 		return DRR_EXIT_CANTSTART;
 	}
+	if (lease_take(r, err, sizeof err) < 0) {
+		fprintf(stderr, "drrun: cannot start: %s\n", err);
+		drr_lock_release(r->lock_fd);
+		return DRR_EXIT_CANTSTART;
+	}
 	r->j = res ? res->j : drr_journal_create(o->state_dir, r->run_id, err, sizeof err);
 	if (!r->j) {
 		fprintf(stderr, "drrun: cannot start: %s (set --state-dir or DRRUN_STATE_DIR)\n",
 			err);
+		lease_release(r);
 		drr_lock_release(r->lock_fd);
 		return DRR_EXIT_CANTSTART;
 	}
@@ -817,6 +827,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	if (r->stop == STOP_JOURNAL) {
 		drr_view_free(r->view);
 		drr_journal_close(r->j);
+		lease_release(r);
 		drr_lock_release(r->lock_fd);
 		/* the engine's idle handle is open already: close it, and
 		 * anything else, before the loop goes */
@@ -832,9 +843,11 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 		drr_view_event(r->view, NULL, "run", r->run_id);
 
 	signals_start(r, live);
+	lease_watch(r);
 
 	kick();
 	uv_run(&r->loop, UV_RUN_DEFAULT);
+	lease_unwatch(r);
 	if (uv_loop_close(&r->loop) != 0) {
 		/* a plugin left a handle behind: close it so nothing leaks */
 		uv_walk(&r->loop, close_leftover, NULL);
@@ -843,6 +856,7 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 	}
 	drr_view_free(r->view);
 	drr_journal_close(r->j);
+	lease_release(r);
 	drr_lock_release(r->lock_fd);
 	luaL_unref(r->L, LUA_REGISTRYINDEX, r->outputs_ref);
 	luaL_unref(r->L, LUA_REGISTRYINDEX, r->trigger_ref);

@@ -77,6 +77,8 @@ struct run {
 	int teardown_signalled; /* a signal came during teardown: the next stops at once */
 	char *teardown_error;	/* the first failed teardown step's reason */
 	int invalid_input;	/* a step failed on a value drrun refused (exit 65) */
+	struct drr_elock *elock; /* --lock: the runbook's lock in etcd, or NULL */
+	int lock_lost;		 /* ... and it was lost: no step starts any more */
 };
 
 extern struct run *run_current; /* the one run of this process, for Lua callbacks */
@@ -175,6 +177,17 @@ const char *run_outcome(const struct run *r, int *exit_code);
 /* The run is over: its status, exit code and run_end, the loop's handles
  * closed, the summary printed. */
 void finish_run(struct run *r);
+
+/* ---- lease.c: the runbook's lock in etcd (--lock) ----------------------------- */
+
+/* Take it (a resume's was taken already); 0, or -1 with err. */
+int lease_take(struct run *r, char *err, size_t errlen);
+/* Keep it alive on the run's loop; a loss stops the run, resumable. */
+void lease_watch(struct run *r);
+/* Before a pass starts steps: stop the run if the lock is lost. */
+void lease_check(struct run *r);
+void lease_unwatch(struct run *r);
+void lease_release(struct run *r);
 
 /* replay.c: rebuild a resumed or rolled-back run's step states from its
  * journal. */

@@ -143,6 +143,8 @@ struct drr_opts {
 	int secrets_optional;	  /* plan, check: an unset secret is a warning */
 	int on_interrupt;	  /* DRR_INTERRUPT_*: the first signal with nobody asked */
 	const char *trigger_file; /* --trigger FILE */
+	const char *lock;	  /* --lock etcd://HOST:PORT, or NULL: the flock alone */
+	double lock_ttl;	  /* --lock-ttl: its lease's seconds (default 10) */
 	json_t *trigger;	  /* its JSON object (owned), or NULL: ctx.trigger */
 	char *key; /* audit key: DRRUN_AUDIT_KEY or the contents of --key-file */
 	size_t klen;

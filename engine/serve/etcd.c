@@ -14,19 +14,17 @@
  * or a lease that lapsed, means no key can be taken: serve refuses to
  * activate (fail closed) until a new lease is granted.
  *
- * Requests are libcurl easy transfers run on the libuv thread pool (2 s
- * timeout each), so the loop never waits for etcd; their answers are read
- * back on the loop.
+ * Requests (journal/etcd.c, the client a run's --lock shares) run on the
+ * libuv thread pool (2 s timeout each), so the loop never waits for etcd;
+ * their answers are read back on the loop.
  */
 #include "serve/serve.h"
-#include "http/libcurl.h"
+#include "journal/journal.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REQ_TIMEOUT_MS 2000L
-#define BODY_CAP (1 << 20)
 
 struct serve_etcd {
 	uv_loop_t *loop;
@@ -42,10 +40,8 @@ struct serve_etcd {
 struct req {
 	uv_work_t work;
 	struct serve_etcd *e;
-	char *url, *body;
-	struct drr_buf resp;
-	long status;
-	int curl_rc;
+	char *path, *body;
+	json_t *ans; /* NULL: no answer */
 	void (*done)(struct req *r, json_t *ans); /* ans NULL: no answer */
 	void *ud;
 	void (*cb)(void *ud, int rc);
@@ -53,34 +49,11 @@ struct req {
 	double cooldown;
 };
 
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-	struct drr_buf *b = ud;
-	if (b->len + sz * n > BODY_CAP)
-		return 0;
-	drr_buf_add(b, p, sz * n);
-	return sz * n;
-}
-
 static void req_work(uv_work_t *w)
 {
 	struct req *r = w->data;
-	CURL *h = curl_easy_init();
-	if (!h) {
-		r->curl_rc = -1;
-		return;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, r->url);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, REQ_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, REQ_TIMEOUT_MS / 2);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->resp);
-	r->curl_rc = (int)curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_cleanup(h);
+	char err[200];
+	r->ans = drr_etcd_post(r->e->base, r->path, r->body, REQ_TIMEOUT_MS, err, sizeof err);
 }
 
 static void req_after(uv_work_t *w, int status)
@@ -88,16 +61,12 @@ static void req_after(uv_work_t *w, int status)
 	struct req *r = w->data;
 	struct serve_etcd *e = r->e;
 	e->inflight--;
-	json_t *ans = NULL;
-	if (!status && r->curl_rc == 0 && r->status == 200 && r->resp.data)
-		ans = json_loadb(r->resp.data, r->resp.len, 0, NULL);
-	r->done(r, ans);
-	json_decref(ans);
-	free(r->url);
+	r->done(r, status ? NULL : r->ans);
+	json_decref(r->ans);
+	free(r->path);
 	free(r->body);
 	free(r->key);
 	free(r->value);
-	drr_buf_free(&r->resp);
 	free(r);
 	if (e->closing && e->inflight == 0 && e->closing == 2) {
 		free(e->base);
@@ -110,38 +79,17 @@ static struct req *post(struct serve_etcd *e, const char *path, json_t *body,
 {
 	struct req *r = drr_xcalloc(1, sizeof *r);
 	r->e = e;
-	r->url = drr_xasprintf("%s%s", e->base, path);
+	r->path = drr_xstrdup(path);
 	r->body = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	r->done = done;
 	r->work.data = r;
 	e->inflight++;
 	if (uv_queue_work(e->loop, &r->work, req_work, req_after) < 0) {
-		r->curl_rc = -1;
 		req_after(&r->work, -1);
 		return NULL;
 	}
 	return r;
-}
-
-static char *b64(const char *s)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(s);
-	char *o = drr_xmalloc(4 * ((n + 2) / 3) + 1), *p = o;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char)s[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned char)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)s[i + 2];
-		*p++ = t[(v >> 18) & 63];
-		*p++ = t[(v >> 12) & 63];
-		*p++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
-		*p++ = i + 2 < n ? t[v & 63] : '=';
-	}
-	*p = '\0';
-	return o;
 }
 
 static void set_up(struct serve_etcd *e, int up)
@@ -191,17 +139,12 @@ static void on_tick(uv_timer_t *t)
 struct serve_etcd *serve_etcd_new(uv_loop_t *loop, const char *url, int ttl, char *err,
 				  size_t errlen)
 {
-	const char *hp = !strncmp(url, "etcd://", 7) ? url + 7 : NULL;
-	if (!hp || !*hp || strchr(hp, '/') || !strchr(hp, ':')) {
-		snprintf(err, errlen, "--lock '%s': use etcd://HOST:PORT", url);
+	char *base = drr_etcd_base(url, err, errlen);
+	if (!base)
 		return NULL;
-	}
-	if (http_libcurl_load(err, errlen) < 0)
-		return NULL;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct serve_etcd *e = drr_xcalloc(1, sizeof *e);
 	e->loop = loop;
-	e->base = drr_xasprintf("http://%s", hp);
+	e->base = base;
 	e->ttl = ttl;
 	uv_timer_init(loop, &e->timer);
 	e->timer.data = e;
@@ -244,7 +187,7 @@ void serve_etcd_acquire(struct serve_etcd *e, const char *key, const char *value
 	}
 	char *kp = drr_xasprintf("/drrun/serve/key/%s", key);
 	char *cp = drr_xasprintf("/drrun/serve/cooldown/%s", key);
-	char *k = b64(kp), *c = b64(cp), *v = b64(value);
+	char *k = drr_etcd_b64(kp), *c = drr_etcd_b64(cp), *v = drr_etcd_b64(value);
 	json_t *body = json_pack(
 		"{s:[{s:s,s:s,s:s},{s:s,s:s,s:s}],s:[{s:{s:s,s:s,s:s}}],s:[]}", "compare", "target",
 		"CREATE", "key", k, "createRevision", "0", "target", "CREATE", "key", c,
@@ -274,7 +217,7 @@ static void release_txn(struct serve_etcd *e, const char *key, const char *value
 {
 	char *kp = drr_xasprintf("/drrun/serve/key/%s", key);
 	char *cp = drr_xasprintf("/drrun/serve/cooldown/%s", key);
-	char *k = b64(kp), *c = b64(cp), *v = b64(value);
+	char *k = drr_etcd_b64(kp), *c = drr_etcd_b64(cp), *v = drr_etcd_b64(value);
 	json_t *success = json_pack("[{s:{s:s}}]", "requestDeleteRange", "key", k);
 	if (lease)
 		json_array_append_new(success, json_pack("{s:{s:s,s:s,s:s}}", "requestPut", "key", c,
