@@ -1,7 +1,7 @@
 /*
  * dns/dns.h - the private interface between the files of the DNS plugin:
- * wire.c (messages), tsig.c (signatures), query.c (one exchange on the
- * loop) and binding.c (`require "drrun.dns.core"`).
+ * wire.c and rdata.c (messages, record data), tsig.c (signatures), query.c
+ * (one exchange on the loop) and binding.c (`require "drrun.dns.core"`).
  */
 #ifndef DRR_DNS_H
 #define DRR_DNS_H
