@@ -78,6 +78,8 @@ static void stop_now(struct run *r, int sig, const char *paused_by)
 			r->stop = STOP_INTERRUPTED; /* no step starts from here */
 		if (!r->reason)
 			r->reason = drr_xasprintf("paused by %s", strsignal(sig));
+		if (r->prompting && r->prompt_step) /* not declined: asked on resume */
+			prompt_cancel(r, "paused");
 	} else {
 		drr_view_message(r->view, "\ndrrun: second %s: stopping now", strsignal(sig));
 	}

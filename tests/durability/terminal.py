@@ -258,8 +258,33 @@ def t_second_ctrl_c_while_asking():
         tmux("kill-server")
 
 
+def t_sigterm_pauses_over_approval():
+    """SIGTERM follows --on-interrupt even on a terminal; a pause leaves an
+    open approval question unanswered (not declined), for resume to ask."""
+    d = case_dir("term-pause", "")
+    with open(os.path.join(d, "ask.lua"), "w") as f:
+        f.write(ASK_RB)
+    open(os.path.join(d, "go"), "w").close()
+    try:
+        start(d, "run", "ask.lua", "--no-color", "--on-interrupt", "pause")
+        wait_for(lambda s: "go on with c? [y/N]" in s, "c's approval")
+        pid = next(r["pid"] for r in journal(d) if r["type"] == "run_start")
+        os.kill(pid, 15)
+        s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+        expect("EXIT=3" in s and "(paused)" in s and QUESTION not in s,
+               f"SIGTERM pauses without asking:\n{s}")
+        recs = journal(d)
+        expect(not any(r["type"] == "approval" and r["status"] == "declined" for r in recs),
+               "the approval is not recorded as declined")
+        expect(any(r["type"] == "run_pause" and r["signal"] == "SIGTERM" for r in recs),
+               "run_pause SIGTERM")
+    finally:
+        tmux("kill-server")
+
+
 TESTS = [t_live_view_escapes, t_interrupt_message_above_view, t_rollback_asks_first,
-         t_interrupt_asks_pause, t_interrupt_asks_keep_going, t_second_ctrl_c_while_asking]
+         t_interrupt_asks_pause, t_interrupt_asks_keep_going, t_second_ctrl_c_while_asking,
+         t_sigterm_pauses_over_approval]
 
 
 def main():
