@@ -32,7 +32,8 @@ static const struct {
 	  "Validate the runbook and print the order steps would run in (waves of steps\n"
 	  "that can run together), with their phases, gates, timeouts and rollbacks.\n"
 	  "Nothing is run.\n" },
-	{ "resume", "drrun resume [--yes] [--force] [--on-interrupt rollback|pause] [--state-dir DIR] RUN_ID",
+	{ "resume",
+	  "drrun resume [--yes] [--force] [--on-interrupt rollback|pause] [--state-dir DIR] RUN_ID",
 	  "Carry on with an interrupted or crashed run.  Completed steps are not run\n"
 	  "again (their outputs come back from the journal); steps in flight when it\n"
 	  "stopped run again, but a step marked once asks first (or --yes); a run that\n"

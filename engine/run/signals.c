@@ -129,9 +129,9 @@ static int ask_parse(const char *a)
 		const char *word;
 		int answer;
 	} words[] = {
-		{ "r", 'r' },	     { "rollback", 'r' }, { "roll", 'r' }, { "p", 'p' },
-		{ "pause", 'p' },    { "k", 'k' },	  { "keep", 'k' }, { "c", 'k' },
-		{ "continue", 'k' },
+		{ "r", 'r' },	 { "rollback", 'r' }, { "roll", 'r' },
+		{ "p", 'p' },	 { "pause", 'p' },    { "k", 'k' },
+		{ "keep", 'k' }, { "c", 'k' },	      { "continue", 'k' },
 	};
 	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
 		if (n == strlen(words[i].word) && !strncasecmp(a, words[i].word, n))
@@ -219,8 +219,9 @@ static void on_signal(uv_signal_t *h, int sig)
 		/* teardown undoes what the run created: it is not cut short by
 		 * one signal, and the run's outcome is settled already */
 		r->teardown_signalled = 1;
-		drr_view_message(r->view, "\ndrrun: %s: tearing down first (again to stop at once; "
-					  "resume finishes the teardown)",
+		drr_view_message(r->view,
+				 "\ndrrun: %s: tearing down first (again to stop at once; "
+				 "resume finishes the teardown)",
 				 strsignal(sig));
 		return;
 	}

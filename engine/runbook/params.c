@@ -16,8 +16,8 @@
 #define K_PARAMS "drrun.params" /* the bound params, once runbook{} ran */
 
 static const char *const PARAM_FIELDS[] = { "type", "default", "required", "doc", NULL };
-static const char *const TYPES[] = { "string", "number", "integer", "boolean", "duration", "url",
-				     NULL };
+static const char *const TYPES[] = { "string",	 "number", "integer", "boolean",
+				     "duration", "url",	   NULL };
 
 /* What the load is for: the opts with the --param values, where errors go. */
 static struct {
@@ -121,7 +121,8 @@ static int declared_type(struct ld *ld, int v, int line, const char *what)
 		if (!strcmp(TYPES[i], s))
 			type = i;
 	if (t != LUA_TNIL && type < 0)
-		drr_diag_add(ld->d, ld->file, drr_rb_find_field(drr_rb_src, line, drr_rb_limit, "type"),
+		drr_diag_add(ld->d, ld->file,
+			     drr_rb_find_field(drr_rb_src, line, drr_rb_limit, "type"),
 			     "%s: type must be one of string, number, integer, boolean, duration, "
 			     "url, not %s%s%s",
 			     what, s ? "'" : "a ", s ? s : lua_typename(L, t), s ? "'" : "");
@@ -181,9 +182,10 @@ void drr_rb_parse_params(struct ld *ld, int idx, int line)
 			p->type = DRR_PT_BOOLEAN;
 		if (dflt && t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
 			drr_diag_add(ld->d, ld->file, pline,
-				     dflt != val ? "%s: default must be a string, number or boolean"
-						 : "%s: expected { type = ..., default = ..., required "
-						   "= ..., doc = ... }",
+				     dflt != val
+					     ? "%s: default must be a string, number or boolean"
+					     : "%s: expected { type = ..., default = ..., required "
+					       "= ..., doc = ... }",
 				     what);
 		else if (dflt && typed_value(L, dflt, p->type) < 0)
 			bad_default(ld, p, dflt,
