@@ -10,6 +10,26 @@
 #include <string.h>
 
 /* A step's doc, one indented line per line of it, each escaped (term.c). */
+/* A table's gate: who must answer, how many, until when. */
+static void print_gate(const struct drr_gate *g)
+{
+	struct drr_buf b = { 0 };
+	drr_buf_addf(&b, "%d of ", g->quorum);
+	for (int i = 0; i < g->napprovers; i++)
+		drr_buf_addf(&b, "%s%s", i ? ", " : "", g->approvers[i]);
+	if (!g->napprovers)
+		drr_buf_adds(&b, "anyone");
+	if (g->timeout > 0) {
+		char d[32];
+		drr_duration_fmt(g->timeout, d, sizeof d);
+		drr_buf_addf(&b, "; %s, then %s", d, g->on_timeout ? "approve" : "deny");
+	}
+	if (g->on_deny == DRR_DENY_ROLLBACK)
+		drr_buf_adds(&b, "; a deny rolls back");
+	drr_term_line(stdout, "  %-24s   answered by: %s (drrun approve, or a link)", "", b.data);
+	drr_buf_free(&b);
+}
+
 static void print_doc(const char *doc)
 {
 	for (const char *p = doc; *p;) {
@@ -76,9 +96,14 @@ int cmd_plan(int argc, char **argv)
 			/* doc and question may quote a declared secret */
 			if (s->approve) {
 				char *r = drr_redact(s->approve);
-				drr_term_line(stdout, "  %-24s   approval: \"%s\"", "", r);
+				if (s->gate.question_ref != LUA_NOREF)
+					drr_term_line(stdout, "  %-24s   approval: %s", "", r);
+				else
+					drr_term_line(stdout, "  %-24s   approval: \"%s\"", "", r);
 				free(r);
 			}
+			if (s->gate.table)
+				print_gate(&s->gate);
 			if (s->doc) {
 				char *r = drr_redact(s->doc);
 				print_doc(r);
