@@ -74,15 +74,16 @@ static void stop_now(struct run *r, int sig, const char *paused_by)
 		json_object_set_new(rec, "signal", json_string(sig_name(sig)));
 		json_object_set_new(rec, "by", json_string(paused_by));
 		jrec(r, rec, 1);
-		if (!r->stop)
-			r->stop = STOP_INTERRUPTED; /* no step starts from here */
-		if (!r->reason)
-			r->reason = drr_xasprintf("paused by %s", strsignal(sig));
 		if (r->prompting && r->prompt_step) /* not declined: asked on resume */
 			prompt_cancel(r, "paused");
 	} else {
 		drr_view_message(r->view, "\ndrrun: second %s: stopping now", strsignal(sig));
 	}
+	if (!r->stop) /* a pause, or a signal over the question: no step starts */
+		r->stop = STOP_INTERRUPTED;
+	if (!r->reason)
+		r->reason = drr_xasprintf("%s by %s", paused_by ? "paused" : "interrupted",
+					  strsignal(sig));
 	cancel_work(r);
 }
 

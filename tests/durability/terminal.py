@@ -244,9 +244,13 @@ def t_interrupt_asks_keep_going():
 def t_second_ctrl_c_while_asking():
     d = case_dir("ask-twice", "")
     with open(os.path.join(d, "ask.lua"), "w") as f:
-        f.write(ASK_RB)
+        f.write(ASK_RB + 'step "d" { run = function() note("d") end }\n')
     try:
-        ask(d)
+        # one step at a time: d waits for b's slot, and must not take it
+        start(d, "run", "ask.lua", "--no-color", "--max-parallel", "1")
+        wait_for(lambda s: "waiting for b" in s, "step b to run")
+        tmux("send-keys", "-t", "t", "C-c")
+        wait_for(lambda s: QUESTION in s, "the question")
         tmux("send-keys", "-t", "t", "C-c")
         s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
         expect("EXIT=3" in s and "second Interrupt: stopping now" in s,
@@ -254,6 +258,8 @@ def t_second_ctrl_c_while_asking():
         recs = journal(d)
         expect(recs[-1].get("resumable") is True and not any(
             r["type"] == "rollback_start" for r in recs), f"resumable, no rollback: {recs[-1]}")
+        expect(not any(r["type"] == "step_start" and r["step"] == "d" for r in recs),
+               "no step starts after the stop: " + ledger(d))
     finally:
         tmux("kill-server")
 
