@@ -174,16 +174,21 @@ enum {
 	F_PDF
 };
 
+static int to_buf(const char *p, size_t n, void *b)
+{
+	drr_buf_add(b, p, n);
+	return 0;
+}
+
 static int render(json_t *rep, int fmt, const char *out, int history)
 {
 	struct drr_buf b = { 0 };
 	int rc = 0;
 	if (fmt == F_JSON) {
-		char *s = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-						  JSON_REAL_PRECISION(15));
-		drr_buf_adds(&b, s);
+		/* straight into the buffer: no copy of a report of megabytes */
+		json_dump_callback(rep, to_buf, &b,
+				   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 		drr_buf_adds(&b, "\n");
-		free(s);
 	} else if (fmt == F_MD) {
 		(history ? drr_history_md : drr_report_md)(&b, rep);
 	} else {
