@@ -4,6 +4,8 @@
  * timeline with one bar per step attempt, grouped by phase, and print
  * styles.  The audit result comes first; in HTML it is red when the journal
  * does not verify.  Everything drrun did not write itself is escaped.
+ * One walk (render) goes through the report for both formats; a struct fmt
+ * of emitters says how each lays out its parts.
  */
 #include "report/report.h"
 
@@ -113,7 +115,57 @@ static int objective_rows(json_t *rep, struct objrow *rows, int max)
 	return n;
 }
 
+/* ---- what the formats share -------------------------------------------------- */
+
+/* One step's row of the steps table. */
+struct step_row {
+	const char *name, *phase, *result;
+	const char *start, *end; /* of the first and the last attempt; NULL: none */
+	const char *note;	 /* the error, else the last log line; may be NULL */
+	size_t attempts;
+	json_t *duration;
+	int64_t t0; /* the run's start */
+};
+
+/* A format: render() walks the report once, in the same order for both,
+ * and lays out through these.  Tables have a heading row in HTML only when
+ * `list` is used: Markdown shows those as bullet lists. */
+struct fmt {
+	void (*esc)(struct drr_buf *b, const char *s);
+	void (*begin)(struct drr_buf *b, json_t *rep); /* or NULL */
+	void (*banner)(struct drr_buf *b, int ok, const char *line);
+	const char *title_open, *title_close; /* around "Drill report: NAME" */
+	const char *facts_open, *facts_close; /* around the rows of kv */
+	const char *no_json; /* a kv's JSON when it cannot be written */
+	void (*kv)(struct drr_buf *b, const char *k, const char *v);
+	int verdict; /* the facts end with the verdict */
+	void (*heading)(struct drr_buf *b, const char *title);
+	void (*none)(struct drr_buf *b, const char *text);
+	void (*table)(struct drr_buf *b, const char *id, const char *const *cols);
+	void (*list)(struct drr_buf *b, const char *id, const char *const *cols); /* or NULL */
+	const char *table_close; /* after the last row of a table or list */
+	void (*objective)(struct drr_buf *b, const char *name, json_t *o);
+	void (*timeline)(struct drr_buf *b, json_t *rep);
+	const char *const *step_cols;
+	const char *steps_open, *steps_close; /* after the heading row; after the rows */
+	void (*step)(struct drr_buf *b, const struct step_row *r);
+	void (*approval)(struct drr_buf *b, json_t *v);
+	void (*rollback)(struct drr_buf *b, json_t *v);
+	void (*teardown_intro)(struct drr_buf *b, json_t *td);
+	void (*teardown)(struct drr_buf *b, json_t *v);
+	const char *end;
+};
+
+static const char *const OBJ_COLS[] = { "objective", "target", "achieved", "verdict", NULL };
+
 /* ---- Markdown ------------------------------------------------------------ */
+
+static void md_banner(struct drr_buf *b, int ok, const char *line)
+{
+	drr_buf_adds(b, ok ? "> Audit: " : "> **Audit: ");
+	esc_md(b, line);
+	drr_buf_adds(b, ok ? "\n\n" : "**\n\n");
+}
 
 static void md_kv(struct drr_buf *b, const char *k, const char *v)
 {
@@ -122,71 +174,46 @@ static void md_kv(struct drr_buf *b, const char *k, const char *v)
 	drr_buf_adds(b, " |\n");
 }
 
-void drr_report_md(struct drr_buf *b, json_t *rep)
+static void md_heading(struct drr_buf *b, const char *title)
+{
+	drr_buf_addf(b, "\n## %s\n\n", title);
+}
+
+static void md_none(struct drr_buf *b, const char *text)
+{
+	drr_buf_addf(b, "%s\n", text);
+}
+
+static void md_table(struct drr_buf *b, const char *id, const char *const *cols)
+{
+	(void)id;
+	for (int i = 0; cols[i]; i++)
+		drr_buf_addf(b, "| %s ", cols[i]);
+	drr_buf_adds(b, "|\n|");
+	for (int i = 0; cols[i]; i++)
+		drr_buf_adds(b, "---|");
+	drr_buf_adds(b, "\n");
+}
+
+static void md_objective(struct drr_buf *b, const char *name, json_t *o)
 {
 	char d1[32], d2[32];
-	json_t *a = json_object_get(rep, "audit");
-	char *al = audit_line(a);
-	drr_buf_adds(b, json_is_true(json_object_get(a, "ok")) ? "> Audit: " : "> **Audit: ");
-	esc_md(b, al);
-	drr_buf_adds(b, json_is_true(json_object_get(a, "ok")) ? "\n\n" : "**\n\n");
-	free(al);
-	json_t *rb = json_object_get(rep, "runbook");
-	drr_buf_addf(b, "# %s report: ",
-		     json_is_true(json_object_get(rep, "drill")) ? "Drill" : "Run");
-	esc_md(b, str(rb, "name"));
-	drr_buf_adds(b, "\n\n| | |\n|---|---|\n");
-	md_kv(b, "run", str(rep, "run"));
-	md_kv(b, "runbook sha256", str(rb, "sha256"));
-	md_kv(b, "file", str(rb, "path"));
-	md_kv(b, "kind", json_is_true(json_object_get(rep, "drill")) ? "drill" : "real run");
-	md_kv(b, "env", json_is_string(json_object_get(rep, "env")) ? str(rep, "env") : "-");
-	json_t *who = json_object_get(rep, "who");
-	char *w = drr_xasprintf("%s on %s (drrun %s)",
-				json_is_string(json_object_get(who, "user")) ? str(who, "user")
-									      : "?",
-				str(who, "host"), str(who, "version"));
-	md_kv(b, "who", w);
-	free(w);
-	char *pj = json_dumps(json_object_get(rep, "params"), JSON_COMPACT | JSON_ENCODE_ANY);
-	md_kv(b, "params", pj ? pj : "{}");
-	free(pj);
-	if (json_is_object(json_object_get(rep, "trigger"))) {
-		char *tj = json_dumps(json_object_get(rep, "trigger"), JSON_COMPACT);
-		md_kv(b, "trigger", tj ? tj : "");
-		free(tj);
-	}
-	md_kv(b, "started", str(rep, "started"));
-	md_kv(b, "ended", json_is_string(json_object_get(rep, "ended")) ? str(rep, "ended") : "-");
-	char *res = json_is_integer(json_object_get(rep, "exit"))
-			    ? drr_xasprintf("%s (exit %lld)", str(rep, "result"),
-					    (long long)json_integer_value(json_object_get(rep, "exit")))
-			    : drr_xstrdup(str(rep, "result"));
-	md_kv(b, "result", res);
-	free(res);
-	if (json_is_string(json_object_get(rep, "reason")))
-		md_kv(b, "reason", str(rep, "reason"));
-	md_kv(b, "verdict", str(rep, "verdict"));
+	drr_buf_adds(b, "| ");
+	esc_md(b, name);
+	drr_buf_addf(b, " | %s | %s | %s |\n", secs(json_object_get(o, "target_s"), d1, sizeof d1),
+		     secs(json_object_get(o, "achieved_s"), d2, sizeof d2),
+		     met(json_object_get(o, "met")));
+}
 
-	struct objrow rows[64];
-	int nr = objective_rows(rep, rows, 64);
-	drr_buf_adds(b, "\n## Objectives\n\n");
-	if (!nr)
-		drr_buf_adds(b, "The runbook declares no objectives.\n");
-	else
-		drr_buf_adds(b, "| objective | target | achieved | verdict |\n|---|---|---|---|\n");
-	for (int i = 0; i < nr; i++) {
-		drr_buf_adds(b, "| ");
-		esc_md(b, rows[i].name);
-		drr_buf_addf(b, " | %s | %s | %s |\n",
-			     secs(json_object_get(rows[i].o, "target_s"), d1, sizeof d1),
-			     secs(json_object_get(rows[i].o, "achieved_s"), d2, sizeof d2),
-			     met(json_object_get(rows[i].o, "met")));
-	}
-	drr_buf_adds(b, "\n## Phases\n\n| phase | start | end | duration | budget |\n"
-			"|---|---|---|---|---|\n");
+/* Markdown has no timeline: a table of the phases. */
+static void md_phases(struct drr_buf *b, json_t *rep)
+{
+	static const char *const cols[] = { "phase", "start", "end", "duration", "budget", NULL };
+	char d1[32], d2[32];
 	size_t i;
 	json_t *v;
+	md_heading(b, "Phases");
+	md_table(b, NULL, cols);
 	json_array_foreach(json_object_get(rep, "phases"), i, v) {
 		drr_buf_adds(b, "| ");
 		esc_md(b, str(v, "phase"));
@@ -194,77 +221,104 @@ void drr_report_md(struct drr_buf *b, json_t *rep)
 			     secs(json_object_get(v, "duration_s"), d1, sizeof d1),
 			     secs(json_object_get(v, "budget_s"), d2, sizeof d2));
 	}
-	drr_buf_adds(b, "\n## Steps\n\n| step | phase | result | attempts | start | end | "
-			"duration | last log / error |\n|---|---|---|---|---|---|---|---|\n");
-	json_array_foreach(json_object_get(rep, "steps"), i, v) {
-		json_t *at = json_object_get(v, "attempts");
-		size_t na = json_array_size(at);
-		drr_buf_adds(b, "| ");
-		esc_md(b, str(v, "name"));
-		drr_buf_adds(b, " | ");
-		esc_md(b, str(v, "phase"));
-		drr_buf_addf(b, " | %s | %zu | %s | %s | %s | ", str(v, "result"), na,
-			     na ? str(json_array_get(at, 0), "start") : "-",
-			     na ? str(json_array_get(at, na - 1), "end") : "-",
-			     secs(json_object_get(v, "duration_s"), d1, sizeof d1));
-		json_t *logs = json_object_get(v, "logs");
-		if (json_is_string(json_object_get(v, "error")))
-			esc_md(b, str(v, "error"));
-		else if (json_array_size(logs))
-			esc_md(b, json_string_value(json_array_get(logs, json_array_size(logs) - 1)));
-		drr_buf_adds(b, " |\n");
-	}
-	drr_buf_adds(b, "\n## Approvals\n\n");
-	if (!json_array_size(json_object_get(rep, "approvals")))
-		drr_buf_adds(b, "None.\n");
-	json_array_foreach(json_object_get(rep, "approvals"), i, v) {
-		drr_buf_adds(b, "- ");
-		esc_md(b, str(v, "step"));
-		drr_buf_addf(b, ": %s by %s at %s: ", str(v, "status"),
-			     json_is_string(json_object_get(v, "by")) ? str(v, "by") : "nobody",
-			     str(v, "at"));
-		esc_md(b, str(v, "question"));
-		drr_buf_adds(b, "\n");
-	}
-	drr_buf_adds(b, "\n## Rollbacks\n\n");
-	if (!json_array_size(json_object_get(rep, "rollbacks")))
-		drr_buf_adds(b, "None.\n");
-	json_array_foreach(json_object_get(rep, "rollbacks"), i, v) {
-		drr_buf_adds(b, "- ");
-		esc_md(b, str(v, "step"));
-		drr_buf_addf(b, ": %s (%s to %s)", str(v, "result"), str(v, "start"), str(v, "end"));
-		if (json_is_string(json_object_get(v, "error"))) {
-			drr_buf_adds(b, ": ");
-			esc_md(b, str(v, "error"));
-		}
-		drr_buf_adds(b, "\n");
-	}
-	json_t *td = json_object_get(rep, "teardown");
-	drr_buf_addf(b, "\n## Teardown\n\n%s\n",
-		     json_is_true(json_object_get(td, "ran")) ? "" : "No teardown step ran.");
-	json_array_foreach(json_object_get(td, "steps"), i, v) {
-		drr_buf_adds(b, "- ");
-		esc_md(b, str(v, "name"));
-		drr_buf_addf(b, ": %s", str(v, "result"));
-		char *rm = json_dumps(json_object_get(v, "removed"), JSON_COMPACT | JSON_ENCODE_ANY);
-		char *lf = json_dumps(json_object_get(v, "left"), JSON_COMPACT | JSON_ENCODE_ANY);
-		if (json_is_array(json_object_get(v, "removed"))) {
-			drr_buf_adds(b, "; removed ");
-			esc_md(b, rm);
-		}
-		if (json_is_array(json_object_get(v, "left"))) {
-			drr_buf_adds(b, "; could not remove ");
-			esc_md(b, lf);
-		}
-		if (json_is_string(json_object_get(v, "error"))) {
-			drr_buf_adds(b, "; ");
-			esc_md(b, str(v, "error"));
-		}
-		free(rm);
-		free(lf);
-		drr_buf_adds(b, "\n");
-	}
 }
+
+static void md_step(struct drr_buf *b, const struct step_row *r)
+{
+	char d[32];
+	drr_buf_adds(b, "| ");
+	esc_md(b, r->name);
+	drr_buf_adds(b, " | ");
+	esc_md(b, r->phase);
+	drr_buf_addf(b, " | %s | %zu | %s | %s | %s | ", r->result, r->attempts,
+		     r->start ? r->start : "-", r->end ? r->end : "-",
+		     secs(r->duration, d, sizeof d));
+	esc_md(b, r->note);
+	drr_buf_adds(b, " |\n");
+}
+
+static void md_approval(struct drr_buf *b, json_t *v)
+{
+	drr_buf_adds(b, "- ");
+	esc_md(b, str(v, "step"));
+	drr_buf_addf(b, ": %s by %s at %s: ", str(v, "status"),
+		     json_is_string(json_object_get(v, "by")) ? str(v, "by") : "nobody",
+		     str(v, "at"));
+	esc_md(b, str(v, "question"));
+	drr_buf_adds(b, "\n");
+}
+
+static void md_rollback(struct drr_buf *b, json_t *v)
+{
+	drr_buf_adds(b, "- ");
+	esc_md(b, str(v, "step"));
+	drr_buf_addf(b, ": %s (%s to %s)", str(v, "result"), str(v, "start"), str(v, "end"));
+	if (json_is_string(json_object_get(v, "error"))) {
+		drr_buf_adds(b, ": ");
+		esc_md(b, str(v, "error"));
+	}
+	drr_buf_adds(b, "\n");
+}
+
+static void md_teardown_intro(struct drr_buf *b, json_t *td)
+{
+	md_none(b, json_is_true(json_object_get(td, "ran")) ? "" : "No teardown step ran.");
+}
+
+static void md_teardown(struct drr_buf *b, json_t *v)
+{
+	drr_buf_adds(b, "- ");
+	esc_md(b, str(v, "name"));
+	drr_buf_addf(b, ": %s", str(v, "result"));
+	char *rm = json_dumps(json_object_get(v, "removed"), JSON_COMPACT | JSON_ENCODE_ANY);
+	char *lf = json_dumps(json_object_get(v, "left"), JSON_COMPACT | JSON_ENCODE_ANY);
+	if (json_is_array(json_object_get(v, "removed"))) {
+		drr_buf_adds(b, "; removed ");
+		esc_md(b, rm);
+	}
+	if (json_is_array(json_object_get(v, "left"))) {
+		drr_buf_adds(b, "; could not remove ");
+		esc_md(b, lf);
+	}
+	if (json_is_string(json_object_get(v, "error"))) {
+		drr_buf_adds(b, "; ");
+		esc_md(b, str(v, "error"));
+	}
+	free(rm);
+	free(lf);
+	drr_buf_adds(b, "\n");
+}
+
+static const char *const MD_STEP_COLS[] = {
+	"step", "phase", "result", "attempts", "start", "end", "duration", "last log / error", NULL
+};
+
+static const struct fmt MD = {
+	.esc = esc_md,
+	.banner = md_banner,
+	.title_open = "# ",
+	.title_close = "\n\n",
+	.facts_open = "| | |\n|---|---|\n",
+	.facts_close = "",
+	.kv = md_kv,
+	.no_json = "{}",
+	.verdict = 1,
+	.heading = md_heading,
+	.none = md_none,
+	.table = md_table,
+	.table_close = "",
+	.objective = md_objective,
+	.timeline = md_phases,
+	.step_cols = MD_STEP_COLS,
+	.steps_open = "",
+	.steps_close = "",
+	.step = md_step,
+	.approval = md_approval,
+	.rollback = md_rollback,
+	.teardown_intro = md_teardown_intro,
+	.teardown = md_teardown,
+	.end = "",
+};
 
 /* ---- HTML ------------------------------------------------------------------ */
 
@@ -284,13 +338,6 @@ static const char CSS[] =
 	"@media print{body{margin:0;font-size:10pt}.audit,.bar,.lane{-webkit-print-color-adjust:"
 	"exact;print-color-adjust:exact}h2{break-after:avoid}tr{break-inside:avoid}"
 	"svg{max-width:100%}}";
-
-static void html_kv(struct drr_buf *b, const char *k, const char *v)
-{
-	drr_buf_addf(b, "<tr><th>%s</th><td>", k);
-	esc_html(b, v);
-	drr_buf_adds(b, "</td></tr>");
-}
 
 #define ROW 14
 #define LABEL 220.0
@@ -441,161 +488,306 @@ static void html_list_json(struct drr_buf *b, json_t *v)
 	free(s);
 }
 
-void drr_report_html(struct drr_buf *b, json_t *rep)
+static void html_begin(struct drr_buf *b, json_t *rep)
 {
-	char d1[32], d2[32];
-	json_t *rb = json_object_get(rep, "runbook"), *a = json_object_get(rep, "audit");
-	int drill = json_is_true(json_object_get(rep, "drill"));
 	drr_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 			"<title>drrun report ");
 	esc_html(b, str(rep, "run"));
 	drr_buf_addf(b, "</title><style>%s</style></head><body>\n", CSS);
-	char *al = audit_line(a);
-	drr_buf_addf(b, "<div id=\"audit\" class=\"audit %s\">Audit: ",
-		     json_is_true(json_object_get(a, "ok")) ? "ok" : "bad");
-	esc_html(b, al);
+}
+
+static void html_banner(struct drr_buf *b, int ok, const char *line)
+{
+	drr_buf_addf(b, "<div id=\"audit\" class=\"audit %s\">Audit: ", ok ? "ok" : "bad");
+	esc_html(b, line);
 	drr_buf_adds(b, "</div>\n");
-	free(al);
-	drr_buf_addf(b, "<h1>%s report: ", drill ? "Drill" : "Run");
-	esc_html(b, str(rb, "name"));
-	drr_buf_adds(b, "</h1>\n<table class=\"meta\">");
-	html_kv(b, "run", str(rep, "run"));
-	html_kv(b, "runbook sha256", str(rb, "sha256"));
-	html_kv(b, "file", str(rb, "path"));
-	html_kv(b, "kind", drill ? "drill" : "real run");
-	html_kv(b, "env", json_is_string(json_object_get(rep, "env")) ? str(rep, "env") : "-");
-	json_t *who = json_object_get(rep, "who");
+}
+
+static void html_kv(struct drr_buf *b, const char *k, const char *v)
+{
+	drr_buf_addf(b, "<tr><th>%s</th><td>", k);
+	esc_html(b, v);
+	drr_buf_adds(b, "</td></tr>");
+}
+
+static void html_heading(struct drr_buf *b, const char *title)
+{
+	drr_buf_addf(b, "<h2>%s</h2>\n", title);
+}
+
+static void html_none(struct drr_buf *b, const char *text)
+{
+	drr_buf_addf(b, "<p>%s</p>\n", text);
+}
+
+static void html_table(struct drr_buf *b, const char *id, const char *const *cols)
+{
+	drr_buf_addf(b, "<table id=\"%s\"><tr>", id);
+	for (int i = 0; cols[i]; i++)
+		drr_buf_addf(b, "<th>%s</th>", cols[i]);
+	drr_buf_adds(b, "</tr>");
+}
+
+static void html_objective(struct drr_buf *b, const char *name, json_t *o)
+{
+	char d1[32], d2[32];
+	json_t *m = json_object_get(o, "met");
+	drr_buf_adds(b, "<tr><td>");
+	esc_html(b, name);
+	drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>",
+		     secs(json_object_get(o, "target_s"), d1, sizeof d1),
+		     secs(json_object_get(o, "achieved_s"), d2, sizeof d2),
+		     json_is_true(m) ? "met" : json_is_false(m) ? "missed" : "", met(m));
+}
+
+static void html_timeline(struct drr_buf *b, json_t *rep)
+{
+	html_heading(b, "Timeline");
+	html_gantt(b, rep);
+	drr_buf_adds(b, "\n");
+}
+
+static void html_step(struct drr_buf *b, const struct step_row *r)
+{
+	char d[32], o[48];
+	drr_buf_adds(b, "<tr><td>");
+	esc_html(b, r->name);
+	drr_buf_adds(b, "<td>");
+	esc_html(b, r->phase);
+	drr_buf_addf(b, "<td>%s<td>%zu<td>%s<td>%s<td>", r->result, r->attempts,
+		     r->start ? offset(r->start, r->t0, o, sizeof o) : "-",
+		     secs(r->duration, d, sizeof d));
+	esc_html(b, r->note);
+	drr_buf_adds(b, "\n"); /* HTML closes td and tr itself */
+}
+
+static void html_approval(struct drr_buf *b, json_t *v)
+{
+	drr_buf_adds(b, "<tr><td>");
+	esc_html(b, str(v, "step"));
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, str(v, "question"));
+	drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td>%s</td></tr>", str(v, "status"),
+		     json_is_string(json_object_get(v, "by")) ? str(v, "by") : "-", str(v, "at"));
+}
+
+static void html_rollback(struct drr_buf *b, json_t *v)
+{
+	drr_buf_adds(b, "<tr><td>");
+	esc_html(b, str(v, "step"));
+	drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>", str(v, "result"),
+		     str(v, "start"), str(v, "end"));
+	esc_html(b, str(v, "error"));
+	drr_buf_adds(b, "</td></tr>");
+}
+
+static void html_teardown_intro(struct drr_buf *b, json_t *td)
+{
+	static const char *const cols[] = { "step", "result", "removed", "could not remove",
+					    NULL };
+	if (!json_array_size(json_object_get(td, "steps")))
+		html_none(b, "No teardown steps.");
+	else
+		html_table(b, "teardown", cols);
+}
+
+static void html_teardown(struct drr_buf *b, json_t *v)
+{
+	drr_buf_adds(b, "<tr><td>");
+	esc_html(b, str(v, "name"));
+	drr_buf_addf(b, "</td><td>%s", str(v, "result"));
+	if (json_is_string(json_object_get(v, "error"))) {
+		drr_buf_adds(b, ": ");
+		esc_html(b, str(v, "error"));
+	}
+	drr_buf_adds(b, "</td><td>");
+	if (json_is_array(json_object_get(v, "removed")))
+		html_list_json(b, json_object_get(v, "removed"));
+	drr_buf_adds(b, "</td><td>");
+	if (json_is_array(json_object_get(v, "left")))
+		html_list_json(b, json_object_get(v, "left"));
+	drr_buf_adds(b, "</td></tr>");
+}
+
+static const char *const HTML_STEP_COLS[] = {
+	"step", "phase", "result", "attempts", "started", "duration", "last log / error", NULL
+};
+
+static const struct fmt HTML = {
+	.esc = esc_html,
+	.begin = html_begin,
+	.banner = html_banner,
+	.title_open = "<h1>",
+	.title_close = "</h1>\n",
+	.facts_open = "<table class=\"meta\">",
+	.facts_close = "</table>\n",
+	.kv = html_kv,
+	.no_json = "",
+	.verdict = 0,
+	.heading = html_heading,
+	.none = html_none,
+	.table = html_table,
+	.list = html_table,
+	.table_close = "</table>\n",
+	.objective = html_objective,
+	.timeline = html_timeline,
+	.step_cols = HTML_STEP_COLS,
+	.steps_open = "\n",
+	.steps_close = "</table>\n<p><small>Times are from the run's start.</small></p>\n",
+	.step = html_step,
+	.approval = html_approval,
+	.rollback = html_rollback,
+	.teardown_intro = html_teardown_intro,
+	.teardown = html_teardown,
+	.end = "<p><small>Made by drrun from the run's journal alone.</small></p>\n"
+	       "</body></html>\n",
+};
+
+/* ---- the walk ------------------------------------------------------------------ */
+
+/* A value as compact JSON in a row of the facts. */
+static void kv_json(struct drr_buf *b, const struct fmt *f, const char *k, json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	f->kv(b, k, s ? s : f->no_json);
+	free(s);
+}
+
+/* Who ran it and what it was: the table at the top. */
+static void facts(struct drr_buf *b, json_t *rep, const struct fmt *f)
+{
+	json_t *rb = json_object_get(rep, "runbook"), *who = json_object_get(rep, "who");
+	f->kv(b, "run", str(rep, "run"));
+	f->kv(b, "runbook sha256", str(rb, "sha256"));
+	f->kv(b, "file", str(rb, "path"));
+	f->kv(b, "kind", json_is_true(json_object_get(rep, "drill")) ? "drill" : "real run");
+	f->kv(b, "env", json_is_string(json_object_get(rep, "env")) ? str(rep, "env") : "-");
 	char *w = drr_xasprintf("%s on %s (drrun %s)",
 				json_is_string(json_object_get(who, "user")) ? str(who, "user")
 									      : "?",
 				str(who, "host"), str(who, "version"));
-	html_kv(b, "who", w);
+	f->kv(b, "who", w);
 	free(w);
-	drr_buf_adds(b, "<tr><th>params</th><td>");
-	html_list_json(b, json_object_get(rep, "params"));
-	drr_buf_adds(b, "</td></tr>");
-	if (json_is_object(json_object_get(rep, "trigger"))) {
-		drr_buf_adds(b, "<tr><th>trigger</th><td>");
-		html_list_json(b, json_object_get(rep, "trigger"));
-		drr_buf_adds(b, "</td></tr>");
-	}
-	html_kv(b, "started", str(rep, "started"));
-	html_kv(b, "ended", json_is_string(json_object_get(rep, "ended")) ? str(rep, "ended") : "-");
+	kv_json(b, f, "params", json_object_get(rep, "params"));
+	if (json_is_object(json_object_get(rep, "trigger")))
+		kv_json(b, f, "trigger", json_object_get(rep, "trigger"));
+	f->kv(b, "started", str(rep, "started"));
+	f->kv(b, "ended", json_is_string(json_object_get(rep, "ended")) ? str(rep, "ended") : "-");
 	char *res = json_is_integer(json_object_get(rep, "exit"))
 			    ? drr_xasprintf("%s (exit %lld)", str(rep, "result"),
 					    (long long)json_integer_value(json_object_get(rep, "exit")))
 			    : drr_xstrdup(str(rep, "result"));
-	html_kv(b, "result", res);
+	f->kv(b, "result", res);
 	free(res);
 	if (json_is_string(json_object_get(rep, "reason")))
-		html_kv(b, "reason", str(rep, "reason"));
-	drr_buf_adds(b, "</table>\n<h2>Objectives</h2>\n");
+		f->kv(b, "reason", str(rep, "reason"));
+	if (f->verdict)
+		f->kv(b, "verdict", str(rep, "verdict"));
+}
+
+static void objectives(struct drr_buf *b, json_t *rep, const struct fmt *f)
+{
 	struct objrow rows[64];
 	int nr = objective_rows(rep, rows, 64);
+	f->heading(b, "Objectives");
 	if (!nr)
-		drr_buf_adds(b, "<p>The runbook declares no objectives.</p>\n");
+		f->none(b, "The runbook declares no objectives.");
 	else
-		drr_buf_adds(b, "<table id=\"objectives\"><tr><th>objective</th><th>target</th>"
-				"<th>achieved</th><th>verdict</th></tr>");
-	for (int i = 0; i < nr; i++) {
-		json_t *m = json_object_get(rows[i].o, "met");
-		drr_buf_adds(b, "<tr><td>");
-		esc_html(b, rows[i].name);
-		drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>",
-			     secs(json_object_get(rows[i].o, "target_s"), d1, sizeof d1),
-			     secs(json_object_get(rows[i].o, "achieved_s"), d2, sizeof d2),
-			     json_is_true(m) ? "met" : json_is_false(m) ? "missed" : "", met(m));
-	}
+		f->table(b, "objectives", OBJ_COLS);
+	for (int i = 0; i < nr; i++)
+		f->objective(b, rows[i].name, rows[i].o);
 	if (nr)
-		drr_buf_adds(b, "</table>\n");
-	drr_buf_adds(b, "<h2>Timeline</h2>\n");
-	html_gantt(b, rep);
-	int64_t t0 = 0;
-	drr_rfc3339_parse(str(rep, "started"), &t0);
-	drr_buf_adds(b, "\n<h2>Steps</h2>\n<table id=\"steps\"><tr><th>step</th><th>phase</th>"
-			"<th>result</th><th>attempts</th><th>started</th>"
-			"<th>duration</th><th>last log / error</th></tr>\n");
+		drr_buf_adds(b, f->table_close);
+}
+
+static void steps(struct drr_buf *b, json_t *rep, const struct fmt *f)
+{
+	struct step_row r = { 0 };
+	drr_rfc3339_parse(str(rep, "started"), &r.t0);
+	f->heading(b, "Steps");
+	f->table(b, "steps", f->step_cols);
+	drr_buf_adds(b, f->steps_open);
 	size_t i;
 	json_t *v;
 	json_array_foreach(json_object_get(rep, "steps"), i, v) {
-		json_t *at = json_object_get(v, "attempts");
-		size_t na = json_array_size(at);
-		char o1[48];
-		drr_buf_adds(b, "<tr><td>");
-		esc_html(b, str(v, "name"));
-		drr_buf_adds(b, "<td>");
-		esc_html(b, str(v, "phase"));
-		drr_buf_addf(b, "<td>%s<td>%zu<td>%s<td>%s<td>", str(v, "result"), na,
-			     na ? offset(str(json_array_get(at, 0), "start"), t0, o1, sizeof o1)
-				: "-",
-			     secs(json_object_get(v, "duration_s"), d1, sizeof d1));
-		json_t *logs = json_object_get(v, "logs");
-		if (json_is_string(json_object_get(v, "error")))
-			esc_html(b, str(v, "error"));
-		else if (json_array_size(logs))
-			esc_html(b,
-				 json_string_value(json_array_get(logs, json_array_size(logs) - 1)));
-		drr_buf_adds(b, "\n"); /* HTML closes td and tr itself */
+		json_t *at = json_object_get(v, "attempts"), *logs = json_object_get(v, "logs");
+		r.attempts = json_array_size(at);
+		r.name = str(v, "name");
+		r.phase = str(v, "phase");
+		r.result = str(v, "result");
+		r.start = r.attempts ? str(json_array_get(at, 0), "start") : NULL;
+		r.end = r.attempts ? str(json_array_get(at, r.attempts - 1), "end") : NULL;
+		r.duration = json_object_get(v, "duration_s");
+		size_t nl = json_array_size(logs);
+		r.note = json_is_string(json_object_get(v, "error")) ? str(v, "error")
+			 : nl ? json_string_value(json_array_get(logs, nl - 1))
+			      : NULL;
+		f->step(b, &r);
 	}
-	drr_buf_adds(b, "</table>\n<p><small>Times are from the run's start.</small></p>\n"
-			"<h2>Approvals</h2>\n");
-	if (!json_array_size(json_object_get(rep, "approvals")))
-		drr_buf_adds(b, "<p>None.</p>\n");
-	else
-		drr_buf_adds(b, "<table id=\"approvals\"><tr><th>step</th><th>question</th>"
-				"<th>answer</th><th>by</th><th>at</th></tr>");
-	json_array_foreach(json_object_get(rep, "approvals"), i, v) {
-		drr_buf_adds(b, "<tr><td>");
-		esc_html(b, str(v, "step"));
-		drr_buf_adds(b, "</td><td>");
-		esc_html(b, str(v, "question"));
-		drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td>%s</td></tr>", str(v, "status"),
-			     json_is_string(json_object_get(v, "by")) ? str(v, "by") : "-",
-			     str(v, "at"));
-	}
-	if (json_array_size(json_object_get(rep, "approvals")))
-		drr_buf_adds(b, "</table>\n");
-	drr_buf_adds(b, "<h2>Rollbacks</h2>\n");
-	if (!json_array_size(json_object_get(rep, "rollbacks")))
-		drr_buf_adds(b, "<p>None.</p>\n");
-	else
-		drr_buf_adds(b, "<table id=\"rollbacks\"><tr><th>step</th><th>result</th>"
-				"<th>start</th><th>end</th><th>error</th></tr>");
-	json_array_foreach(json_object_get(rep, "rollbacks"), i, v) {
-		drr_buf_adds(b, "<tr><td>");
-		esc_html(b, str(v, "step"));
-		drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>", str(v, "result"),
-			     str(v, "start"), str(v, "end"));
-		esc_html(b, str(v, "error"));
-		drr_buf_adds(b, "</td></tr>");
-	}
-	if (json_array_size(json_object_get(rep, "rollbacks")))
-		drr_buf_adds(b, "</table>\n");
-	json_t *td = json_object_get(rep, "teardown");
-	drr_buf_adds(b, "<h2>Teardown</h2>\n");
-	if (!json_array_size(json_object_get(td, "steps")))
-		drr_buf_adds(b, "<p>No teardown steps.</p>\n");
-	else
-		drr_buf_adds(b, "<table id=\"teardown\"><tr><th>step</th><th>result</th>"
-				"<th>removed</th><th>could not remove</th></tr>");
-	json_array_foreach(json_object_get(td, "steps"), i, v) {
-		drr_buf_adds(b, "<tr><td>");
-		esc_html(b, str(v, "name"));
-		drr_buf_addf(b, "</td><td>%s", str(v, "result"));
-		if (json_is_string(json_object_get(v, "error"))) {
-			drr_buf_adds(b, ": ");
-			esc_html(b, str(v, "error"));
-		}
-		drr_buf_adds(b, "</td><td>");
-		if (json_is_array(json_object_get(v, "removed")))
-			html_list_json(b, json_object_get(v, "removed"));
-		drr_buf_adds(b, "</td><td>");
-		if (json_is_array(json_object_get(v, "left")))
-			html_list_json(b, json_object_get(v, "left"));
-		drr_buf_adds(b, "</td></tr>");
-	}
+	drr_buf_adds(b, f->steps_close);
+}
+
+/* Approvals and rollbacks: "None.", or a list (a table in HTML). */
+static void events(struct drr_buf *b, json_t *list, const char *title, const char *id,
+		   const char *const *cols, void (*row)(struct drr_buf *, json_t *),
+		   const struct fmt *f)
+{
+	size_t i;
+	json_t *v;
+	f->heading(b, title);
+	if (!json_array_size(list))
+		f->none(b, "None.");
+	else if (f->list)
+		f->list(b, id, cols);
+	json_array_foreach(list, i, v)
+		row(b, v);
+	if (json_array_size(list))
+		drr_buf_adds(b, f->table_close);
+}
+
+static void render(struct drr_buf *b, json_t *rep, const struct fmt *f)
+{
+	static const char *const approval_cols[] = { "step", "question", "answer", "by", "at",
+						     NULL };
+	static const char *const rollback_cols[] = { "step", "result", "start", "end", "error",
+						     NULL };
+	json_t *a = json_object_get(rep, "audit");
+	if (f->begin)
+		f->begin(b, rep);
+	char *al = audit_line(a);
+	f->banner(b, json_is_true(json_object_get(a, "ok")), al);
+	free(al);
+	drr_buf_addf(b, "%s%s report: ", f->title_open,
+		     json_is_true(json_object_get(rep, "drill")) ? "Drill" : "Run");
+	f->esc(b, str(json_object_get(rep, "runbook"), "name"));
+	drr_buf_adds(b, f->title_close);
+	drr_buf_adds(b, f->facts_open);
+	facts(b, rep, f);
+	drr_buf_adds(b, f->facts_close);
+	objectives(b, rep, f);
+	f->timeline(b, rep);
+	steps(b, rep, f);
+	events(b, json_object_get(rep, "approvals"), "Approvals", "approvals", approval_cols,
+	       f->approval, f);
+	events(b, json_object_get(rep, "rollbacks"), "Rollbacks", "rollbacks", rollback_cols,
+	       f->rollback, f);
+	json_t *td = json_object_get(rep, "teardown"), *v;
+	size_t i;
+	f->heading(b, "Teardown");
+	f->teardown_intro(b, td);
+	json_array_foreach(json_object_get(td, "steps"), i, v)
+		f->teardown(b, v);
 	if (json_array_size(json_object_get(td, "steps")))
-		drr_buf_adds(b, "</table>\n");
-	drr_buf_adds(b, "<p><small>Made by drrun from the run's journal alone.</small></p>\n"
-			"</body></html>\n");
+		drr_buf_adds(b, f->table_close);
+	drr_buf_adds(b, f->end);
+}
+
+void drr_report_md(struct drr_buf *b, json_t *rep)
+{
+	render(b, rep, &MD);
+}
+
+void drr_report_html(struct drr_buf *b, json_t *rep)
+{
+	render(b, rep, &HTML);
 }
