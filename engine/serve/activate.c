@@ -190,6 +190,13 @@ static void spawn_work(uv_work_t *w)
 	j->lfd = open(j->lfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (j->lfd < 0)
 		j->why = "cannot create the run's log";
+	/* the child starts in the rules file's directory: a path relative to
+	 * serve's would not be found from there */
+	char *abs = j->path[0] != '/' ? realpath(j->path, NULL) : NULL;
+	if (abs) {
+		free(j->path);
+		j->path = abs;
+	}
 }
 
 static int spawn_child(struct srv *s, struct spawn_job *j)
@@ -224,7 +231,7 @@ static int spawn_child(struct srv *s, struct spawn_job *j)
 	po.file = s->exe;
 	po.args = (char **)argv;
 	po.env = env;
-	po.cwd = s->rs->dir;
+	po.cwd = s->rules_dir;
 	po.exit_cb = on_exit_cb;
 	po.stdio = io;
 	po.stdio_count = 3;
@@ -345,15 +352,27 @@ static void start_or_queue(struct srv *s, struct pending *p)
 /* A run ended: the first queued run of a runbook now free starts. */
 static void run_queue(struct srv *s)
 {
+	/* the runbooks found busy in this pass: a long queue of one runbook
+	 * costs one look at the runs, not one per queued run */
+	const char *busy[16];
+	int nbusy = 0;
 	for (struct pending **pp = &s->queue; *pp;) {
 		struct pending *p = *pp;
-		if (runbook_busy(s, p->path)) {
+		int known = 0;
+		for (int i = 0; i < nbusy && !known; i++)
+			known = !strcmp(busy[i], p->path);
+		if (known || runbook_busy(s, p->path)) {
+			if (!known && nbusy < 16)
+				busy[nbusy++] = p->path;
 			pp = &p->next;
 			continue;
 		}
 		*pp = p->next;
+		const char *path = p->a->path; /* the act's: it outlives p */
 		spawn(s, p->a, p->trigger, p->params, p->path);
 		pending_free(p);
+		if (nbusy < 16)
+			busy[nbusy++] = path;
 	}
 }
 

@@ -78,7 +78,8 @@ struct srv {
 	const struct serve_opts *o;
 	struct serve_rules *rs;
 	struct serve_http *http;
-	char *state_dir, *sdir, *exe;
+	char *state_dir, *sdir, *exe; /* absolute, as the runs get them */
+	char *rules_dir;	      /* the rules file's, absolute: the runs' cwd */
 	int fd;
 	int64_t written, synced;
 	int syncing, sync_err;

@@ -268,6 +268,17 @@ int serve_main(const struct serve_opts *o)
 			      strerror(errno));
 		goto out;
 	}
+	/* the runs start in the rules file's directory: give them absolute paths */
+	char *abs = realpath(s->state_dir, NULL);
+	if (abs) {
+		free(s->state_dir);
+		free(s->sdir);
+		s->state_dir = abs;
+		s->sdir = drr_xasprintf("%s/serve", abs);
+	}
+	s->rules_dir = realpath(rs->dir, NULL);
+	if (!s->rules_dir)
+		s->rules_dir = drr_xstrdup(rs->dir);
 	if ((o->tls_cert && !(cert = read_pem(o->tls_cert, "--tls-cert"))) ||
 	    (o->tls_key && !(key = read_pem(o->tls_key, "--tls-key")))) {
 		rc = DRR_EXIT_USAGE;
@@ -405,6 +416,7 @@ out:
 	serve_secrets_free(s->gen, s->ngen);
 	free(s->am_token);
 	free(s->state_dir);
+	free(s->rules_dir);
 	free(s->sdir);
 	free(s->exe);
 	serve_rules_free(rs);
