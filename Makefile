@@ -2,7 +2,8 @@
 #   make            build ./drrun
 #   make test       deps + build + every test; ends with "N passed, N failed"
 #   make demo       deps + build + the local failover example runbook
-#   make bench      benchmarks side by side with their peers (bench-ssh: the SSH one)
+#   make bench      benchmarks side by side with their peers (bench-ssh: the SSH one,
+#                   bench-serve: drrun serve against webhook)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       libFuzzer harnesses of the parsers of untrusted bytes (fuzz/)
 
@@ -41,7 +42,7 @@ Q = @
 say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all deps test demo bench bench-ssh clean help unit format fuzz fuzzers FORCE
+.PHONY: all deps test demo bench bench-ssh bench-serve clean help unit format fuzz fuzzers FORCE
 all: drrun
 
 drrun: $(BUILD)/drrun FORCE
@@ -105,6 +106,12 @@ bench-ssh: deps
 	@$(MAKE) --no-print-directory drrun
 	@bench/deps.sh
 	@bench/ssh.sh
+
+# drrun serve's webhook path against webhook (adnanh/webhook), installed first
+bench-serve: deps
+	@$(MAKE) --no-print-directory drrun
+	@tests/deps.sh webhook
+	@bench/serve.sh
 
 # libFuzzer harnesses for the parsers of untrusted bytes (fuzz/*.c), outside
 # make test: each runs FUZZ_RUNS executions (default 1,000,000) from its seed
