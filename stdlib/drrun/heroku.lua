@@ -16,6 +16,7 @@
 local core = require "drrun.core"
 local json = require "drrun.json"
 local api = require "drrun.api"
+local T = require "drrun.backup.time"
 
 local M = { _plain = { with = true } }
 local null = api.value
@@ -501,20 +502,38 @@ local function find_backup(backups, want, app)
   if type(url) ~= "string" then
     return nil, ("heroku: backup %s of %s has no URL"):format(chosen.name, app), "invalid"
   end
-  return url, chosen.name
+  return url, chosen.name, chosen
+end
+
+-- The point a backup's data reaches, as epoch seconds: pg_dump's snapshot
+-- is taken when the dump starts, so started_at (else created_at).  The Data
+-- API writes "2024-05-14 09:30:12 +0000".
+local function backup_point(b)
+  local at = b and (null(b.started_at) or null(b.created_at))
+  if type(at) ~= "string" then return nil end
+  at = at:gsub("%s*UTC$", "Z"):gsub("%s*([+-]%d%d):?(%d%d)$", "%1:%2")
+  return T.parse(at)
 end
 
 -- heroku.pg_restore{ app, database = "DATABASE_URL", backup = "latest" |
 --   "b005" | url, confirm = app, extensions = { "hstore" }, wait = true,
---   interval = "3s", wait_timeout = "2h" }
+--   interval = "3s", wait_timeout = "2h", ctx }
 -- Overwrites the database with the backup; this cannot be undone, so
 -- confirm must be the app's name (the CLI's --confirm).  Waits until the
 -- restore finishes and returns the transfer, or nil, err, "failed" when it
 -- did not succeed.  Not idempotent: before retrying after a 5xx or a
 -- timeout, the transfers are read again and a restore that appeared since
--- is taken (and waited for) instead of starting a second one.
+-- is taken (and waited for) instead of starting a second one.  The result's
+-- recovery_point is the backup's started_at (else created_at) in epoch
+-- seconds (nil for a URL); with ctx = the step's ctx, a restore that
+-- succeeded (or started, with wait = false) reports it with
+-- ctx.recovery_point.
 function M.pg_restore(o)
   api.args(o, "heroku.pg_restore", { "app", "backup" })
+  local c = o.ctx
+  if c ~= nil and not (type(c) == "table" and type(c.recovery_point) == "function") then
+    error("heroku.pg_restore: ctx must be the step's ctx (run = function(ctx) ... ctx = ctx)", 2)
+  end
   if o.confirm ~= o.app then
     error(("heroku.pg_restore: a restore overwrites the database of app '%s' and cannot be "
       .. "undone: pass confirm = %q"):format(tostring(o.app), tostring(o.app)), 2)
@@ -530,9 +549,10 @@ function M.pg_restore(o)
   for _, t in ipairs(transfers) do
     if is_backup(t) then backups[#backups + 1] = t end
   end
-  local url, name
-  url, name, tok = find_backup(backups, o.backup, o.app)
-  if not url then return nil, name, tok end
+  local url, name, chosen
+  url, name, chosen = find_backup(backups, o.backup, o.app)
+  if not url then return nil, name, chosen end
+  local point = backup_point(chosen)
   local body = { backup_url = url }
   if o.extensions then
     local ext = {}
@@ -556,13 +576,25 @@ function M.pg_restore(o)
   if t.dry_run then
     return { dry_run = true, app = o.app, backup = name, database = addon.name }
   end
-  if o.wait == false then return t end
+  -- the restore runs: the step's ctx learns the point it brings the data to
+  local function report()
+    if not c then return end
+    if point then c.recovery_point(point)
+    else core.log(("heroku: %s: the recovery point of %s is not known: none reported"):format(o.app, name)) end
+  end
+  if o.wait == false then
+    report()
+    t.recovery_point = point
+    return t
+  end
   local what = ("restore of %s into %s"):format(name, tostring(addon.name))
   local done
   done, err, tok = wait_transfer(o, t, what)
   if not done then return nil, err, tok end
   core.log(("heroku: %s: %s succeeded (%s)"):format(o.app, what, done.name))
   done.backup = name
+  done.recovery_point = point
+  report()
   return done
 end
 

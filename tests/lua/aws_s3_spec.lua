@@ -163,8 +163,9 @@ step "s3-checksum-mismatch" {
 
 step "s3-list-latest" {
 	after = "s3-checksum-mismatch",
-	doc = "list follows continuation tokens over every page; latest is the newest object",
-	run = function()
+	doc = "list follows continuation tokens over every page; latest is the newest object, "
+		.. "its LastModified the recovery point reported to ctx",
+	run = function(ctx)
 		for i = 1, 5 do
 			assert(s3.put(O { key = ("pages/obj-%d"):format(i), body = ("x"):rep(i) }))
 		end
@@ -179,6 +180,20 @@ step "s3-list-latest" {
 		local n = assert(s3.latest(O { prefix = "pages/" }))
 		eq(n.Key, "pages/aaa-newest", "latest")
 		has_fail("no object under", "not_found", s3.latest(O { prefix = "nothing/" }))
+		local reported = {}
+		local rctx = setmetatable({ recovery_point = function(t)
+			reported[#reported + 1] = t
+			ctx.recovery_point(t)
+		end }, { __index = ctx })
+		n = assert(s3.latest(O { prefix = "pages/", ctx = rctx }))
+		eq(#reported, 1, "reported to ctx")
+		eq(reported[1], require("drrun.aws").parse_time(n.LastModified), "its LastModified")
+		T.ok(reported[1] > require("drrun.aws").parse_time(seen["pages/obj-1"].LastModified),
+			"the newest object's")
+		has_fail("no object under", "not_found", s3.latest(O { prefix = "nothing/", ctx = rctx }))
+		eq(#reported, 1, "nothing found, nothing reported")
+		T.has(T.raises(s3.latest, O { prefix = "pages/", ctx = 1 }), "s3.latest: ctx must be the step's ctx",
+			"a ctx that is not one")
 	end,
 }
 

@@ -114,29 +114,46 @@ step "ec2-snapshots" {
 step "rds-restore" {
 	after = "fakes",
 	doc = "latest snapshot, point-in-time restore with its recovery point, wait, delete",
-	run = function()
+	run = function(ctx)
+		-- the step's ctx, recording what the restores report to it
+		local reported = {}
+		local rctx = setmetatable({ recovery_point = function(t)
+			reported[#reported + 1] = t
+			ctx.recovery_point(t)
+		end }, { __index = ctx })
 		local snap = assert(rds.latest_snapshot(with { instance = "db1", type = "automated" }))
 		has(snap.DBSnapshotIdentifier, "rds:db1-", "the newest automated snapshot")
+		local src = assert(rds.instance(with { id = "db1" }))
 		local db, point = rds.restore_to_point_in_time(with { source = "db1", target = "db1-dr",
-			latest = true })
+			latest = true, ctx = rctx })
 		assert(db, point)
 		eq(db.DBInstanceStatus, "creating", "creating")
 		eq(type(point), "number", "a recovery point")
+		assert(math.abs(point - aws.parse_time(src.LatestRestorableTime)) <= 1,
+			"latest: the source's LatestRestorableTime " .. src.LatestRestorableTime)
+		eq(#reported, 1, "reported to ctx")
+		eq(reported[1], point, "the point returned is the point reported")
 		local ready = assert(rds.wait_available(with(FAST, { id = "db1-dr" })))
 		has(ready.Endpoint.Address, "db1-dr.", "Endpoint.Address")
 		eq(ready.Endpoint.Port, 5432, "Port is a number")
 		-- the same restore again is a conflict, not a second instance
 		local v, err, tok, code = rds.restore_to_point_in_time(with { source = "db1",
-			target = "db1-dr", latest = true })
+			target = "db1-dr", latest = true, ctx = rctx })
 		fails("conflict", v, err, tok)
+		eq(#reported, 1, "a restore that failed reports nothing")
 		eq(code, "DBInstanceAlreadyExists", "code")
 		local t = aws.format_time(os.time() - 3600)
 		local db2, p2 = assert(rds.restore_to_point_in_time(with { source = "db1",
-			target = "db1-pitr", restore_time = t }))
+			target = "db1-pitr", restore_time = t, ctx = rctx }))
 		eq(p2, aws.parse_time(t), "the recovery point is the restore time")
+		eq(reported[2], p2, "the restore time reported")
 		local db3, p3 = assert(rds.restore_from_snapshot(with { snapshot = snap.DBSnapshotIdentifier,
-			target = "db1-snap", class = "db.t3.micro", tags = { drrun = "drill" } }))
+			target = "db1-snap", class = "db.t3.micro", tags = { drrun = "drill" }, ctx = rctx }))
 		eq(p3, aws.parse_time(snap.SnapshotCreateTime), "the snapshot's time")
+		eq(reported[3], p3, "the snapshot's time reported")
+		eq(#reported, 3, "one report per restore")
+		has(raises(rds.restore_from_snapshot, with { snapshot = "s", target = "x", ctx = "ctx" }),
+			"rds.restore_from_snapshot: ctx must be the step's ctx", "ctx that is not one")
 		eq(db3.DBInstanceIdentifier, "db1-snap", "restored")
 		has(raises(rds.restore_to_point_in_time, with { source = "db1", target = "x" }),
 			"exactly one of restore_time and latest", "misuse")

@@ -204,8 +204,13 @@ step "dynos-and-formation" {
 
 step "postgres" {
 	after = "dynos-and-formation",
-	doc = "backups and their names, latest, capture, restore (confirm, body, polling)",
-	run = function()
+	doc = "backups and their names, latest, capture, restore (confirm, body, polling, recovery point)",
+	run = function(ctx)
+		local reported = {}
+		local rctx = setmetatable({ recovery_point = function(t)
+			reported[#reported + 1] = t
+			ctx.recovery_point(t)
+		end }, { __index = ctx })
 		clear("heroku")
 		local list = assert(H.pg_backups { app = APP })
 		local names = {}
@@ -222,7 +227,7 @@ step "postgres" {
 		local b004 = assert(H.pg_backup { app = APP, backup = "b004" })
 		clear("heroku")
 		local t = assert(H.pg_restore { app = APP, backup = "b004", confirm = APP,
-			extensions = { "PGCRYPTO", "hstore" } })
+			extensions = { "PGCRYPTO", "hstore" }, ctx = rctx })
 		eq(t.succeeded, true, "restored")
 		eq(t.name:sub(1, 1), "r", "a restore's name")
 		eq(t.backup, "b004", "which backup")
@@ -238,11 +243,28 @@ step "postgres" {
 		local polls = received("heroku", "GET", "/client/v11/apps/myapp/transfers/" .. t.uuid)
 		assert(#polls >= 3, "polled until finished: " .. #polls)
 		eq(state("heroku").database.restored_from, b004.to_url, "the fake restored b004")
+		-- the recovery point: when b004's dump started ("2024-05-14 09:30:12 +0000")
+		local y, mo, d, h, mi, sec = b004.started_at:match("^(%d+)-(%d+)-(%d+) (%d+):(%d+):(%d+) %+0000$")
+		assert(y, "the Data API's time format: " .. tostring(b004.started_at))
+		local want = require("drrun.backup.time").days(tonumber(y), tonumber(mo), tonumber(d)) * 86400
+			+ h * 3600 + mi * 60 + sec
+		eq(t.recovery_point, want, "recovery_point: b004's started_at")
+		eq(#reported, 1, "reported to ctx")
+		eq(reported[1], want, "the point reported")
 		-- latest, and a URL
-		t = assert(H.pg_restore { app = APP, backup = "latest", confirm = APP })
+		t = assert(H.pg_restore { app = APP, backup = "latest", confirm = APP, ctx = rctx })
 		eq(t.backup, "a005", "latest")
-		t = assert(H.pg_restore { app = APP, backup = "https://example.com/dump", confirm = APP })
+		local a005 = assert(H.pg_backup { app = APP, backup = "a005" })
+		eq(#reported, 2, "reported again")
+		eq(reported[2], t.recovery_point, "the latest backup's point reported")
+		assert(t.recovery_point > want, "a005 is newer than b004: " .. a005.started_at)
+		t = assert(H.pg_restore { app = APP, backup = "https://example.com/dump", confirm = APP,
+			ctx = rctx })
 		eq(t.succeeded, true, "from a URL")
+		eq(t.recovery_point, nil, "a URL has no known recovery point")
+		eq(#reported, 2, "and none is reported")
+		has(raises(H.pg_restore, { app = APP, backup = "latest", confirm = APP, ctx = {} }),
+			"heroku.pg_restore: ctx must be the step's ctx", "a ctx that is not one")
 		-- capture, waiting
 		t = assert(H.pg_capture { app = APP, wait = true })
 		eq(t.succeeded, true, "captured")
@@ -256,7 +278,10 @@ step "restore-fails" {
 	doc = "a restore that finishes with succeeded = false: nil, the last log line, token failed",
 	run = function()
 		config("heroku", { fail_next_restore = true })
-		local err = fails("failed", H.pg_restore { app = APP, backup = "b004", confirm = APP })
+		local reported = 0
+		local err = fails("failed", H.pg_restore { app = APP, backup = "b004", confirm = APP,
+			ctx = { recovery_point = function() reported = reported + 1 end } })
+		eq(reported, 0, "a failed restore reports no recovery point")
 		has(err, "heroku: restore of b004 into postgresql-curved-12345 failed: "
 			.. "pg_restore: error: could not execute query", "message")
 	end,

@@ -2,7 +2,8 @@
 -- instances, over drrun.aws (the query protocol).  Field names are RDS's own
 -- (DBInstanceIdentifier, DBInstanceStatus, Endpoint.Address, ...).  The
 -- restore functions return the instance and the recovery point they
--- restored to (epoch seconds), the figure a drill's RPO is measured from.
+-- restored to (epoch seconds), the figure a drill's RPO is measured from;
+-- given ctx = ctx (the step's), they report it with ctx.recovery_point too.
 -- Every call takes drrun.aws's options (region, profile, credentials, ...).
 local aws = require "drrun.aws"
 local dcore = require "drrun.core"
@@ -186,6 +187,22 @@ local function restore_params(opts, p)
   return p
 end
 
+-- ctx = the step's ctx, or nothing
+local function check_ctx(opts, who)
+  local c = opts.ctx
+  if c ~= nil and not (type(c) == "table" and type(c.recovery_point) == "function") then
+    error(("%s: ctx must be the step's ctx (run = function(ctx) ... ctx = ctx)"):format(who), 3)
+  end
+end
+
+-- A restore started (not under --dry-run) reaches point: reported to the
+-- step's ctx when the call was given one, as a runbook would by hand.
+local function report(opts, point)
+  if not opts.ctx then return end
+  if point then opts.ctx.recovery_point(point)
+  else dcore.log("rds: the recovery point is not known: none reported") end
+end
+
 -- A restore is not idempotent: after a failure that may hide a success, it
 -- looks for the target, and a second attempt that finds it there already
 -- (DBInstanceAlreadyExists) adopts it only when this call made it.
@@ -205,6 +222,7 @@ local function restore(op, params, opts, target, point)
   if r.dry_run then
     return { dry_run = true, DBInstanceIdentifier = target, DBInstanceStatus = "creating" }, point
   end
+  report(opts, point)
   return typed(r.result.DBInstance), point
 end
 
@@ -225,10 +243,11 @@ function M.automated_backup(opts)
 end
 
 -- rds.restore_from_snapshot{ snapshot, target, class, subnet_group,
---   security_groups, multi_az, az, tags, ... } -> instance, recovery_point
--- (the snapshot's creation time)
+--   security_groups, multi_az, az, tags, ctx, ... } -> instance,
+-- recovery_point (the snapshot's creation time)
 function M.restore_from_snapshot(opts)
   aws.args(opts, "rds.restore_from_snapshot", { "snapshot", "target" })
+  check_ctx(opts, "rds.restore_from_snapshot")
   local snaps, err, tok, code = M.snapshots({ id = opts.snapshot, region = opts.region,
     profile = opts.profile, credentials = opts.credentials, endpoint_url = opts.endpoint_url })
   if not snaps then return nil, err, tok, code end
@@ -239,12 +258,13 @@ function M.restore_from_snapshot(opts)
 end
 
 -- rds.restore_to_point_in_time{ source, target, restore_time = "...Z" (or
---   epoch seconds) | latest = true, source_region, ... } -> instance,
+--   epoch seconds) | latest = true, source_region, ctx, ... } -> instance,
 -- recovery_point (the restore time, or the latest restorable time when
 -- latest).  With source_region other than the call's region, the restore
 -- uses the source's automated backups replicated to this region.
 function M.restore_to_point_in_time(opts)
   aws.args(opts, "rds.restore_to_point_in_time", { "source", "target" })
+  check_ctx(opts, "rds.restore_to_point_in_time")
   local latest = opts.latest or opts.use_latest_restorable_time
   if (opts.restore_time ~= nil) == (latest == true) then
     error("rds.restore_to_point_in_time: give exactly one of restore_time and latest = true", 2)

@@ -8,6 +8,7 @@
 local drrun = require "drrun"
 local aws = require "drrun.aws"
 local crypto = require "drrun.crypto"
+local dcore = require "drrun.core"
 local http = require "drrun.http"
 
 local M = {}
@@ -359,9 +360,15 @@ function M.list(opts)
   return out
 end
 
--- s3.latest{ bucket, prefix } -> the newest object's Contents entry, or
--- nil, err, "not_found" when nothing is under the prefix
+-- s3.latest{ bucket, prefix, ctx } -> the newest object's Contents entry, or
+-- nil, err, "not_found" when nothing is under the prefix.  With ctx = the
+-- step's ctx (a step that restores the latest backup), its LastModified is
+-- reported with ctx.recovery_point (not under --dry-run).
 function M.latest(opts)
+  local c = type(opts) == "table" and opts.ctx
+  if c and not (type(c) == "table" and type(c.recovery_point) == "function") then
+    error("s3.latest: ctx must be the step's ctx (run = function(ctx) ... ctx = ctx)", 2)
+  end
   local all, err, tok, code = M.list(opts)
   if not all then return nil, err, tok, code end
   local best, bt
@@ -372,6 +379,7 @@ function M.latest(opts)
   if not best then
     return nil, ("aws: s3: no object under s3://%s/%s"):format(opts.bucket, opts.prefix or ""), "not_found"
   end
+  if c and bt > 0 and not dcore.dry_run() then c.recovery_point(bt) end
   return best
 end
 
