@@ -132,8 +132,9 @@ static void show_gate(const struct drr_past *p, const struct drr_past_step *s)
 		      (long long)json_integer_value(json_object_get(g, "quorum")), who.len ? " (" : "",
 		      who.len ? who.data : "", who.len ? ")" : "", exp ? "; until " : "",
 		      exp ? exp : "", exp && dflt ? ", then " : "", exp && dflt ? dflt : "");
-	drr_term_line(stdout, "            answer: drrun approve %s %s [--deny] --as NAME", p->run_id,
-		      s->name);
+	int own = s->name[0] == '('; /* the run's own gate (serve's mode = "confirm") */
+	drr_term_line(stdout, "            answer: drrun approve %s%s%s [--deny] --as NAME",
+		      p->run_id, own ? "" : " ", own ? "" : s->name);
 	drr_buf_free(&who);
 	json_decref(g);
 }

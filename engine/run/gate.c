@@ -37,6 +37,11 @@ struct note {
 	struct note *next;
 };
 
+/* the run's own gate, for serve's mode = "confirm": a step of no runbook */
+#define CONFIRM_STEP "(activation)"
+static struct drr_step confirm_def;
+static struct drr_stepstate confirm_st;
+
 static struct {
 	struct note *notes;
 	uv_timer_t poll;
@@ -115,6 +120,18 @@ static void gate_decide(struct drr_gatewait *g, int yes, const char *by, const j
 	if (r->prompting && r->prompt_step == s)
 		prompt_cancel(r, "answered elsewhere");
 	gate_drop(g);
+	if (s == &confirm_st) {
+		drr_view_event(r->view, NULL, yes ? "confirmed" : "not confirmed", by);
+		if (!yes) {
+			char *why = drr_xasprintf(
+				"the activation was not confirmed (%s)",
+				!strcmp(by, "timeout") ? "no answer before the timeout" : "denied");
+			set_stop(r, STOP_ABORTED, why);
+			free(why);
+		}
+		kick();
+		return;
+	}
 	if (yes) {
 		s->approved = 1;
 		s->state = DRR_PENDING;
@@ -359,7 +376,8 @@ static void push_request(lua_State *L, struct run *r, struct drr_gatewait *g, in
 		lua_pushstring(L, ts);
 		lua_setfield(L, -2, "expires");
 	}
-	lua_pushfstring(L, "drrun approve %s %s --as NAME", r->run_id, g->s->def->name);
+	lua_pushfstring(L, "drrun approve %s%s%s --as NAME", r->run_id,
+			g->s == &confirm_st ? "" : " ", g->s == &confirm_st ? "" : g->s->def->name);
 	lua_setfield(L, -2, "command");
 	const char *secret = getenv("DRRUN_APPROVAL_SECRET"), *base = getenv("DRRUN_APPROVAL_URL");
 	lua_newtable(L);
@@ -459,11 +477,16 @@ void gate_open(struct run *r, struct drr_stepstate *s)
 		free(who);
 		who = w;
 	}
-	char *d = drr_xasprintf("%d of %s; answer with: drrun approve %s %s [--deny] --as NAME",
-				gd->quorum, who, r->run_id, s->def->name);
+	int own = s == &confirm_st; /* the run's own gate: no step to name */
+	char *d =
+		drr_xasprintf("%d of %s; answer with: drrun approve %s%s%s [--deny] --as NAME",
+			      gd->quorum, who, r->run_id, own ? "" : " ", own ? "" : s->def->name);
 	char *q = drr_redact(step_question(s));
-	drr_view_message(r->view, "drrun: step '%s' awaits approval: \"%s\" (%s)", s->def->name, q,
-			 d);
+	if (own)
+		drr_view_message(r->view, "drrun: the run awaits confirmation: \"%s\" (%s)", q, d);
+	else
+		drr_view_message(r->view, "drrun: step '%s' awaits approval: \"%s\" (%s)",
+				 s->def->name, q, d);
 	free(q);
 	free(d);
 	free(who);
@@ -519,9 +542,114 @@ void gates_close(struct run *r)
 	G.dir = NULL;
 }
 
+/* ---- serve's mode = "confirm" ----------------------------------------------- */
+
+/* notify = "slack" | "pagerduty" of a confirmation: the credential comes
+ * from the environment (SLACK_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY), since the
+ * runbook need not declare it; it is registered with the redactor. */
+static const char CONFIRM_NOTIFY[] =
+	"local kind, req, cred = ...\n"
+	"local lines = { req.question, 'run ' .. req.run_id, req.command }\n"
+	"local links = {}\n"
+	"for name, url in pairs(req.links) do\n"
+	"  lines[#lines + 1] = name .. ': ' .. url\n"
+	"  links[#links + 1] = { href = url, text = 'answer as ' .. name }\n"
+	"end\n"
+	"local r, err\n"
+	"if kind == 'slack' then\n"
+	"  r, err = require('drrun.slack').post { url = cred, text = table.concat(lines, '\\n') }\n"
+	"else\n"
+	"  r, err = require('drrun.pagerduty').trigger { routing_key = cred,\n"
+	"    summary = req.question, source = 'drrun serve', severity = 'critical', links = "
+	"links,\n"
+	"    custom_details = { run = req.run_id, command = req.command } }\n"
+	"end\n"
+	"if r == nil then error(err, 0) end\n";
+
+int gate_confirming(void)
+{
+	return confirm_st.gw != NULL;
+}
+
+void gate_confirm_open(struct run *r)
+{
+	const json_t *c = r->o->trigger ? json_object_get(r->o->trigger, "confirm") : NULL;
+	if (!json_is_object(c))
+		return;
+	struct drr_gate *gd = &confirm_def.gate;
+	memset(&confirm_def, 0, sizeof confirm_def);
+	memset(&confirm_st, 0, sizeof confirm_st);
+	confirm_def.name = drr_xstrdup(CONFIRM_STEP);
+	const char *q = json_string_value(json_object_get(c, "question"));
+	confirm_def.approve = drr_xstrdup(q && *q ? q : "Start this runbook?");
+	gd->table = 1;
+	gd->question_ref = gd->notify_ref = LUA_NOREF;
+	json_int_t quorum = json_integer_value(json_object_get(c, "quorum"));
+	gd->quorum = quorum >= 1 && quorum <= 64 ? (int)quorum : 1;
+	const json_t *who = json_object_get(c, "approvers");
+	gd->approvers = drr_xcalloc(json_array_size(who) + 1, sizeof(char *));
+	size_t i;
+	json_t *v;
+	json_array_foreach(who, i, v)
+		if (json_is_string(v) && drr_approver_name_ok(json_string_value(v)))
+			gd->approvers[gd->napprovers++] = drr_xstrdup(json_string_value(v));
+	double t = json_number_value(json_object_get(c, "timeout"));
+	gd->timeout = t > 0 && t < 1e7 ? t : 0;
+	const char *d = json_string_value(json_object_get(c, "default"));
+	gd->on_timeout = d && !strcmp(d, "run");
+	confirm_st.def = &confirm_def;
+	confirm_st.state = DRR_WAIT_APPROVAL;
+	confirm_st.output_ref = LUA_NOREF;
+	if (r->o->yes && gate_yes_enough(&confirm_st)) {
+		json_t *rec = rec_step("approval", &confirm_st);
+		json_object_set_new(rec, "question", drr_json_str(confirm_def.approve));
+		json_object_set_new(rec, "status", json_string("approved"));
+		json_object_set_new(rec, "by", json_string("--yes"));
+		jrec(r, rec, 0);
+		return;
+	}
+	gate_open(r, &confirm_st);
+	const char *kind = json_string_value(json_object_get(c, "notify"));
+	if (!kind || r->o->dry_run || (strcmp(kind, "slack") && strcmp(kind, "pagerduty")))
+		return;
+	lua_State *L = r->L;
+	if (luaL_loadbufferx(L, CONFIRM_NOTIFY, sizeof CONFIRM_NOTIFY - 1, "=confirm notify",
+			     "t")) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pushstring(L, kind);
+	const char *cred =
+		getenv(!strcmp(kind, "slack") ? "SLACK_WEBHOOK_URL" : "PAGERDUTY_ROUTING_KEY");
+	if (cred && *cred)
+		drr_redact_add(cred);
+	int64_t exp = drr_now_us() / 1000000 +
+		      (gd->timeout > 0 ? (int64_t)gd->timeout : LINK_DEFAULT_TTL);
+	push_request(L, r, confirm_st.gw, exp);
+	if (cred && *cred)
+		lua_pushstring(L, cred);
+	else
+		lua_pushnil(L);
+	struct note *n = drr_xcalloc(1, sizeof *n);
+	n->s = &confirm_st;
+	n->next = G.notes;
+	G.notes = n;
+	n->t = drr_task_spawn(L, 3, note_done, n);
+}
+
 /* Free what a scan still in flight would have used (after the loop ran). */
 void gates_free(void)
 {
+	if (confirm_def.name) {
+		free(confirm_def.name);
+		free(confirm_st.last_log);
+		free(confirm_def.approve);
+		for (int i = 0; i < confirm_def.gate.napprovers; i++)
+			free(confirm_def.gate.approvers[i]);
+		free(confirm_def.gate.approvers);
+		memset(&confirm_def, 0, sizeof confirm_def);
+		memset(&confirm_st, 0, sizeof confirm_st);
+	}
 	json_decref(G.seen);
 	G.seen = NULL;
 	G.shutdown = 0; /* drrun test runs many cases in one process */

@@ -520,6 +520,8 @@ static void schedule_steps(struct run *r)
 	int nstart = 0, nheld = 0;
 
 	int teardown = r->phase == P_TEARDOWN;
+	if (!teardown && !r->stop && gate_confirming())
+		return; /* serve's mode = "confirm": nothing starts before a human says so */
 	if (r->rescan)
 		ready_rescan(r);
 	while ((teardown ? !r->hard && r->stop != STOP_JOURNAL : !r->stop) && r->nready > 0 &&
@@ -844,6 +846,8 @@ int drr_sched_run(struct drr_runbook *rb, const struct drr_opts *o, const struct
 
 	signals_start(r, live);
 	lease_watch(r);
+	if (!res)
+		gate_confirm_open(r);
 
 	kick();
 	uv_run(&r->loop, UV_RUN_DEFAULT);

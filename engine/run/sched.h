@@ -152,6 +152,10 @@ void gate_answered(struct drr_stepstate *s);
 int gates_pending(struct run *r);
 void gates_close(struct run *r);
 void gates_free(void);
+/* A trigger with a "confirm" member (serve's mode = "confirm"): open a gate
+ * on the run itself before its first step; whether one is open. */
+void gate_confirm_open(struct run *r);
+int gate_confirming(void);
 /* The prompt was answered (or the run is stopping: no). */
 void prompt_answer(struct run *r, int yes);
 

@@ -4,6 +4,7 @@
  * 2xx), and the read-only /runs, /runs/<id>, /healthz, /metrics.
  */
 #include "serve/internal.h"
+#include "run/run.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,8 @@ static void hook(struct srv *s, struct serve_req *r, int source)
 				reject(s, r, source, 422, "param", perr);
 				return;
 			}
+			if (ru->confirm) /* the run asks before its first step */
+				json_object_set(trig, "confirm", ru->confirm);
 			char *key = serve_template(ru->dedupe, ru->name, source, a);
 			/* one intent per dedupe key in one delivery */
 			int dup = 0;
@@ -349,13 +352,92 @@ static void on_metrics(struct srv *s, struct serve_req *r, const char *rest)
 	drr_buf_free(&b);
 }
 
+/* GET /runs: the runs serve started; those going that wait for an approval
+ * (or a confirmation) say which, read from their journals in the thread pool. */
+struct runs_job {
+	uv_work_t w;
+	struct serve_req *r;
+	char *state_dir, *sdir;
+	json_t *runs; /* the answer being built */
+};
+
+static void runs_work(uv_work_t *w)
+{
+	struct runs_job *j = w->data;
+	size_t i;
+	json_t *o;
+	json_array_foreach(j->runs, i, o)
+	{
+		const char *st = json_string_value(json_object_get(o, "state"));
+		if (!st || strcmp(st, "running"))
+			continue;
+		const char *id = json_string_value(json_object_get(o, "run_id"));
+		if (!id || !*id) { /* known from the run's log once it has started */
+			char rid[160] = "";
+			srv_read_run_id(j->sdir, (long)json_integer_value(json_object_get(o, "id")),
+					rid, sizeof rid);
+			json_object_set_new(o, "run_id", json_string(rid));
+			id = json_string_value(json_object_get(o, "run_id"));
+		}
+		if (!*id || strchr(id, '/'))
+			continue;
+		char *dir = drr_xasprintf("%s/runs/%s", j->state_dir, id);
+		struct drr_past p;
+		char err[256];
+		if (drr_past_load(dir, &p, err, sizeof err) == 0) {
+			json_t *waits = json_array();
+			for (int k = 0; k < p.nsteps; k++) {
+				const json_t *g = p.steps[k].gate;
+				if (!g || p.end)
+					continue;
+				json_t *yes = json_array();
+				size_t n;
+				json_t *v;
+				json_array_foreach(p.steps[k].votes, n, v)
+					if (!strcmp(json_string_value(json_object_get(v, "answer")),
+						    "approve"))
+						json_array_append(yes, json_object_get(v, "as"));
+				json_array_append_new(
+					waits, json_pack("{s:s,s:O,s:O,s:O,s:o}", "step", p.steps[k].name,
+							 "question", json_object_get(g, "question"),
+							 "quorum", json_object_get(g, "quorum"),
+							 "approvers", json_object_get(g, "approvers"),
+							 "approved_by", yes));
+			}
+			if (json_array_size(waits))
+				json_object_set_new(o, "awaiting_approval", waits);
+			else
+				json_decref(waits);
+			drr_past_free(&p);
+		}
+		free(dir);
+	}
+}
+
+static void runs_done(uv_work_t *w, int status)
+{
+	(void)status;
+	struct runs_job *j = w->data;
+	srv_reply_json(j->r, 200, json_pack("{s:o}", "runs", j->runs));
+	free(j->state_dir);
+	free(j->sdir);
+	free(j);
+}
+
 static void on_runs(struct srv *s, struct serve_req *r, const char *rest)
 {
 	(void)rest;
 	json_t *arr = json_array();
 	for (struct act *a = s->acts; a; a = a->next)
 		json_array_insert_new(arr, 0, act_json(a));
-	srv_reply_json(r, 200, json_pack("{s:o}", "runs", arr));
+	struct runs_job *j = drr_xcalloc(1, sizeof *j);
+	j->w.data = j;
+	j->r = r;
+	j->state_dir = drr_xstrdup(s->state_dir);
+	j->sdir = drr_xstrdup(s->sdir);
+	j->runs = arr;
+	serve_req_defer(r);
+	uv_queue_work(s->loop, &j->w, runs_work, runs_done);
 }
 
 /* /runs/<activation id or run id> */

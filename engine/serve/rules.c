@@ -6,6 +6,7 @@
  */
 #include "serve/serve.h"
 #include "runbook/runbook.h"
+#include "run/run.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -219,6 +220,89 @@ static void add_match(struct rd *r, struct serve_rule *ru, const char *field, in
 	lua_pop(L, 1);
 }
 
+/* confirm = { timeout, default = "run" | "skip", approvers, quorum, notify } */
+static void read_confirm(struct rd *r, struct serve_rule *ru, int on)
+{
+	lua_State *L = r->rs->L;
+	int ty = lua_getfield(L, r->t, "confirm");
+	if (!on) {
+		if (ty != LUA_TNIL)
+			err(r, "confirm is for mode = \"confirm\"");
+		lua_pop(L, 1);
+		return;
+	}
+	if (ty != LUA_TNIL && ty != LUA_TTABLE) {
+		err(r, "confirm must be a table { timeout, default, approvers, quorum, notify }");
+		lua_pop(L, 1);
+		return;
+	}
+	json_t *c = json_object();
+	char *q = drr_xasprintf("Start runbook %s for rule %s?", ru->runbook ? ru->runbook : "?",
+				ru->name);
+	json_object_set_new(c, "question", json_string(q));
+	free(q);
+	if (ty == LUA_TTABLE) {
+		static const char *const known[] = { "timeout", "default", "approvers", "quorum",
+						     "notify", NULL };
+		struct rd sub = *r;
+		sub.t = lua_gettop(L);
+		check_fields(&sub, known);
+		double t = get_duration(&sub, "timeout");
+		if (t > 0)
+			json_object_set_new(c, "timeout", json_real(t));
+		char *d = get_str(&sub, "default", 0);
+		if (d && strcmp(d, "run") && strcmp(d, "skip"))
+			err(r, "confirm.default must be \"run\" or \"skip\", not '%s'", d);
+		else if (d && t <= 0)
+			err(r, "confirm.default is what the timeout decides: give confirm.timeout too");
+		json_object_set_new(c, "default", json_string(d && !strcmp(d, "run") ? "run" : "skip"));
+		free(d);
+		char *n = get_str(&sub, "notify", 0);
+		if (n && strcmp(n, "pagerduty") && strcmp(n, "slack"))
+			err(r, "confirm.notify must be \"pagerduty\" or \"slack\", not '%s'", n);
+		else if (n)
+			json_object_set_new(c, "notify", json_string(n));
+		free(n);
+		int qt = lua_getfield(L, sub.t, "quorum");
+		lua_Integer quorum = 1;
+		if (qt == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 &&
+		    lua_tointeger(L, -1) <= 64)
+			quorum = lua_tointeger(L, -1);
+		else if (qt != LUA_TNIL)
+			err(r, "confirm.quorum must be a whole number from 1 to 64");
+		lua_pop(L, 1);
+		json_object_set_new(c, "quorum", json_integer(quorum));
+		json_t *who = json_array();
+		if (lua_getfield(L, sub.t, "approvers") == LUA_TTABLE) {
+			lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
+			for (lua_Integer i = 1; i <= len && i <= 256; i++) {
+				lua_rawgeti(L, -1, i);
+				const char *v = lua_tostring(L, -1);
+				if (lua_type(L, -1) != LUA_TSTRING || !drr_approver_name_ok(v))
+					err(r, "confirm.approvers[%lld] must be a name (letters, digits, "
+					       "'-', '_', '.')",
+					    (long long)i);
+				else
+					json_array_append_new(who, json_string(v));
+				lua_pop(L, 1);
+			}
+		} else if (lua_type(L, -1) != LUA_TNIL) {
+			err(r, "confirm.approvers must be a list of names");
+		}
+		lua_pop(L, 1);
+		if (json_array_size(who) && (size_t)quorum > json_array_size(who))
+			err(r, "confirm.quorum %lld cannot be reached by %zu approvers",
+			    (long long)quorum, json_array_size(who));
+		json_object_set_new(c, "approvers", who);
+	} else {
+		json_object_set_new(c, "default", json_string("skip"));
+		json_object_set_new(c, "quorum", json_integer(1));
+		json_object_set_new(c, "approvers", json_array());
+	}
+	lua_pop(L, 1);
+	ru->confirm = c;
+}
+
 static void read_rule(struct rd *r, struct serve_rule *ru)
 {
 	static const char *const known[] = { "source", "match",	 "match_re", "runbook",
@@ -240,14 +324,10 @@ static void read_rule(struct rd *r, struct serve_rule *ru)
 	get_runbook(r, &ru->runbook, &ru->path);
 	ru->params_ref = get_params(r);
 	char *mode = get_str(r, "mode", 0);
-	if (mode && strcmp(mode, "auto"))
-		err(r, "mode '%s': this drrun runs rules in mode \"auto\" only (confirm is not "
-		       "available yet)", mode);
+	if (mode && strcmp(mode, "auto") && strcmp(mode, "confirm"))
+		err(r, "mode '%s': \"auto\" runs at once, \"confirm\" asks a human first", mode);
+	read_confirm(r, ru, mode && !strcmp(mode, "confirm"));
 	free(mode);
-	lua_State *L = r->rs->L;
-	if (lua_getfield(L, r->t, "confirm") != LUA_TNIL)
-		err(r, "confirm: this drrun runs rules in mode \"auto\" only");
-	lua_pop(L, 1);
 	ru->dedupe = get_str(r, "dedupe", 0);
 	if (!ru->dedupe)
 		ru->dedupe = drr_xstrdup("{rule}/{fingerprint}");
@@ -356,6 +436,7 @@ void serve_rules_free(struct serve_rules *rs)
 		free(r->runbook);
 		free(r->path);
 		free(r->dedupe);
+		json_decref(r->confirm);
 	}
 	for (int i = 0; i < rs->nscheds; i++) {
 		struct serve_sched *s = &rs->scheds[i];

@@ -110,6 +110,10 @@ struct serve_rule {
 	int drill;
 	char *dedupe;	 /* template */
 	double cooldown; /* seconds */
+	/* mode = "confirm": what the run asks before its first step (the
+	 * trigger's "confirm" member: question, timeout, default, approvers,
+	 * quorum, notify); NULL in mode "auto" */
+	json_t *confirm;
 };
 
 struct serve_cron {

@@ -139,3 +139,36 @@ step "journal-clean" {
 		has(j, "slack: POST " .. ORIGIN .. "/***: HTTP 200", "logged with the path hidden")
 	end,
 }
+
+step "confirm-notify" {
+	after = "journal-clean",
+	timeout = "60s",
+	doc = "a confirmation with notify = \"slack\" (serve's mode = \"confirm\") posts the question, "
+		.. "the drrun approve command and the approvers' links; none reach the journal",
+	run = function()
+		clear("slack")
+		local r = assert(exec.run { "sh", "-c", [[
+			drrun=$(readlink "/proc/$PPID/exe") && d=$(mktemp -d) || exit 90
+			trap 'rm -rf "$d"' EXIT
+			printf '%s' '{"source":"generic","labels":{"alertname":"X"},"annotations":{},'\
+'"startsAt":"","fingerprint":"f","confirm":{"question":"Start confirm_child.lua for rule x?",'\
+'"timeout":2,"default":"run","quorum":1,"approvers":["alice"],"notify":"slack"}}' > "$d/t.json"
+			SLACK_WEBHOOK_URL="$1" DRRUN_APPROVAL_URL=http://127.0.0.1:1 \
+			DRRUN_APPROVAL_SECRET=spec-approval-secret \
+				"$drrun" run --no-color --state-dir "$d/state" --trigger "$d/t.json" \
+				confirm_child.lua 2>&1 || exit 91
+			cat "$d"/state/runs/*/journal.jsonl
+		]], "sh", HOOK, timeout = "50s" })
+		if r.status ~= 0 then error("the child run: " .. r.stdout .. r.stderr, 0) end
+		has(r.stdout, "result: completed", "confirmed by the timeout's default, then ran")
+		local got = received("slack", "POST", PATH)
+		eq(#got, 1, "one message")
+		local text = json.decode(got[1].body).text
+		has(text, "Start confirm_child.lua for rule x?", "the question")
+		has(text, "drrun approve ", "the command")
+		has(text, "alice: http://127.0.0.1:1/approve/", "alice's link")
+		if r.stdout:find("/approve/", 1, true) then
+			error("an approval link reached the journal or the output", 0)
+		end
+	end,
+}
