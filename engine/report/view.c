@@ -121,6 +121,85 @@ static void add_cut(struct drr_buf *b, const char *s, int width)
 	drr_buf_free(&e);
 }
 
+/* Append s to b (escaped), wrapped to `width` columns, each row after the
+ * first indented by `indent` spaces, breaking at a space where one is near;
+ * at most max_rows rows (the last ends in "..." when cut).  Returns the rows. */
+static int add_wrapped(struct drr_buf *b, const char *s, int width, int indent, int max_rows)
+{
+	struct drr_buf e = { 0 };
+	drr_term_add(&e, s, strlen(s));
+	int rows = 0;
+	size_t i = 0;
+	if (width - indent < 10)
+		indent = 0;
+	while (i < e.len && rows < max_rows) {
+		int room = width - (rows ? indent : 0);
+		/* how far `room` columns reach, and the last space before that */
+		size_t j = i, brk = 0;
+		int cols = 0;
+		while (j < e.len) {
+			unsigned char c = (unsigned char)e.data[j];
+			if ((c & 0xC0) != 0x80) {
+				if (cols == room)
+					break;
+				cols++;
+				if (c == ' ')
+					brk = j;
+			}
+			j++;
+		}
+		if (j < e.len && brk > i && brk - i > (size_t)room / 2)
+			j = brk; /* break at the space; it is not shown */
+		if (rows)
+			drr_buf_addf(b, "\033[2K%*s", indent, "");
+		else
+			drr_buf_adds(b, "\033[2K");
+		if (rows == max_rows - 1 && j < e.len && j - i > 3) {
+			drr_buf_add(b, e.data + i, j - i - 3); /* roughly: room for the dots */
+			drr_buf_adds(b, "...");
+		} else {
+			drr_buf_add(b, e.data + i, j - i);
+		}
+		drr_buf_adds(b, "\n");
+		rows++;
+		i = j;
+		while (i < e.len && e.data[i] == ' ')
+			i++;
+	}
+	drr_buf_free(&e);
+	return rows;
+}
+
+/* Below the steps, for each step awaiting approval: its question in full,
+ * wrapped, and the last line its dependencies logged (what the approver
+ * decides on).  Returns the rows added. */
+static int approval_panel(struct drr_view *v, struct drr_buf *b, int cols, int budget)
+{
+	int rows = 0;
+	const struct drr_runbook *rb = v->rb;
+	for (int i = 0; i < rb->nsteps && rows < budget; i++) {
+		const struct drr_stepstate *s = &v->st[i];
+		if (s->state != DRR_WAIT_APPROVAL)
+			continue;
+		const char *q = s->question ? s->question : s->def->approve;
+		char *red = drr_redact(q ? q : "");
+		char *line = drr_xasprintf("? %s: %s", s->def->name, red);
+		rows += add_wrapped(b, line, cols - 1, 4, budget - rows < 6 ? budget - rows : 6);
+		free(line);
+		free(red);
+		for (int k = 0; k < s->def->g->ndeps && rows < budget; k++) {
+			const struct drr_stepstate *d = &v->st[s->def->g->deps[k]];
+			if (!d->last_log)
+				continue;
+			line = drr_xasprintf("    %s: %s", d->def->name, d->last_log);
+			rows += add_wrapped(b, line, cols - 1, 6,
+					    budget - rows < 3 ? budget - rows : 3);
+			free(line);
+		}
+	}
+	return rows;
+}
+
 void drr_view_redraw(struct drr_view *v)
 {
 	if (!v || !v->live || v->suspended)
@@ -181,8 +260,9 @@ void drr_view_redraw(struct drr_view *v)
 	if (hidden)
 		drr_buf_addf(&b, " (%d more not shown)", hidden);
 	drr_buf_adds(&b, "\n");
-	/* clear what an earlier, longer frame left below */
 	int lines = shown + 1;
+	lines += approval_panel(v, &b, cols, rows - 1 - lines > 0 ? rows - 1 - lines : 0);
+	/* clear what an earlier, longer frame left below */
 	for (int k = lines; k < v->drawn; k++)
 		drr_buf_adds(&b, "\033[2K\n");
 	if (v->drawn > lines)

@@ -288,7 +288,40 @@ def t_sigterm_pauses_over_approval():
         tmux("kill-server")
 
 
-TESTS = [t_live_view_escapes, t_interrupt_message_above_view, t_rollback_asks_first,
+WRAP_RB = r'''runbook { name = "wrap" }
+step "pick" { run = function(ctx) ctx.log("replica db-2 is 0 bytes behind, lsn 0/3000060") end }
+step "promote" { after = "pick",
+  approve = { "Promote the replica db-2 in eu-west-1 to primary, repoint the 14 application "
+              .. "pools at it, and fence the old primary db-1 so that it never takes writes "
+              .. "again? Only answer yes once the incident commander agrees END-OF-QUESTION",
+              approvers = { "alice" } },
+  run = function(ctx) ctx.log("promoted") end }
+'''
+
+
+def t_approval_question_wraps():
+    d = case_dir("wrap", WRAP_RB)
+    try:
+        start(d, "run", "rb.lua", "--no-color")
+        s = wait_for(lambda s: "END-OF-QUESTION" in s, "the whole question below the view")
+        rows = s.split("steps done", 1)[1].splitlines()
+        expect(all(len(l) <= 100 for l in rows), f"a row wider than the terminal:\n{s}")
+        words = " ".join(l.strip() for l in rows)
+        expect("fence the old primary db-1 so that it never takes writes again?" in words,
+               f"the question is cut, not wrapped:\n{s}")
+        expect("pick: replica db-2 is 0 bytes behind, lsn 0/3000060" in words,
+               f"what the gate's dependency logged:\n{s}")
+        r = subprocess.run([DRRUN, "approve", "last", "--as", "alice", "--state-dir",
+                            os.path.join(d, "state")], capture_output=True, text=True,
+                           timeout=30)
+        expect(r.returncode == 0, f"drrun approve: {r.stdout}{r.stderr}")
+        s = wait_for(lambda s: "EXIT=" in s, "drrun to exit")
+        expect("EXIT=0" in s, f"exit:\n{s}")
+    finally:
+        tmux("kill-server")
+
+
+TESTS = [t_live_view_escapes, t_approval_question_wraps, t_interrupt_message_above_view, t_rollback_asks_first,
          t_interrupt_asks_pause, t_interrupt_asks_keep_going, t_second_ctrl_c_while_asking,
          t_sigterm_pauses_over_approval]
 
