@@ -60,6 +60,11 @@ struct drr_sha256 {
 void drr_sha256_init(struct drr_sha256 *c);
 void drr_sha256_update(struct drr_sha256 *c, const void *p, size_t n);
 void drr_sha256_final(struct drr_sha256 *c, unsigned char md[32]);
+/* Whether the processor's SHA extensions do the work (1) or the portable
+ * code (0); use_ni(0) forces the portable code, use_ni(1) asks for the
+ * extensions where there are some (the tests check both). */
+int drr_sha256_uses_ni(void);
+void drr_sha256_use_ni(int on);
 /* n bytes of a and b are equal, in time that does not depend on where
  * they differ (for MACs). */
 int drr_ct_equal(const void *a, const void *b, size_t n);

@@ -55,9 +55,8 @@ static void test_fips_examples(void **state)
 			    "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-static void test_agrees_with_openssl(void **state)
+static void agrees_with_openssl(void)
 {
-	(void)state;
 	char err[300];
 	assert_non_null(drr_libcrypto_load(err, sizeof err));
 	unsigned char buf[1100];
@@ -73,8 +72,24 @@ static void test_agrees_with_openssl(void **state)
 			drr_sha256_update(&c, buf + off, n - off < step ? n - off : step);
 		drr_sha256_final(&c, got);
 		if (memcmp(want, got, 32) != 0)
-			fail_msg("length %zu differs from OpenSSL", n);
+			fail_msg("length %zu differs from OpenSSL (SHA extensions: %d)", n,
+				 drr_sha256_uses_ni());
 	}
+}
+
+/* The portable code, and the SHA extensions where the processor has them. */
+static void test_agrees_with_openssl(void **state)
+{
+	(void)state;
+	drr_sha256_use_ni(0);
+	assert_int_equal(drr_sha256_uses_ni(), 0);
+	agrees_with_openssl();
+	test_fips_examples(NULL);
+	drr_sha256_use_ni(1);
+	if (!drr_sha256_uses_ni())
+		print_message("no SHA extensions here: the portable code only\n");
+	agrees_with_openssl();
+	test_fips_examples(NULL);
 }
 
 static void test_hmac_rfc4231(void **state)
