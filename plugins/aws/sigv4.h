@@ -47,7 +47,8 @@ struct drr_sigv4_cfg {
 	long expires;	    /* presigned URLs: seconds, 1..604800 */
 };
 
-/* The result of signing.  Every string is owned by the result. */
+/* The result of signing.  Every string lives in one block, mem, which the
+ * result owns (or, from drr_sigv4_sign_in, the caller's buffer does). */
 struct drr_sigv4_out {
 	char *canonical; /* the canonical request */
 	char *to_sign;	 /* the string to sign */
@@ -57,8 +58,10 @@ struct drr_sigv4_out {
 	char amz_date[17];   /* 20150830T123600Z */
 	/* Headers the caller must send besides its own, as "name: value"
 	 * pairs (x-amz-date, x-amz-security-token, x-amz-content-sha256). */
-	char *add_names[3], *add_values[3];
+	const char *add_names[3];
+	char *add_values[3];
 	int nadd;
+	char *mem;
 };
 
 /* Sign with an Authorization header.  Returns 0, or -1 with a one-line
@@ -69,6 +72,12 @@ int drr_sigv4_sign_header(const struct drr_sigv4_cfg *c, const struct drr_sigv4_
  * the request's own parameters and the X-Amz-* ones. */
 int drr_sigv4_sign_query(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r,
 			 struct drr_sigv4_out *out, char *err, size_t errlen);
+/* Either of the two (query: presigned), with every string of the result
+ * in mem, a buffer the caller keeps and reuses: its old contents are
+ * dropped, and the result is valid until mem changes.  Nothing else is
+ * allocated.  The result needs no drr_sigv4_out_free. */
+int drr_sigv4_sign_in(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, int query,
+		      struct drr_sigv4_out *out, struct drr_buf *mem, char *err, size_t errlen);
 void drr_sigv4_out_free(struct drr_sigv4_out *out);
 
 /* URI-encode per SigV4 (unreserved A-Z a-z 0-9 - _ . ~ kept); with
