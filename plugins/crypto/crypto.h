@@ -48,7 +48,7 @@ enum {
 /* One pool job.  A full userdata: the stack of the suspended step holds it,
  * and so does a registry reference from uv_queue_work until work_after has
  * run, whatever happens to the step.  Strings it points to (paths, aad,
- * passphrase, salt) are its user values.  The worker only reads the inputs
+ * passphrase, salt, prefix) are its user values.  The worker only reads the inputs
  * and writes the outputs; the loop thread reads the outputs after
  * work_after.  `cancelled` is the one field both touch concurrently. */
 struct work {
@@ -58,14 +58,18 @@ struct work {
 	int kind, ref;
 	unsigned char key[KEY_LEN];
 	const char *src, *dst;
-	const unsigned char *aad, *pass, *salt;
-	size_t aadlen, passlen, saltlen;
+	const unsigned char *aad, *pass, *salt, *prefix;
+	size_t aadlen, passlen, saltlen, prefixlen;
 	uint32_t chunk, iterations;
+	uint64_t offset; /* decrypt: where in src the encrypted file starts */
+	int hash_output; /* encrypt: also hash every byte written to dst */
+	EVP_MD_CTX *omd; /* that hash, on the pool thread only */
 	/* results */
 	const char *token; /* NULL: success */
 	char msg[768];
 	uint64_t bytes;
-	unsigned char out[32]; /* the derived key, or the plaintext's SHA-256 */
+	unsigned char out[32];	   /* the derived key, or the plaintext's SHA-256 */
+	unsigned char out_sha[32]; /* with hash_output: dst's SHA-256 */
 };
 
 /* strings.c */
@@ -89,7 +93,7 @@ int crypto_gcm_run(EVP_CIPHER_CTX *cx, int enc, const unsigned char nonce[NONCE_
 void crypto_set_err(struct work *w, const char *token, const char *fmt, ...) DRR_PRINTF(3, 4);
 void crypto_set_ossl_err(struct work *w, const char *what);
 int crypto_cancelled(struct work *w);
-struct work *crypto_work_new(lua_State *L, int kind, int s1, int s2, int s3);
+struct work *crypto_work_new(lua_State *L, int kind, const int slots[4]);
 int crypto_work_start(lua_State *L, struct work *w);
 int crypto_work_gc(lua_State *L);
 

@@ -131,20 +131,24 @@ static int work_k(lua_State *L, int status, lua_KContext ctx)
 	}
 	char hex[64];
 	crypto_to_hex(w->out, 32, hex);
-	lua_createtable(L, 0, 2);
+	lua_createtable(L, 0, 3);
 	lua_pushinteger(L, (lua_Integer)w->bytes);
 	lua_setfield(L, -2, "bytes");
 	lua_pushlstring(L, hex, sizeof hex);
 	lua_setfield(L, -2, "sha256");
+	if (w->hash_output) {
+		crypto_to_hex(w->out_sha, 32, hex);
+		lua_pushlstring(L, hex, sizeof hex);
+		lua_setfield(L, -2, "output_sha256");
+	}
 	return 1;
 }
 
-/* A new job on the stack, its strings taken from the given stack slots
+/* A new job on the stack, its strings taken from the 4 given stack slots
  * (0: none) as user values.  [-0, +1, m] */
-struct work *crypto_work_new(lua_State *L, int kind, int s1, int s2, int s3)
+struct work *crypto_work_new(lua_State *L, int kind, const int slots[4])
 {
-	int slots[3] = { s1, s2, s3 };
-	struct work *w = lua_newuserdatauv(L, sizeof *w, 3);
+	struct work *w = lua_newuserdatauv(L, sizeof *w, 4);
 	memset(w, 0, sizeof *w);
 	atomic_init(&w->cancelled, 0);
 	w->kind = kind;
@@ -152,7 +156,7 @@ struct work *crypto_work_new(lua_State *L, int kind, int s1, int s2, int s3)
 	w->req.data = w;
 	w->op.cancel = work_cancel;
 	luaL_setmetatable(L, WORK_MT);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (slots[i]) {
 			lua_pushvalue(L, slots[i]);
 			lua_setiuservalue(L, -2, i + 1);

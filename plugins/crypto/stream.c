@@ -3,7 +3,10 @@
  * read and sealed chunk by chunk (the STREAM construction, format in
  * strings.c's opening comment) into a temporary file next to the
  * destination, which is synced and renamed into place; a cancelled job
- * stops between chunks and removes it.
+ * stops between chunks and removes it.  An encryption may write a prefix
+ * (a caller's own header) before the file and hash all it writes; a
+ * decryption may start at an offset of src, past such a prefix, so neither
+ * needs a second pass over the data to add or strip one.
  */
 #include "crypto.h"
 
@@ -174,6 +177,8 @@ static void file_loop(struct work *w, int enc, int in, int out, EVP_CIPHER_CTX *
 		}
 		if (!enc)
 			EVP_DigestUpdate(md, buf, n);
+		else if (w->omd)
+			EVP_DigestUpdate(w->omd, buf, n + TAG_LEN);
 		w->bytes += n;
 		if (write_full(out, buf, enc ? n + TAG_LEN : n) < 0) {
 			crypto_set_err(w, "io", "cannot write next to '%s': %s", w->dst,
@@ -193,7 +198,12 @@ read_error:
 static int check_header(struct work *w, const unsigned char *hdr, ssize_t got)
 {
 	if (got < HDR_LEN || memcmp(hdr, FILE_MAGIC, 8) != 0) {
-		crypto_set_err(w, "format", "'%s' is not a drrun encrypted file", w->src);
+		if (w->offset)
+			crypto_set_err(w, "format",
+				       "'%s' holds no drrun encrypted file at offset %llu", w->src,
+				       (unsigned long long)w->offset);
+		else
+			crypto_set_err(w, "format", "'%s' is not a drrun encrypted file", w->src);
 		return -1;
 	}
 	uint32_t chunk = crypto_get_be32(hdr + 12);
@@ -204,6 +214,21 @@ static int check_header(struct work *w, const unsigned char *hdr, ssize_t got)
 		return -1;
 	}
 	w->chunk = chunk;
+	return 0;
+}
+
+/* The caller's prefix, then the header, at the start of an encryption's
+ * output (hashed with it when asked).  0 or -1 (error set). */
+static int write_start(struct work *w, int out, const char *tmp, const unsigned char hdr[HDR_LEN])
+{
+	if (write_full(out, w->prefix, w->prefixlen) < 0 || write_full(out, hdr, HDR_LEN) < 0) {
+		crypto_set_err(w, "io", "cannot write '%s': %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (w->omd) {
+		EVP_DigestUpdate(w->omd, w->prefix, w->prefixlen);
+		EVP_DigestUpdate(w->omd, hdr, HDR_LEN);
+	}
 	return 0;
 }
 
@@ -240,6 +265,11 @@ void crypto_file_run(struct work *w)
 			goto cleanup;
 		}
 	} else {
+		if (w->offset && lseek(in, (off_t)w->offset, SEEK_SET) < 0) {
+			crypto_set_err(w, "io", "cannot seek to %llu in '%s': %s",
+				       (unsigned long long)w->offset, w->src, strerror(errno));
+			goto cleanup;
+		}
 		ssize_t got = read_full(in, hdr, HDR_LEN);
 		if (got < 0) {
 			crypto_set_err(w, "io", "cannot read '%s': %s", w->src, strerror(errno));
@@ -251,6 +281,11 @@ void crypto_file_run(struct work *w)
 	rec = (size_t)w->chunk + (enc ? 0 : TAG_LEN);
 	buf = malloc(rec + (enc ? TAG_LEN : 0));
 	md = EVP_MD_CTX_new();
+	if (enc && w->hash_output &&
+	    (!(w->omd = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(w->omd, EVP_sha256(), NULL))) {
+		crypto_set_ossl_err(w, "SHA-256 setup");
+		goto cleanup;
+	}
 	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
 	    !(cx = crypto_gcm_new(enc, w->key))) {
 		crypto_set_ossl_err(w, "AES-256-GCM setup");
@@ -262,15 +297,17 @@ void crypto_file_run(struct work *w)
 			       strerror(errno));
 		goto cleanup;
 	}
-	if (enc && write_full(out, hdr, HDR_LEN) < 0) {
-		crypto_set_err(w, "io", "cannot write '%s': %s", tmp, strerror(errno));
+	if (enc && write_start(w, out, tmp, hdr) < 0)
 		goto cleanup;
-	}
 	file_loop(w, enc, in, out, cx, md, hdr, buf, rec);
 	if (w->token || commit(w, &out, &tmp) < 0)
 		goto cleanup;
 	EVP_DigestFinal_ex(md, md_out, NULL);
 	memcpy(w->out, md_out, 32);
+	if (w->omd) {
+		EVP_DigestFinal_ex(w->omd, md_out, NULL);
+		memcpy(w->out_sha, md_out, 32);
+	}
 
 cleanup:
 	if (out >= 0)
@@ -285,6 +322,8 @@ cleanup:
 		OPENSSL_clear_free(buf, rec + (enc ? TAG_LEN : 0));
 	EVP_CIPHER_CTX_free(cx);
 	EVP_MD_CTX_free(md);
+	EVP_MD_CTX_free(w->omd);
+	w->omd = NULL;
 	OPENSSL_cleanse(w->key, sizeof w->key);
 	ERR_clear_error();
 }

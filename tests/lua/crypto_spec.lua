@@ -551,6 +551,56 @@ for i in range(n):
 print(h.hexdigest())
 ]]
 
+step "file-prefix-offset" {
+	after = "file-edges",
+	doc = "encrypt_file's prefix and hash_output, decrypt_file's offset: a caller's header in one pass",
+	run = function()
+		local src = path("pre")
+		sh('head -c 4096 /dev/urandom > "$1"', src)
+		local want = sha256sum(src)
+		local prefix = "HEADER\0\1\2" .. ("p"):rep(300)
+		local enc = path("pre.enc")
+		local e = assert(crypto.encrypt_file(key, src, enc, { prefix = prefix, hash_output = true,
+			chunk = 1024, aad = prefix }))
+		eq(e.sha256, want, "sha256 of the plaintext")
+		eq(e.output_sha256, sha256sum(enc), "output_sha256: the SHA-256 of all of dst")
+		eq(size(enc), #prefix + HDR + 4096 + 4 * TAG, "the prefix, then the encrypted file")
+		eq(sh('head -c "$1" "$2"', tostring(#prefix), enc), prefix, "the prefix as given")
+		eq(sh('tail -c +"$1" "$2" | head -c 8', tostring(#prefix + 1), enc), "DRRUNENC", "then the magic")
+		eq(sh('stat -c %a "$1"', enc), "600\n", "mode")
+		-- the body read in place, and the same body split off, decrypt alike
+		local d = assert(crypto.decrypt_file(key, enc, path("pre.dec"), { offset = #prefix, aad = prefix }))
+		eq(d.sha256, want, "decrypted at the offset")
+		run { "cmp", src, path("pre.dec") }
+		sh('tail -c +"$1" "$2" > "$3"', tostring(#prefix + 1), enc, path("pre.body"))
+		eq(assert(crypto.decrypt_file(key, path("pre.body"), path("pre.dec2"), { aad = prefix })).sha256,
+			want, "the body alone")
+		-- the prefix is not covered unless the caller puts it in the aad
+		decrypt_fails("format", "no offset", enc, { aad = prefix })
+		local err = fails_as("wrong offset", "format", crypto.decrypt_file(key, enc, path("out"),
+			{ offset = #prefix - 1, aad = prefix }))
+		assert(err:find("no drrun encrypted file at offset " .. (#prefix - 1), 1, true), err)
+		decrypt_fails("format", "offset past the end", enc, { offset = 1e6, aad = prefix })
+		decrypt_fails("auth", "aad differs", enc, { offset = #prefix, aad = "other" })
+		-- without hash_output there is no output_sha256; an empty prefix is no prefix
+		local plain = assert(crypto.encrypt_file(key, src, path("nopre.enc"), { prefix = "" }))
+		eq(plain.output_sha256, nil, "no output_sha256 unless asked")
+		eq(size(path("nopre.enc")), HDR + 4096 + TAG, "empty prefix (one chunk of 1 MiB)")
+		-- an option of the other direction, or of the wrong type, raises
+		raises_with("offset is an option of decrypt_file only", crypto.encrypt_file, key, src,
+			path("x"), { offset = 3 })
+		raises_with("prefix is an option of encrypt_file only", crypto.decrypt_file, key, enc,
+			path("x"), { prefix = "x" })
+		raises_with("hash_output is an option of encrypt_file only", crypto.decrypt_file, key, enc,
+			path("x"), { hash_output = true })
+		raises_with("offset must be a byte count", crypto.decrypt_file, key, enc, path("x"), { offset = -1 })
+		raises_with("prefix must be a string", crypto.encrypt_file, key, src, path("x"), { prefix = 5 })
+		assert(not exists(path("x")), "nothing written on misuse")
+		eq(leftovers(), 0, "temporary files left")
+		run { "rm", "-f", src, enc, path("pre.dec"), path("pre.body"), path("pre.dec2"), path("nopre.enc") }
+	end,
+}
+
 step "format-cross-check" {
 	after = "file-edges",
 	run = function(ctx)

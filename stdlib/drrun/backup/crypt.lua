@@ -138,13 +138,6 @@ local function check_io(o, fn)
   check_keys(o.keys, fn)
 end
 
--- a private temporary file next to path
-local function temp_beside(path)
-  local r, err, tok = sh('umask 077; mktemp "$1.drrun-body.XXXXXX"', { path }, nil, "30s")
-  if not r then return nil, err, tok end
-  return (r.stdout:gsub("%s+$", ""))
-end
-
 local function encrypt(o)
   check_io(o, "backup.encrypt")
   local id = o.keys.active
@@ -161,19 +154,12 @@ local function encrypt(o)
   core.redact(dk); core.redact(crypto.hex(dk))
   local sealed = crypto.encrypt(master, dk, { aad = MAGIC .. id })
   local header = MAGIC .. string.char(#id) .. id .. string.pack(">I2", #sealed) .. sealed
-  local body, berr, btok = temp_beside(o.dst)
-  if not body then return nil, berr, btok end
-  local r, eerr, etok = crypto.encrypt_file(dk, o.src, body, { aad = header .. (o.aad or "") })
-  if not r then
-    exec.run { "rm", "-f", "--", body }
-    return nil, eerr, etok
-  end
-  -- header then body into a temporary file beside dst, synced, renamed
-  local w, werr, wtok = sh([[umask 077; t=$(mktemp "$1.drrun-tmp.XXXXXX") || exit 1
-    if cat - "$2" | tee "$t" | sha256sum && sync "$t" && mv -f "$t" "$1"; then rm -f "$2"; exit 0; fi
-    rm -f "$t" "$2"; exit 1]], { o.dst, body }, header, o.timeout)
-  if not w then return nil, werr, wtok end
-  local out = { bytes = r.bytes, sha256 = r.sha256, key_id = id, encrypted_sha256 = w.stdout:match("^(%x+)") }
+  -- one pass in the thread pool: the header, then the encrypted body, into
+  -- a temporary file beside dst (0600), hashed as written, synced, renamed
+  local r, eerr, etok = crypto.encrypt_file(dk, o.src, o.dst,
+    { aad = header .. (o.aad or ""), prefix = header, hash_output = true })
+  if not r then return nil, eerr, etok end
+  local out = { bytes = r.bytes, sha256 = r.sha256, key_id = id, encrypted_sha256 = r.output_sha256 }
   core.log(("encrypted %s to %s (%d bytes) under key '%s'"):format(o.src, o.dst, r.bytes, id))
   return out
 end
@@ -203,15 +189,9 @@ local function decrypt(o)
       hd.id, path, o.src)
   end
   core.redact(dk); core.redact(crypto.hex(dk))
-  local body, berr, btok = temp_beside(o.dst)
-  if not body then return nil, berr, btok end
-  local s, serr, stok = sh('tail -c +"$3" -- "$1" > "$2"', { o.src, body, tostring(#hd.header + 1) }, nil, o.timeout)
-  if not s then
-    exec.run { "rm", "-f", "--", body }
-    return nil, serr, stok
-  end
-  local r, derr, dtok = crypto.decrypt_file(dk, body, o.dst, { aad = hd.header .. (o.aad or "") })
-  exec.run { "rm", "-f", "--", body }
+  -- the body is read where it starts, past the header: no copy of it
+  local r, derr, dtok = crypto.decrypt_file(dk, o.src, o.dst,
+    { aad = hd.header .. (o.aad or ""), offset = #hd.header })
   if not r then return nil, derr, dtok end
   core.log(("decrypted %s to %s (%d bytes) with key '%s'"):format(o.src, o.dst, r.bytes, hd.id))
   return { bytes = r.bytes, sha256 = r.sha256, key_id = hd.id }
