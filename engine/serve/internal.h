@@ -37,8 +37,7 @@ struct act {
 	int exit;
 	char run_id[96];
 	double started_at, ended_at; /* unix seconds */
-	uv_process_t proc;
-	int has_proc;
+	int has_proc;		     /* a child of this serve: srv_reap waits for it */
 	int busy; /* its files are being made, or its log read, on the thread pool */
 	struct act *next;
 };
@@ -99,7 +98,11 @@ struct srv {
 	int npd, ngen;
 	char *am_token;
 	int stopping;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sigchld;
+	uv_prepare_t log_prep; /* writes the log lines of an iteration */
+	struct drr_buf log;
+	int log_on;
+	int nchildren; /* runs started here whose exit is not yet waited for */
 	uv_timer_t sched_timer, reap_timer;
 	time_t *sched_next;
 	struct pending *pend;
@@ -126,6 +129,11 @@ void srv_metric_run(struct srv *s, const char *runbook, double d);
 void srv_render_metrics(struct srv *s, struct drr_buf *b);
 /* srv_log(s, level, msg, key, value, ..., NULL): values are redacted. */
 void srv_log(struct srv *s, const char *level, const char *msg, ...);
+/* Buffer the lines while the loop runs, written once an iteration; stop
+ * writes what is left and closes the handle. */
+void srv_log_start(struct srv *s);
+void srv_log_flush(struct srv *s);
+void srv_log_stop(struct srv *s);
 
 /* ---- store.c -------------------------------------------------------------- */
 
@@ -157,6 +165,8 @@ void srv_on_decisions_durable(void *ud, int rc);
  * act_gone first reads its run id from its log, on the thread pool. */
 void srv_act_ended(struct srv *s, struct act *a, int code, int lost);
 void srv_act_gone(struct srv *s, struct act *a, int code, int lost);
+/* Wait for the runs this serve started that have exited (on SIGCHLD). */
+void srv_reap(struct srv *s);
 /* The run id the child printed first ("... run <id>") in the log of act
  * id; "" when none.  Blocking: thread pool, or at start. */
 void srv_read_run_id(const char *sdir, long id, char *out, size_t outlen);

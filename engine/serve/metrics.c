@@ -138,6 +138,16 @@ void srv_metric_run(struct srv *s, const char *runbook, double d)
 
 /* ---- logs: logfmt, or one JSON object a line ----------------------------------- */
 
+/* A line to stderr: buffered while the loop runs (written before it next
+ * waits: one write for all of an iteration's lines), else at once. */
+static void emit(struct srv *s, const char *line, size_t n)
+{
+	drr_buf_add(&s->log, line, n);
+	drr_buf_add(&s->log, "\n", 1);
+	if (!s->log_on || s->log.len > 65536)
+		srv_log_flush(s);
+}
+
 void srv_log(struct srv *s, const char *level, const char *msg, ...)
 {
 	char ts[40];
@@ -157,7 +167,7 @@ void srv_log(struct srv *s, const char *level, const char *msg, ...)
 			free(r);
 		}
 		char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fprintf(stderr, "%s\n", line);
+		emit(s, line, strlen(line));
 		free(line);
 		json_decref(o);
 	} else {
@@ -182,10 +192,40 @@ void srv_log(struct srv *s, const char *level, const char *msg, ...)
 				drr_buf_adds(&b, "\"");
 			free(r);
 		}
-		drr_buf_add(&b, "", 1);
-		fprintf(stderr, "%s\n", b.data);
+		emit(s, b.data, b.len);
 		drr_buf_free(&b);
 	}
 	va_end(ap);
-	fflush(stderr);
+}
+
+/* ---- the lines reach stderr once a loop iteration, before it waits --------- */
+
+void srv_log_flush(struct srv *s)
+{
+	/* a stderr that is gone has nobody to tell */
+	if (s->log.len)
+		(void)!drr_write_all(2, s->log.data, s->log.len);
+	s->log.len = 0;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+	srv_log_flush(h->data);
+}
+
+void srv_log_start(struct srv *s)
+{
+	uv_prepare_init(s->loop, &s->log_prep);
+	s->log_prep.data = s;
+	uv_prepare_start(&s->log_prep, on_prepare);
+	uv_unref((uv_handle_t *)&s->log_prep);
+	s->log_on = 1;
+}
+
+void srv_log_stop(struct srv *s)
+{
+	srv_log_flush(s);
+	if (s->log_on)
+		uv_close((uv_handle_t *)&s->log_prep, NULL);
+	s->log_on = 0;
 }

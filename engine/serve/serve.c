@@ -105,9 +105,17 @@ static void arm_schedules(struct srv *s)
 
 /* ---- running, stopping ------------------------------------------------------------------ */
 
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+	srv_reap(h->data);
+}
+
+/* Runs this serve did not start (a restart's) are watched by pid; its own
+ * are waited for, here too in case a SIGCHLD was missed. */
 static void on_reap(uv_timer_t *t)
 {
 	struct srv *s = t->data;
+	srv_reap(s);
 	for (struct act *a = s->acts; a; a = a->next)
 		if (a->state == 1 && !a->has_proc && !a->busy && kill((pid_t)a->pid, 0) < 0 &&
 		    errno == ESRCH)
@@ -122,6 +130,8 @@ static void close_all(struct srv *s)
 	s->etcd = NULL;
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
+	uv_close((uv_handle_t *)&s->sigchld, NULL);
+	srv_log_stop(s);
 	uv_close((uv_handle_t *)&s->sched_timer, NULL);
 	uv_close((uv_handle_t *)&s->reap_timer, NULL);
 }
@@ -244,6 +254,7 @@ int serve_main(const struct serve_opts *o)
 	uv_loop_init(&loop);
 	loop.data = s;
 	s->loop = &loop;
+	srv_log_start(s);
 	/* the secrets: registered with the redactor, never logged */
 	const char *am = getenv("DRRUN_ALERTMANAGER_TOKEN");
 	if (am && *am) {
@@ -332,6 +343,9 @@ int serve_main(const struct serve_opts *o)
 	s->sigterm.data = s->sigint.data = s;
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
+	uv_signal_init(&loop, &s->sigchld);
+	s->sigchld.data = s;
+	uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
 	uv_timer_start(&s->reap_timer, on_reap, 1000, 1000);
 	/* schedules: the next firing of each; firings missed while down are
 	 * counted and reported, never replayed */
@@ -370,6 +384,12 @@ int serve_main(const struct serve_opts *o)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = 0;
 out:
+	if (s->log_on) { /* an error before the loop ran: the handle goes too */
+		srv_log_stop(s);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	srv_log_flush(s);
+	drr_buf_free(&s->log);
 	if (s->fd > 0)
 		close(s->fd);
 	uv_loop_close(&loop);
