@@ -2,8 +2,8 @@
 -- rotation through a keyring (old backups still open, new ones use the
 -- active key), refusals (key file modes, unknown key ids, the wrong key
 -- under a known id, modified headers and bodies, another aad), an
--- independent decoder of the file format in Python's `cryptography`, and
--- no key material in the journal.
+-- independent decoder and encoder of the file format in Python's
+-- `cryptography`, and no key material in the journal.
 --
 --   drrun run backup_crypt_spec.lua   (from tests/lua; exit 0 = pass)
 local backup = require "drrun.backup"
@@ -161,8 +161,43 @@ step "independent_decoder" {
   end,
 }
 
-step "no_key_material_in_the_journal" {
+-- And the other way: Python writes a backup in the format, with the header
+-- and the body produced separately (as drrun.backup did before it wrote
+-- both in one pass); backup.decrypt must read it in place.
+local ENCODER = [[
+import os, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+src, keyhex, kid, aad, out, C = sys.argv[1], sys.argv[2], sys.argv[3].encode(), sys.argv[4].encode(), sys.argv[5], 4096
+dk, n1 = os.urandom(32), os.urandom(12)
+sealed = b"\x01" + n1 + AESGCM(bytes.fromhex(keyhex)).encrypt(n1, dk, b"\x01" + b"DRRUNBAK\x01" + kid)
+header = b"DRRUNBAK\x01" + bytes([len(kid)]) + kid + len(sealed).to_bytes(2, "big") + sealed
+plain = open(src, "rb").read()
+hdr = b"DRRUNENC\x01\x00\x00\x00" + C.to_bytes(4, "big") + os.urandom(8)
+chunks = [plain[i:i + C] for i in range(0, len(plain), C)] or [b""]
+body = b"".join(AESGCM(dk).encrypt(hdr[16:24] + i.to_bytes(4, "big"), c,
+                hdr + i.to_bytes(4, "big") + bytes([i == len(chunks) - 1]) + header + aad)
+                for i, c in enumerate(chunks))
+open(out, "wb").write(header + hdr + body)
+]]
+
+step "independent_encoder" {
   after = "independent_decoder",
+  run = function()
+    local key = sh('cat "$1"', p("k2026-12.key")):gsub("%s+", "")
+    run { "python3", "-c", ENCODER, p("db.dump"), key, "k2026-12", "orders", p("py.enc") }
+    local r = assert(backup.decrypt { src = p("py.enc"), dst = p("py.dec"), keys = ring("k2026-12", { "k2026-12" }),
+      aad = "orders" })
+    eq(r.key_id, "k2026-12", "the id from python's header")
+    eq(r.sha256, T.sha256sum(p("db.dump")), "sha256 of what python encrypted")
+    eq(T.sha256sum(p("py.dec")), T.sha256sum(p("db.dump")), "backup.decrypt reads python's file")
+    fails("auth", backup.decrypt { src = p("py.enc"), dst = p("py.dec2"), keys = ring("k2026-12", { "k2026-12" }),
+      aad = "invoices" })
+    sh('rm -f "$1" "$2"', p("py.enc"), p("py.dec"))
+  end,
+}
+
+step "no_key_material_in_the_journal" {
+  after = "independent_encoder",
   run = function(ctx)
     local j = T.journal(ctx)
     for _, id in ipairs { "k2026-06", "k2026-12", "impostor" } do
