@@ -193,8 +193,9 @@ step "restore_db" {
     elseif p.db_strategy ~= "pitr" then
       error("db_strategy must be pitr or replica, not " .. p.db_strategy, 0)
     end
+    -- ctx: the restore reports the point it restored to, for the RPO
     local opts = target(ctx, { source = p.db, source_region = p.region, target = p.target_db,
-      tags = { ["drrun-run"] = ctx.run_id } })
+      tags = { ["drrun-run"] = ctx.run_id }, ctx = ctx })
     if p.restore_time ~= "" then opts.restore_time = p.restore_time else opts.latest = true end
     local _, point = drrun.must(rds.restore_to_point_in_time(opts))
     local db = drrun.must(rds.wait_available(target(ctx, { id = p.target_db, timeout = "50m" })))
