@@ -100,6 +100,7 @@ bench: deps
 	@bench/http.sh
 	@bench/test.sh
 	@bench/drill.sh
+	@bench/drill_pg.sh
 
 # the SSH peers (pdsh, parallel-ssh, clush, ansible) are big: their own deps
 bench-ssh: deps
