@@ -136,7 +136,7 @@ struct fmt {
 	void (*banner)(struct drr_buf *b, int ok, const char *line);
 	const char *title_open, *title_close; /* around "Drill report: NAME" */
 	const char *facts_open, *facts_close; /* around the rows of kv */
-	const char *no_json; /* a kv's JSON when it cannot be written */
+	const char *no_json;		      /* a kv's JSON when it cannot be written */
 	void (*kv)(struct drr_buf *b, const char *k, const char *v);
 	int verdict; /* the facts end with the verdict */
 	void (*heading)(struct drr_buf *b, const char *title);
@@ -217,7 +217,11 @@ static void md_phases(struct drr_buf *b, json_t *rep)
 	json_array_foreach(json_object_get(rep, "phases"), i, v) {
 		drr_buf_adds(b, "| ");
 		esc_md(b, str(v, "phase"));
-		drr_buf_addf(b, " | %s | %s | %s | %s |\n", str(v, "start"), str(v, "end"),
+		drr_buf_adds(b, " | ");
+		esc_md(b, str(v, "start"));
+		drr_buf_adds(b, " | ");
+		esc_md(b, str(v, "end"));
+		drr_buf_addf(b, " | %s | %s |\n",
 			     secs(json_object_get(v, "duration_s"), d1, sizeof d1),
 			     secs(json_object_get(v, "budget_s"), d2, sizeof d2));
 	}
@@ -230,9 +234,13 @@ static void md_step(struct drr_buf *b, const struct step_row *r)
 	esc_md(b, r->name);
 	drr_buf_adds(b, " | ");
 	esc_md(b, r->phase);
-	drr_buf_addf(b, " | %s | %zu | %s | %s | %s | ", r->result, r->attempts,
-		     r->start ? r->start : "-", r->end ? r->end : "-",
-		     secs(r->duration, d, sizeof d));
+	drr_buf_adds(b, " | ");
+	esc_md(b, r->result);
+	drr_buf_addf(b, " | %zu | ", r->attempts);
+	esc_md(b, r->start ? r->start : "-");
+	drr_buf_adds(b, " | ");
+	esc_md(b, r->end ? r->end : "-");
+	drr_buf_addf(b, " | %s | ", secs(r->duration, d, sizeof d));
 	esc_md(b, r->note);
 	drr_buf_adds(b, " |\n");
 }
@@ -241,9 +249,13 @@ static void md_approval(struct drr_buf *b, json_t *v)
 {
 	drr_buf_adds(b, "- ");
 	esc_md(b, str(v, "step"));
-	drr_buf_addf(b, ": %s by %s at %s: ", str(v, "status"),
-		     json_is_string(json_object_get(v, "by")) ? str(v, "by") : "nobody",
-		     str(v, "at"));
+	drr_buf_adds(b, ": ");
+	esc_md(b, str(v, "status"));
+	drr_buf_adds(b, " by ");
+	esc_md(b, json_is_string(json_object_get(v, "by")) ? str(v, "by") : "nobody");
+	drr_buf_adds(b, " at ");
+	esc_md(b, str(v, "at"));
+	drr_buf_adds(b, ": ");
 	esc_md(b, str(v, "question"));
 	drr_buf_adds(b, "\n");
 }
@@ -252,7 +264,13 @@ static void md_rollback(struct drr_buf *b, json_t *v)
 {
 	drr_buf_adds(b, "- ");
 	esc_md(b, str(v, "step"));
-	drr_buf_addf(b, ": %s (%s to %s)", str(v, "result"), str(v, "start"), str(v, "end"));
+	drr_buf_adds(b, ": ");
+	esc_md(b, str(v, "result"));
+	drr_buf_adds(b, " (");
+	esc_md(b, str(v, "start"));
+	drr_buf_adds(b, " to ");
+	esc_md(b, str(v, "end"));
+	drr_buf_adds(b, ")");
 	if (json_is_string(json_object_get(v, "error"))) {
 		drr_buf_adds(b, ": ");
 		esc_md(b, str(v, "error"));
@@ -269,7 +287,8 @@ static void md_teardown(struct drr_buf *b, json_t *v)
 {
 	drr_buf_adds(b, "- ");
 	esc_md(b, str(v, "name"));
-	drr_buf_addf(b, ": %s", str(v, "result"));
+	drr_buf_adds(b, ": ");
+	esc_md(b, str(v, "result"));
 	char *rm = json_dumps(json_object_get(v, "removed"), JSON_COMPACT | JSON_ENCODE_ANY);
 	char *lf = json_dumps(json_object_get(v, "left"), JSON_COMPACT | JSON_ENCODE_ANY);
 	if (json_is_array(json_object_get(v, "removed"))) {
@@ -289,9 +308,9 @@ static void md_teardown(struct drr_buf *b, json_t *v)
 	drr_buf_adds(b, "\n");
 }
 
-static const char *const MD_STEP_COLS[] = {
-	"step", "phase", "result", "attempts", "start", "end", "duration", "last log / error", NULL
-};
+static const char *const MD_STEP_COLS[] = { "step",  "phase", "result",	  "attempts",
+					    "start", "end",   "duration", "last log / error",
+					    NULL };
 
 static const struct fmt MD = {
 	.esc = esc_md,
@@ -422,7 +441,10 @@ static void html_gantt(struct drr_buf *b, json_t *rep)
 		drr_buf_addf(b,
 			     "<text x=\"%.1f\" y=\"10\" text-anchor=\"%s\">+%s</text>"
 			     "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"12\" y2=\"%zu\" stroke=\"#ddd\"/>",
-			     LABEL + PLOT * q / 4, q == 0 ? "start" : q == 4 ? "end" : "middle",
+			     LABEL + PLOT * q / 4,
+			     q == 0   ? "start"
+			     : q == 4 ? "end"
+				      : "middle",
 			     drr_duration_fmt(span * q / 4, d, sizeof d), LABEL + PLOT * q / 4,
 			     LABEL + PLOT * q / 4, rows * ROW + 20);
 	size_t y = 16;
@@ -456,8 +478,9 @@ static void html_gantt(struct drr_buf *b, json_t *rep)
 				double x = LABEL + PLOT * s / span, w = PLOT * (e - s) / span;
 				if (w < 1.5)
 					w = 1.5;
-				drr_buf_addf(b, "<rect class=\"bar %s\" x=\"%.1f\" y=\"%zu\" "
-						"width=\"%.1f\" data-step=\"",
+				drr_buf_addf(b,
+					     "<rect class=\"bar %s\" x=\"%.1f\" y=\"%zu\" "
+					     "width=\"%.1f\" data-step=\"",
 					     bar_class(str(one, "result")), x, y + 2, w);
 				esc_html(b, str(v, "name"));
 				drr_buf_adds(b, "\"");
@@ -466,8 +489,9 @@ static void html_gantt(struct drr_buf *b, json_t *rep)
 				if (detail) {
 					drr_buf_adds(b, "><title>");
 					esc_html(b, str(v, "name"));
-					drr_buf_addf(b, " #%zu %s, %s</title></rect>", n + 1,
-						     str(one, "result"),
+					drr_buf_addf(b, " #%zu ", n + 1);
+					esc_html(b, str(one, "result"));
+					drr_buf_addf(b, ", %s</title></rect>",
 						     drr_duration_fmt(e - s, d, sizeof d));
 				} else {
 					drr_buf_adds(b, "/>");
@@ -537,7 +561,10 @@ static void html_objective(struct drr_buf *b, const char *name, json_t *o)
 	drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td class=\"%s\">%s</td></tr>",
 		     secs(json_object_get(o, "target_s"), d1, sizeof d1),
 		     secs(json_object_get(o, "achieved_s"), d2, sizeof d2),
-		     json_is_true(m) ? "met" : json_is_false(m) ? "missed" : "", met(m));
+		     json_is_true(m)	? "met"
+		     : json_is_false(m) ? "missed"
+					: "",
+		     met(m));
 }
 
 static void html_timeline(struct drr_buf *b, json_t *rep)
@@ -554,9 +581,11 @@ static void html_step(struct drr_buf *b, const struct step_row *r)
 	esc_html(b, r->name);
 	drr_buf_adds(b, "<td>");
 	esc_html(b, r->phase);
-	drr_buf_addf(b, "<td>%s<td>%zu<td>%s<td>%s<td>", r->result, r->attempts,
-		     r->start ? offset(r->start, r->t0, o, sizeof o) : "-",
-		     secs(r->duration, d, sizeof d));
+	drr_buf_adds(b, "<td>");
+	esc_html(b, r->result);
+	drr_buf_addf(b, "<td>%zu<td>", r->attempts);
+	esc_html(b, r->start ? offset(r->start, r->t0, o, sizeof o) : "-");
+	drr_buf_addf(b, "<td>%s<td>", secs(r->duration, d, sizeof d));
 	esc_html(b, r->note);
 	drr_buf_adds(b, "\n"); /* HTML closes td and tr itself */
 }
@@ -567,24 +596,33 @@ static void html_approval(struct drr_buf *b, json_t *v)
 	esc_html(b, str(v, "step"));
 	drr_buf_adds(b, "</td><td>");
 	esc_html(b, str(v, "question"));
-	drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td>%s</td></tr>", str(v, "status"),
-		     json_is_string(json_object_get(v, "by")) ? str(v, "by") : "-", str(v, "at"));
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, str(v, "status"));
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, json_is_string(json_object_get(v, "by")) ? str(v, "by") : "-");
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, str(v, "at"));
+	drr_buf_adds(b, "</td></tr>");
 }
 
 static void html_rollback(struct drr_buf *b, json_t *v)
 {
 	drr_buf_adds(b, "<tr><td>");
 	esc_html(b, str(v, "step"));
-	drr_buf_addf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>", str(v, "result"),
-		     str(v, "start"), str(v, "end"));
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, str(v, "result"));
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, str(v, "start"));
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, str(v, "end"));
+	drr_buf_adds(b, "</td><td>");
 	esc_html(b, str(v, "error"));
 	drr_buf_adds(b, "</td></tr>");
 }
 
 static void html_teardown_intro(struct drr_buf *b, json_t *td)
 {
-	static const char *const cols[] = { "step", "result", "removed", "could not remove",
-					    NULL };
+	static const char *const cols[] = { "step", "result", "removed", "could not remove", NULL };
 	if (!json_array_size(json_object_get(td, "steps")))
 		html_none(b, "No teardown steps.");
 	else
@@ -595,7 +633,8 @@ static void html_teardown(struct drr_buf *b, json_t *v)
 {
 	drr_buf_adds(b, "<tr><td>");
 	esc_html(b, str(v, "name"));
-	drr_buf_addf(b, "</td><td>%s", str(v, "result"));
+	drr_buf_adds(b, "</td><td>");
+	esc_html(b, str(v, "result"));
 	if (json_is_string(json_object_get(v, "error"))) {
 		drr_buf_adds(b, ": ");
 		esc_html(b, str(v, "error"));
@@ -609,9 +648,8 @@ static void html_teardown(struct drr_buf *b, json_t *v)
 	drr_buf_adds(b, "</td></tr>");
 }
 
-static const char *const HTML_STEP_COLS[] = {
-	"step", "phase", "result", "attempts", "started", "duration", "last log / error", NULL
-};
+static const char *const HTML_STEP_COLS[] = { "step",	 "phase",    "result",		 "attempts",
+					      "started", "duration", "last log / error", NULL };
 
 static const struct fmt HTML = {
 	.esc = esc_html,
@@ -662,10 +700,10 @@ static void facts(struct drr_buf *b, json_t *rep, const struct fmt *f)
 	f->kv(b, "file", str(rb, "path"));
 	f->kv(b, "kind", json_is_true(json_object_get(rep, "drill")) ? "drill" : "real run");
 	f->kv(b, "env", json_is_string(json_object_get(rep, "env")) ? str(rep, "env") : "-");
-	char *w = drr_xasprintf("%s on %s (drrun %s)",
-				json_is_string(json_object_get(who, "user")) ? str(who, "user")
-									      : "?",
-				str(who, "host"), str(who, "version"));
+	char *w =
+		drr_xasprintf("%s on %s (drrun %s)",
+			      json_is_string(json_object_get(who, "user")) ? str(who, "user") : "?",
+			      str(who, "host"), str(who, "version"));
 	f->kv(b, "who", w);
 	free(w);
 	kv_json(b, f, "params", json_object_get(rep, "params"));
@@ -673,10 +711,11 @@ static void facts(struct drr_buf *b, json_t *rep, const struct fmt *f)
 		kv_json(b, f, "trigger", json_object_get(rep, "trigger"));
 	f->kv(b, "started", str(rep, "started"));
 	f->kv(b, "ended", json_is_string(json_object_get(rep, "ended")) ? str(rep, "ended") : "-");
-	char *res = json_is_integer(json_object_get(rep, "exit"))
-			    ? drr_xasprintf("%s (exit %lld)", str(rep, "result"),
-					    (long long)json_integer_value(json_object_get(rep, "exit")))
-			    : drr_xstrdup(str(rep, "result"));
+	char *res =
+		json_is_integer(json_object_get(rep, "exit"))
+			? drr_xasprintf("%s (exit %lld)", str(rep, "result"),
+					(long long)json_integer_value(json_object_get(rep, "exit")))
+			: drr_xstrdup(str(rep, "result"));
 	f->kv(b, "result", res);
 	free(res);
 	if (json_is_string(json_object_get(rep, "reason")))
@@ -747,10 +786,12 @@ static void events(struct drr_buf *b, json_t *list, const char *title, const cha
 
 static void render(struct drr_buf *b, json_t *rep, const struct fmt *f)
 {
-	static const char *const approval_cols[] = { "step", "question", "answer", "by", "at",
-						     NULL };
-	static const char *const rollback_cols[] = { "step", "result", "start", "end", "error",
-						     NULL };
+	static const char *const approval_cols[] = {
+		"step", "question", "answer", "by", "at", NULL
+	};
+	static const char *const rollback_cols[] = {
+		"step", "result", "start", "end", "error", NULL
+	};
 	json_t *a = json_object_get(rep, "audit");
 	if (f->begin)
 		f->begin(b, rep);
