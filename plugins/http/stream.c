@@ -443,7 +443,34 @@ struct hjob {
 	char hex[65];
 	uint64_t bytes;
 	int64_t size;
+	int64_t small; /* return a range this short as body; leave a longer one unread */
+	char *body;    /* the range, when small */
+	int unread;    /* longer than small: only the size is known */
 };
+
+/* With small: the range's length first, then its one chunk read, or
+ * nothing read when it is longer (1: then only j->size is known). */
+static int open_small(struct hjob *j, struct http_xfer *x)
+{
+	x->length = 0;
+	open_up(x);
+	x->length = j->length < 0 ? x->size - x->offset : j->length;
+	if (!x->token && x->offset + x->length > x->size) {
+		x->token = "invalid";
+		snprintf(x->msg, sizeof x->msg, "'%s' is %lld bytes: it has no bytes %lld to %lld",
+			 x->path, (long long)x->size, (long long)x->offset,
+			 (long long)(x->offset + x->length));
+	}
+	if (!x->token && x->length > j->small) {
+		j->unread = 1;
+		j->size = x->size;
+		close_fd(x);
+		return 1;
+	}
+	if (!x->token && x->length > 0)
+		read_next(x);
+	return 0;
+}
 
 static void hjob_run(uv_work_t *w)
 {
@@ -453,7 +480,12 @@ static void hjob_run(uv_work_t *w)
 	x.path = j->path;
 	x.offset = j->offset;
 	x.length = j->length;
-	open_up(&x); /* reads the first chunk too */
+	if (j->small >= 0) {
+		if (open_small(j, &x))
+			return;
+	} else {
+		open_up(&x); /* reads the first chunk too */
+	}
 	while (!x.token && x.read_pos < x.length && !atomic_load(&j->stop))
 		read_next(&x);
 	if (atomic_load(&j->stop))
@@ -462,6 +494,10 @@ static void hjob_run(uv_work_t *w)
 	if (!x.token)
 		SHA256_Final(md, &x.sha);
 	close_fd(&x);
+	if (!x.token && j->small >= 0) {
+		j->body = x.next.data; /* the one chunk read (small <= HTTP_CHUNK) */
+		x.next.data = NULL;
+	}
 	free(x.next.data);
 	if (x.token) {
 		j->token = x.token;
@@ -475,6 +511,7 @@ static void hjob_run(uv_work_t *w)
 
 static void hjob_free(struct hjob *j)
 {
+	free(j->body);
 	free(j->path);
 	free(j);
 }
@@ -510,9 +547,17 @@ static int hjob_k(lua_State *L, int status, lua_KContext ctx)
 		hjob_free(j);
 		return n;
 	}
-	lua_createtable(L, 0, 3);
+	lua_createtable(L, 0, 4);
 	lua_pushinteger(L, (lua_Integer)j->size);
 	lua_setfield(L, -2, "size");
+	if (j->unread) {
+		hjob_free(j);
+		return 1;
+	}
+	if (j->small >= 0) {
+		lua_pushlstring(L, j->body ? j->body : "", (size_t)j->bytes);
+		lua_setfield(L, -2, "body");
+	}
 	lua_pushstring(L, j->hex);
 	lua_setfield(L, -2, "sha256");
 	lua_pushinteger(L, (lua_Integer)j->bytes);
@@ -528,6 +573,15 @@ int http_l_file_sha256(lua_State *L)
 	lua_Integer off = luaL_optinteger(L, 2, 0), len = luaL_optinteger(L, 3, -1);
 	luaL_argcheck(L, off >= 0, 2, "offset must be >= 0");
 	luaL_argcheck(L, len >= -1, 3, "length must be >= 0");
+	lua_Integer small = -1;
+	if (!lua_isnoneornil(L, 4)) {
+		luaL_checktype(L, 4, LUA_TTABLE);
+		lua_getfield(L, 4, "small");
+		small = luaL_checkinteger(L, -1);
+		lua_pop(L, 1);
+		luaL_argcheck(L, small >= 0 && small <= (lua_Integer)HTTP_CHUNK, 4,
+			      "small must be 0 to 262144 bytes");
+	}
 	drr_task_check(L, "http.file_sha256");
 	char err[200];
 	if (!drr_libcrypto_load(err, sizeof err))
@@ -537,6 +591,7 @@ int http_l_file_sha256(lua_State *L)
 	j->path = drr_xstrdup(path);
 	j->offset = off;
 	j->length = len;
+	j->small = small;
 	atomic_init(&j->stop, 0);
 	j->work.data = j;
 	int rc = uv_queue_work(drr_loop(), &j->work, hjob_run, hjob_after);

@@ -76,7 +76,10 @@ void http_xfer_abort(struct http_xfer *x);
 /* Release what x owns (nothing may be in the pool). */
 void http_xfer_free(struct http_xfer *x);
 
-/* core.file_sha256(path [, offset, length]) -> { sha256, bytes, size }, in the pool */
+/* core.file_sha256(path [, offset, length [, { small = n }]]) -> { sha256,
+ * bytes, size [, body] }, in the pool.  With small, a range of at most n
+ * bytes (n <= HTTP_CHUNK) comes back whole as body, from the same read as
+ * its hash; a longer one is not read: the result has only size. */
 int http_l_file_sha256(lua_State *L);
 
 #endif

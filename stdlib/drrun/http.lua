@@ -10,8 +10,9 @@ local retry = require "drrun.retry"
 
 local M = { curl_version = core.curl_version, core = core }
 
--- http.file_sha256(path [, offset, length]) -> { sha256 = hex, bytes }: the
--- SHA-256 of a file (or a range of it), read in the thread pool
+-- http.file_sha256(path [, offset, length [, { small = n }]]) -> { sha256 = hex,
+-- bytes, size [, body] }: the SHA-256 of a file (or a range of it), read in the
+-- thread pool; with small, a range of at most n bytes comes back as body too
 M.file_sha256 = core.file_sha256
 
 local function copy(t)

@@ -119,6 +119,52 @@ step "s3-stream-big" {
 	end,
 }
 
+step "s3-small-files" {
+	after = "server", timeout = "2m",
+	doc = "a file of at most 256 KiB is read with its hash in one job and sent from memory; a larger one streams",
+	run = function()
+		local http = require "drrun.http"
+		local SMALL = s3.SMALL_FILE
+		eq(SMALL, 256 * 1024, "the small-file limit")
+		for _, n in ipairs { 0, 1, SMALL, SMALL + 1 } do
+			local f = ("%s/small-%d.bin"):format(S.tmp, n)
+			local r = assert(exec.run { "sh", "-c", 'head -c "$2" /dev/urandom > "$1"', "mk", f,
+				tostring(n) })
+			eq(r.status, 0, "making " .. f)
+			local want = sha256sum(f)
+			local h = assert(http.file_sha256(f, 0, nil, { small = SMALL }))
+			eq(h.size, n, "file_sha256 size of " .. n)
+			if n <= SMALL then
+				eq(h.sha256, want, "file_sha256 of " .. n)
+				eq(#h.body, n, "file_sha256 body of " .. n)
+			else
+				eq(h.sha256, nil, "a file over small is not hashed")
+				eq(h.body, nil, "nor read")
+			end
+			local key = ("small/%d.bin"):format(n)
+			local p = assert(s3.put(O { key = key, file = f }))
+			eq(p.size, n, "put size of " .. n)
+			eq(p.sha256, want, "put sha256 of " .. n)
+			local st, _, err = cli { "s3api", "get-object", "--bucket", B, "--key", key,
+				f .. ".cli" }
+			eq(st, 0, "the CLI's get-object: " .. err)
+			eq(sha256sum(f .. ".cli"), want, "what the CLI read of " .. n)
+		end
+		-- a range: its bytes only; a range past the end fails before any read
+		local f = ("%s/small-%d.bin"):format(S.tmp, SMALL)
+		local whole = assert(http.file_sha256(f, 0, nil, { small = SMALL })).body
+		local h = assert(http.file_sha256(f, 10, 100, { small = 100 }))
+		eq(h.body, whole:sub(11, 110), "a range's bytes")
+		local function plain_fail(text, tok, ...)
+			local msg = T.fails(tok, ...)
+			if not msg:find(text, 1, true) then error(("%q does not contain %q"):format(msg, text), 2) end
+		end
+		plain_fail("has no bytes", "invalid", http.file_sha256(f, 10, SMALL, { small = SMALL }))
+		plain_fail("not a regular file", "invalid", http.file_sha256(S.tmp, 0, nil, { small = 1 }))
+		T.raises_with("small must be", http.file_sha256, f, 0, nil, { small = SMALL + 1 })
+	end,
+}
+
 step "s3-multipart" {
 	after = "s3-stream-big", timeout = "5m",
 	doc = "a file over the threshold goes up in parts, in parallel; the CLI reads it back whole",

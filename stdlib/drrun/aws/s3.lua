@@ -4,7 +4,8 @@
 -- profile =, credentials =, endpoint_url = (else drrun.aws's chain).
 --
 -- Files stream (drrun.http's body_file = and output =: never held in
--- memory); a file over multipart_threshold goes up in parts, in parallel.
+-- memory), but for a PUT of at most SMALL_FILE bytes, read whole with its
+-- hash; a file over multipart_threshold goes up in parts, in parallel.
 local drrun = require "drrun"
 local aws = require "drrun.aws"
 local crypto = require "drrun.crypto"
@@ -109,6 +110,7 @@ local function from_hex(h) return (h:gsub("%x%x", function(c) return string.char
 M.PART_SIZE = 64 * 1024 * 1024 -- multipart: the default part size
 M.MIN_PART = 5 * 1024 * 1024    -- S3's smallest part (but the last)
 M.MAX_PARTS = 10000
+M.SMALL_FILE = 256 * 1024       -- a file this small is read whole, not streamed
 
 -- AbortMultipartUpload: the parts uploaded so far are dropped (S3 keeps,
 -- and bills, an upload that is neither completed nor aborted).
@@ -207,6 +209,21 @@ local function put_multipart(opts, h, size, part_size, parallel)
            upload_id = id }
 end
 
+-- A file of at most SMALL_FILE bytes, read with its hash (st): one PUT of
+-- those bytes, so what was hashed is what is sent.
+local function put_small(opts, h, st)
+  local hex = st.sha256
+  h["x-amz-checksum-sha256"] = crypto.base64(from_hex(hex))
+  local r, err, tok, code = aws.request(base(opts, { method = "PUT",
+    at = { opts.bucket, opts.key }, headers = h, body = st.body, payload_hash = hex,
+    raw = true, operation = "PutObject", timeout = opts.timeout or "30m",
+    describe = { Bucket = opts.bucket, Key = opts.key, Size = st.bytes, ChecksumSHA256 = hex,
+                 File = opts.file } }))
+  if not r then return nil, err, tok, code end
+  if r.dry_run then return { dry_run = true, size = st.bytes, sha256 = hex } end
+  return { etag = unquote(r.headers.etag), size = st.bytes, sha256 = hex }
+end
+
 -- s3.put{ bucket, key, body = s | file = path, sse, kms_key, content_type,
 --   part_size, multipart_threshold, parallel, unsigned_payload }
 --   -> { etag, size, sha256 [, parts] }
@@ -225,8 +242,17 @@ function M.put(opts)
     if not threshold or threshold < 0 then error("s3.put: multipart_threshold must be whole bytes", 2) end
     local parallel = math.tointeger(opts.parallel or 4)
     if not parallel or parallel < 1 or parallel > 64 then error("s3.put: parallel must be 1 to 64", 2) end
-    local st, err, tok = http.file_sha256(opts.file, 0, 0)
+    -- a small file is read whole in the same job of the thread pool as its
+    -- size and hash, and sent from memory; any other is only looked at
+    local signed = not (opts.unsigned_payload and aws.endpoint(opts, "s3"):match("^https://"))
+    local st, err, tok
+    if signed then
+      st, err, tok = http.file_sha256(opts.file, 0, nil, { small = math.min(M.SMALL_FILE, threshold) })
+    else
+      st, err, tok = http.file_sha256(opts.file, 0, 0)
+    end
     if not st then return nil, "aws: s3: " .. err, tok end
+    if st.body and st.bytes > 0 then return put_small(opts, h, st) end
     local size = st.size
     if size > threshold then
       if (size + part - 1) // part > M.MAX_PARTS then
@@ -238,7 +264,7 @@ function M.put(opts)
     -- one PUT, streamed from the file: signed with its SHA-256 (hashed in
     -- the thread pool first), or UNSIGNED-PAYLOAD over TLS when asked
     local hex
-    if not (opts.unsigned_payload and aws.endpoint(opts, "s3"):match("^https://")) then
+    if signed then
       local hh
       hh, err, tok = http.file_sha256(opts.file)
       if not hh then return nil, "aws: s3: " .. err, tok end
