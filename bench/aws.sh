@@ -63,12 +63,27 @@ PY
 gen "$N"
 gen 0
 
+# CMD... -> "wall user sys" of the command, from wait4's rusage: to the
+# microsecond, where /usr/bin/time rounds to 10 ms (a tenth of drrun's CPU
+# here, which made the ratio jump by as much)
+timed() {
+  /usr/bin/python3 -c '
+import os, sys, time
+t0 = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, st, ru = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write("%.6f %.6f %.6f\n" % (time.monotonic() - t0, ru.ru_utime, ru.ru_stime))
+sys.exit(os.waitstatus_to_exitcode(st))' "$@"
+}
 run() { # LABEL CMD... -> prints loop seconds, wall, cpu
   local label=$1; shift
-  /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" "$@" >"$OUT/out.txt" 2>&1 </dev/null ||
+  timed "$OUT/time.txt" "$@" >"$OUT/out.txt" 2>&1 </dev/null ||
     { echo "$label failed:" >&2; cat "$OUT/out.txt" >&2; exit 1; }
   local loop; loop=$(grep -o 'loop [0-9.]*' "$OUT/out.txt" | awk '{print $2}')
-  echo "$loop $(awk '{ printf "%.3f %.3f", $1, $2 + $3 }' "$OUT/time.txt")"
+  echo "$loop $(awk '{ printf "%.3f %.6f", $1, $2 + $3 }' "$OUT/time.txt")"
 }
 # CPU of the signing alone: the process with N requests less the same
 # process with none (start-up, imports), so a loaded machine's waits and the
@@ -78,7 +93,7 @@ d=$(run drrun $DRRUN run --no-color --state-dir "$OUT/state" "$OUT/sign$N.lua")
 d0=$(run drrun $DRRUN run --no-color --state-dir "$OUT/state" "$OUT/sign0.lua")
 b=$(run botocore /usr/bin/python3 "$OUT/sign$N.py")
 b0=$(run botocore /usr/bin/python3 "$OUT/sign0.py")
-net() { awk -v a="$1" -v b="$2" -v r="$REPS" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (x[3] - y[3]) / r }'; }
+net() { awk -v a="$1" -v b="$2" -v r="$REPS" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.4f", (x[3] - y[3]) / r }'; }
 dn=$(net "$d" "$d0"); bn=$(net "$b" "$b0")
 printf '%-34s %10s %10s %12s %9s\n' "SigV4, $N requests" "loop s" "cpu s" "cpu/sign us" "wall s"
 for row in "drrun (aws.core.sign)|$d|$dn" "botocore (S3SigV4Auth.add_auth)|$b|$bn"; do

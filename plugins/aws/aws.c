@@ -23,7 +23,7 @@
 	X(TIME, "time") X(PRESIGN, "presign") X(SIGNATURE, "signature")                   \
 	X(AMZ_DATE, "amz_date") X(AUTHORIZATION, "authorization")                         \
 	X(H_DATE, "X-Amz-Date") X(H_SHA, "X-Amz-Content-Sha256")                          \
-	X(H_TOKEN, "X-Amz-Security-Token")
+	X(H_TOKEN, "X-Amz-Security-Token") X(LAST_SECRET, "") X(LAST_MD, "")
 enum {
 #define SIGN_ENUM(id, name) K_##id,
 	SIGN_KEYS(SIGN_ENUM)
@@ -53,7 +53,6 @@ static void set_str(lua_State *L, int k, const char *s, size_t n)
 
 static const char *opt_str(lua_State *L, int k, int required)
 {
-	luaL_checkstack(L, 2, "aws.sign");
 	int t = field(L, k);
 	if (t != LUA_TNIL && t != LUA_TSTRING)
 		luaL_error(L, "aws.sign: field '%s' must be a string", sign_keys[k]);
@@ -117,6 +116,23 @@ static void push_result(lua_State *L, const struct drr_sigv4_out *o)
 	lua_rawset(L, -3);
 }
 
+/* The SHA-256 of the secret at idx (what the signing key's cache is found
+ * by), remembered for the same secret next time: the last secret and its
+ * hash are the last two upvalues.  The string is compared by content, so
+ * kept for the comparison (the credentials' cache holds it anyway). */
+static const unsigned char *secret_md(lua_State *L, int idx, const char *secret)
+{
+	if (lua_rawequal(L, idx, lua_upvalueindex(K_LAST_SECRET + 1)))
+		return (const unsigned char *)lua_tostring(L, lua_upvalueindex(K_LAST_MD + 1));
+	unsigned char md[32];
+	drr_sigv4_secret_md(secret, md);
+	lua_pushvalue(L, idx);
+	lua_replace(L, lua_upvalueindex(K_LAST_SECRET + 1));
+	lua_pushlstring(L, (const char *)md, 32);
+	lua_replace(L, lua_upvalueindex(K_LAST_MD + 1));
+	return (const unsigned char *)lua_tostring(L, lua_upvalueindex(K_LAST_MD + 1));
+}
+
 /* aws.core.sign{ method, path, query, headers, payload_hash, region,
  * service, access_key, secret_key, token, time, presign, sign_body,
  * normalize, double_encode }
@@ -124,6 +140,7 @@ static void push_result(lua_State *L, const struct drr_sigv4_out *o)
 static int l_sign(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checkstack(L, 24, "aws.sign"); /* the fields, kept on the stack */
 	struct drr_sigv4_header h[64];
 	struct drr_sigv4_req r = { 0 };
 	struct drr_sigv4_cfg c = { 0 };
@@ -137,6 +154,7 @@ static int l_sign(lua_State *L)
 	c.service = opt_str(L, K_SERVICE, 1);
 	c.access_key = opt_str(L, K_ACCESS, 1);
 	c.secret_key = opt_str(L, K_SECRET, 1);
+	c.secret_md = secret_md(L, lua_gettop(L), c.secret_key);
 	c.token = opt_str(L, K_TOKEN, 0);
 	int s3 = !strcmp(c.service, "s3");
 	c.normalize_path = opt_bool(L, K_NORMALIZE, !s3);
@@ -188,8 +206,10 @@ int luaopen_drrun_aws_core(lua_State *L)
 	lua_pop(L, 1);
 	luaL_newlib(L, fns);
 	luaL_checkstack(L, K_COUNT, "aws.core");
-	for (int k = 0; k < K_COUNT; k++)
+	for (int k = 0; k < K_LAST_SECRET; k++)
 		lua_pushstring(L, sign_keys[k]);
+	lua_pushboolean(L, 0); /* no secret yet, and no hash */
+	lua_pushboolean(L, 0);
 	lua_pushcclosure(L, l_sign, K_COUNT);
 	lua_setfield(L, -2, "sign");
 	return 1;

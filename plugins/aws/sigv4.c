@@ -65,6 +65,13 @@ static void put(struct drr_buf *b, const void *p, size_t n)
 	done(b, o + n);
 }
 
+static void put1(struct drr_buf *b, char c)
+{
+	char *o = room(b, 1);
+	*o = c;
+	done(b, o + 1);
+}
+
 static void puts0(struct drr_buf *b, const char *s)
 {
 	put(b, s, strlen(s));
@@ -133,11 +140,14 @@ static void derive(const char *secret, const char *date, const char *region, con
 
 /* The signing key for these in last, derived anew when they changed (and
  * then not kept for the next call when too long to compare). */
-static void cached_key(const char *secret, const char *date, const char *region,
-		       const char *service)
+static void cached_key(const char *secret, const unsigned char *secret_md, const char *date,
+		       const char *region, const char *service)
 {
 	unsigned char md[32];
-	sha256(secret, strlen(secret), md);
+	if (secret_md)
+		memcpy(md, secret_md, 32);
+	else
+		sha256(secret, strlen(secret), md);
 	if (last.valid && !memcmp(md, last.secret_md, 32) && !strcmp(date, last.date) &&
 	    !strcmp(region, last.region) && !strcmp(service, last.service))
 		return;
@@ -154,10 +164,15 @@ static void cached_key(const char *secret, const char *date, const char *region,
 	}
 }
 
+void drr_sigv4_secret_md(const char *secret, unsigned char md[32])
+{
+	sha256(secret, strlen(secret), md);
+}
+
 void drr_sigv4_signing_key(const char *secret, const char *date, const char *region,
 			   const char *service, unsigned char key[32])
 {
-	cached_key(secret, date, region, service);
+	cached_key(secret, NULL, date, region, service);
 	memcpy(key, last.key, 32);
 }
 
@@ -524,7 +539,7 @@ static size_t keep(struct drr_buf *b, const char *s, size_t n)
 {
 	size_t start = b->len;
 	put(b, s, n);
-	put(b, "", 1);
+	put1(b, 0);
 	return start;
 }
 
@@ -571,7 +586,7 @@ static void headers(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r
 		if (i && !span_cmp(b->data, w->h[i].name, w->h[i - 1].name))
 			continue;
 		if (i)
-			put(b, ";", 1);
+			put1(b, ';');
 		put_span(b, w->h[i].name);
 	}
 	w->signed_h = span_from(b, start);
@@ -586,7 +601,7 @@ static void presign_params(const struct drr_sigv4_cfg *c, struct drr_sigv4_out *
 	/* the credential, access key/scope, as one piece to encode */
 	size_t cred = b->len;
 	puts0(b, c->access_key);
-	put(b, "/", 1);
+	put1(b, '/');
 	put_span(b, w->scope);
 	size_t credlen = b->len - cred;
 	char *copy = drr_xmalloc(credlen + w->signed_h.len + 1);
@@ -667,9 +682,9 @@ static size_t canonical_request(const struct drr_sigv4_cfg *c, const struct drr_
 	size_t ql = b->len - q - 1;
 	size_t start = b->len;
 	puts0(b, r->method);
-	put(b, "\n", 1);
+	put1(b, '\n');
 	canonical_path(b, c, r->path);
-	put(b, "\n", 1);
+	put1(b, '\n');
 	/* the joined query, from mem itself: room first, then the source */
 	char *o = room(b, ql + 1);
 	memcpy(o, b->data + q, ql);
@@ -698,7 +713,7 @@ static size_t canonical_request(const struct drr_sigv4_cfg *c, const struct drr_
 	*o++ = '\n';
 	done(b, o);
 	puts0(b, r->payload_hash);
-	put(b, "", 1);
+	put1(b, 0);
 	return start;
 }
 
@@ -721,10 +736,10 @@ static size_t signature(const struct drr_sigv4_cfg *c, struct drr_sigv4_out *o, 
 	*p++ = '\n';
 	memcpy(p, mdhex, 64);
 	done(b, p + 64);
-	cached_key(c->secret_key, w->date, c->region, c->service);
+	cached_key(c->secret_key, c->secret_md, w->date, c->region, c->service);
 	hmac_run(&last.hk, b->data + start, b->len - start, sig);
 	to_hex(sig, 32, o->signature);
-	put(b, "", 1);
+	put1(b, 0);
 	return start;
 }
 
@@ -735,13 +750,13 @@ static size_t authorization(const struct drr_sigv4_cfg *c, struct drr_sigv4_out 
 	size_t start = b->len;
 	put(b, "AWS4-HMAC-SHA256 Credential=", 28);
 	puts0(b, c->access_key);
-	put(b, "/", 1);
+	put1(b, '/');
 	put_span(b, w->scope);
 	put(b, ", SignedHeaders=", 16);
 	put_span(b, w->signed_h);
 	put(b, ", Signature=", 12);
 	put(b, o->signature, 64);
-	put(b, "", 1);
+	put1(b, 0);
 	return start;
 }
 
@@ -764,9 +779,9 @@ static void sign(const struct drr_sigv4_cfg *c, const struct drr_sigv4_req *r, i
 	amz_date(o, w, c->when);
 	size_t start = b->len;
 	put(b, w->date, 8);
-	put(b, "/", 1);
+	put1(b, '/');
 	puts0(b, c->region);
-	put(b, "/", 1);
+	put1(b, '/');
 	puts0(b, c->service);
 	put(b, "/aws4_request", 13);
 	w->scope = span_from(b, start);

@@ -45,6 +45,9 @@ struct drr_sigv4_cfg {
 	int sign_body;	    /* add and sign x-amz-content-sha256 */
 	int omit_token;	    /* the token is added after signing, unsigned */
 	long expires;	    /* presigned URLs: seconds, 1..604800 */
+	/* The SHA-256 of secret_key, when the caller knows it (the signing
+	 * key's cache is found by it), else NULL: the signer hashes it. */
+	const unsigned char *secret_md;
 };
 
 /* The result of signing.  Every string lives in one block, mem, which the
@@ -83,6 +86,8 @@ void drr_sigv4_out_free(struct drr_sigv4_out *out);
 /* URI-encode per SigV4 (unreserved A-Z a-z 0-9 - _ . ~ kept); with
  * keep_slash, '/' is kept too.  Appends to b. */
 void drr_sigv4_uri_encode(struct drr_buf *b, const char *s, size_t n, int keep_slash);
+/* What drr_sigv4_cfg.secret_md holds: the SHA-256 of the secret. */
+void drr_sigv4_secret_md(const char *secret, unsigned char md[32]);
 /* The SigV4 signing key for a date (YYYYMMDD), region and service. */
 void drr_sigv4_signing_key(const char *secret, const char *date, const char *region,
 			   const char *service, unsigned char key[32]);

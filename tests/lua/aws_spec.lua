@@ -149,6 +149,33 @@ step "misuse" {
 	end,
 }
 
+step "sign-secrets" {
+	doc = "the signing key follows the secret: a change of secret, and back, signs as the vectors say",
+	run = function()
+		local function sig(secret, extra)
+			local t = { method = "GET", path = "/", headers = { Host = "example.amazonaws.com" },
+				payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+				region = "us-east-1", service = "service", access_key = "AKIDEXAMPLE",
+				secret_key = secret, time = 1440938160 }
+			for k, v in pairs(extra or {}) do t[k] = v end
+			return aws.core.sign(t).signature
+		end
+		-- aws4_testsuite's get-vanilla
+		local VANILLA = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+		local SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+		T.eq(sig(SECRET), VANILLA, "the vector's signature")
+		local other = sig("another-secret")
+		T.ok(other ~= VANILLA, "another secret, another signature")
+		T.eq(sig(SECRET .. ""), VANILLA, "the first secret again")
+		local long = string.rep("k", 64) -- past Lua's short, interned strings
+		local a = sig(long)
+		T.eq(sig(string.rep("k", 63) .. "k"), a, "the same long secret, another string")
+		T.ok(sig(string.rep("k", 63) .. "j") ~= a, "a long secret one byte apart")
+		T.eq(sig(SECRET, { region = "eu-west-3" }) ~= VANILLA, true, "another region")
+		T.eq(sig(SECRET), VANILLA, "and back")
+	end,
+}
+
 step "not-xml" {
 	after = "fakes",
 	doc = "an answer that is not XML, or cut short, is `invalid` with its first bytes",
