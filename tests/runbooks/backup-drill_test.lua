@@ -23,7 +23,7 @@ local function world(o)
       drrun.sleep("9m")
       return { name = "orders-20261202T010000Z", path = q.dir .. "/orders-20261202T010000Z.dump",
                manifest_path = q.dir .. "/orders-20261202T010000Z.json", size = 50000,
-               live = q.live or false, recovery_point = "2026-12-02T01:00:00Z" }
+               live = q.live or false, recovery_point = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - 3600) }
     end,
     verify = function(q)
       if o.verify_fails then

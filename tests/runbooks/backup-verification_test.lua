@@ -7,8 +7,12 @@ local json = require "drrun.json"
 
 t.runbook "../../runbooks/backup-verification.lua"
 
+-- times relative to now: a run measures its RPO against the real clock, so a
+-- fixed date would make the case fail once that date is a day old
+local function ago(secs) return os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - secs) end
+
 local MANIFEST = { format = "drrun-backup/1", size = 16339, sha256 = ("ab"):rep(32),
-                   recovery_point = "2026-12-01T05:00:00Z",
+                   recovery_point = ago(3 * 3600),
                    tables = { { name = "public.orders", rows = 2000 } } }
 
 -- o.sha_bad, o.rows_bad, o.tag_in_app

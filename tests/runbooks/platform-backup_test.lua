@@ -8,10 +8,14 @@ local json = require "drrun.json"
 
 t.runbook "../../runbooks/platform-backup.lua"
 
+-- times relative to now: a run measures its RPO against the real clock, so a
+-- fixed date would make the case fail once that date is a day old
+local function ago(secs) return os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - secs) end
+
 local function log(fmt, ...) core.log(("fake: " .. fmt):format(...)) end
 
 local MANIFEST = json.encode { kind = "pg_dump", name = "platform-20261201T050000Z",
-                               started = "2026-12-01T05:00:00Z", size = 2000, live = false }
+                               started = ago(6 * 3600), size = 2000, live = false }
 
 -- o.verify_ok (default true), o.dump_fails, o.row_mismatch
 local function world(o)
@@ -24,7 +28,7 @@ local function world(o)
       if o.dump_fails then return nil, "pg_dump: exit 1: connection lost", "failed" end
       return { name = "platform-20261202T050000Z", path = q.dir .. "/platform-20261202T050000Z.dump",
                manifest_path = q.dir .. "/platform-20261202T050000Z.json", size = 2048,
-               sha256 = "ab12", live = q.live or false, recovery_point = "2026-12-02T05:00:00Z",
+               sha256 = "ab12", live = q.live or false, recovery_point = ago(60),
                tables = { {}, {}, {} } }
     end,
     verify = function(q)
@@ -39,7 +43,7 @@ local function world(o)
         return { ok = false, mismatched = { "orders (3 != 5)" }, tables = {} }
       end
       log("restored %s into %s", q.file, q.db)
-      return { ok = true, db = q.db, tables = { {}, {} }, recovery_point = "2026-12-01T05:00:00Z",
+      return { ok = true, db = q.db, tables = { {}, {} }, recovery_point = ago(6 * 3600),
                duration_s = 1200 }
     end,
   }
