@@ -708,9 +708,6 @@ static int l_request(lua_State *L)
 		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, http_xfer_seek);
 		curl_easy_setopt(e, CURLOPT_SEEKDATA, &q->x);
 	} else if (output) {
-		/* read the socket a chunk at a time: with curl's 16 KiB buffer
-		 * a 1 GiB body was 65,536 reads, each after a poll() */
-		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)HTTP_CHUNK);
 		q->x.mode = XFER_DOWN;
 		q->x.path = drr_xstrdup(output);
 		q->x.dry = drr_dry_run();
