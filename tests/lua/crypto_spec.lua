@@ -552,7 +552,8 @@ print(h.hexdigest())
 ]]
 
 step "file-prefix-offset" {
-	after = "file-edges",
+	-- after timeout: both count the temporary files of the one directory
+	after = { "file-edges", "timeout" },
 	doc = "encrypt_file's prefix and hash_output, decrypt_file's offset: a caller's header in one pass",
 	run = function()
 		local src = path("pre")
@@ -707,7 +708,7 @@ step "files" {
 ]]
 
 step "dry-run" {
-	after = "timeout",
+	after = { "timeout", "file-prefix-offset" },
 	run = function()
 		local r, j = nested("dry", string.format(DRY_RUNBOOK, hex(key), path("big"), path("dry.enc")),
 			"--dry-run")
