@@ -10,7 +10,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,18 +38,6 @@ static int gate_id_ok(const char *g)
 	return 1;
 }
 
-/* The operator behind this process: $SUDO_USER, $USER, or the account. */
-static const char *os_user(void)
-{
-	const char *v = getenv("SUDO_USER");
-	if (!v || !*v)
-		v = getenv("USER");
-	if (v && *v)
-		return v;
-	struct passwd *pw = getpwuid(getuid());
-	return pw && pw->pw_name ? pw->pw_name : "unknown";
-}
-
 int drr_answer_write(const char *run_dir, const struct drr_answer *a, char *err, size_t errlen)
 {
 	if (!gate_id_ok(a->gate) || !drr_approver_name_ok(a->as)) {
@@ -63,7 +50,7 @@ int drr_answer_write(const char *run_dir, const struct drr_answer *a, char *err,
 	drr_rfc3339(drr_now_us(), ts, sizeof ts);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "gate", a->gate, "step",
 			      a->step, "answer", a->approve ? "approve" : "deny", "as", a->as,
-			      "via", a->via, "who", drr_json_str(os_user()), "host",
+			      "via", a->via, "who", drr_json_str(drr_operator_name()), "host",
 			      drr_json_str(host), "at", ts);
 	if (a->comment)
 		json_object_set_new(o, "comment", drr_json_str(a->comment));

@@ -55,7 +55,7 @@ int eval_when(struct run *r, struct drr_stepstate *s)
 
 /* Who answers here: the operator behind sudo ($SUDO_USER), else $USER,
  * else the account drrun runs as; looked up once. */
-static const char *operator_name(void)
+const char *drr_operator_name(void)
 {
 	static char name[256];
 	if (!name[0]) {
@@ -78,7 +78,7 @@ static void approval_rec(struct run *r, struct drr_stepstate *s, const char *sta
 	if (by) { /* an answer: who gave it, and where */
 		char host[256] = "";
 		gethostname(host, sizeof host - 1);
-		json_object_set_new(rec, "who", drr_json_str(operator_name()));
+		json_object_set_new(rec, "who", drr_json_str(drr_operator_name()));
 		json_object_set_new(rec, "host", drr_json_str(host));
 		const char *tty = !strcmp(by, "terminal") ? ttyname(0) : NULL;
 		if (tty)

@@ -53,11 +53,6 @@ static struct {
 	int shutdown; /* the run ended: a scan coming back finds nothing to do */
 } G;
 
-static int gate_remote(const struct drr_stepstate *s)
-{
-	return s->def->gate.table;
-}
-
 /* --yes stands for one operator: it cannot answer for named approvers or a quorum */
 int gate_yes_enough(const struct drr_stepstate *s)
 {
@@ -501,7 +496,7 @@ void gate_answered(struct drr_stepstate *s)
 
 int gate_is_remote(const struct drr_stepstate *s)
 {
-	return gate_remote(s);
+	return s->def->gate.table;
 }
 
 /* Gates still open: none once the run stops (their steps do not run). */

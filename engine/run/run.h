@@ -94,6 +94,9 @@ struct drr_answer {
 	const char *via;	 /* "drrun approve", "link" */
 	const char *from;	 /* where it came from (a peer address), or NULL */
 };
+/* Who answers from this process: $SUDO_USER, else $USER, else the account
+ * (approve.c; read once). */
+const char *drr_operator_name(void);
 /* Whether s may name an approver: a letter or digit, then letters, digits,
  * '-', '_', '.'; at most 64 bytes. */
 int drr_approver_name_ok(const char *s);
