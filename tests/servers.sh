@@ -36,6 +36,8 @@
 # (node; the npm packages come from tests/deps.sh), its buckets under
 # DIR/fakes/s3-data.  DIR/env exports
 #   DRRUN_TEST_S3_URL           http://127.0.0.1:PORT (path-style buckets)
+#   DRRUN_TEST_S3_HTTPS_URL     https://127.0.0.1:PORT, the same front over TLS
+#                               (the test CA's certificate, DRRUN_TEST_CA)
 #   DRRUN_TEST_S3_KEY, DRRUN_TEST_S3_SECRET   the key pair it accepts
 #
 # Needs nginx, openssl, curl and python3; reads no stdin; works as root
@@ -178,20 +180,26 @@ start_fakes() { # PYTHON
 	# --openssl-legacy-provider: s3rver's continuation tokens are DES, which
 	# OpenSSL 3 (node >= 17) has only in its legacy provider; without it every
 	# ListObjectsV2 with max-keys fails with InternalError
-	node --openssl-legacy-provider "$ROOT/tests/fakes/s3-signed.js" "$D/fakes/s3-data" 0 </dev/null >"$D/fakes/s3.out" 2>&1 &
+	node --openssl-legacy-provider "$ROOT/tests/fakes/s3-signed.js" "$D/fakes/s3-data" 0 \
+		--tls "$D/tls/srv.crt" "$D/tls/srv.key" </dev/null >"$D/fakes/s3.out" 2>&1 &
 	echo "s3 $!" >>"$D/fakes/pids"
 }
 
-# wait until every fake printed "ready PORT"; PORT_<svc> variables
+# wait until every fake printed "ready PORT [TLSPORT]"; PORT_<svc> (and
+# TLSPORT_<svc>) variables
 wait_fakes() {
-	local svc pid line pending _
+	local svc pid line pending port tport _
 	for _ in $(seq 1 1000); do # 10 s at most
 		pending=0
 		while read -r svc pid; do
 			line=
 			{ read -r line <"$D/fakes/$svc.out"; } 2>/dev/null || true
 			case "$line" in
-			"ready "[0-9]*) printf -v "PORT_$svc" %s "${line#ready }" ;;
+			"ready "[0-9]*)
+				read -r _ port tport <<<"$line"
+				printf -v "PORT_$svc" %s "$port"
+				[ -z "$tport" ] || printf -v "TLSPORT_$svc" %s "$tport"
+				;;
 			*)
 				pending=1
 				if ! alive "$pid"; then
@@ -308,7 +316,7 @@ EOF
 
 start() {
 	local hp sp wp cp mod pid i ports_pid py
-	local PORT_heroku='' PORT_netlify='' PORT_statuspage='' PORT_pagerduty='' PORT_slack='' PORT_aws='' PORT_s3='' # wait_fakes
+	local PORT_heroku='' PORT_netlify='' PORT_statuspage='' PORT_pagerduty='' PORT_slack='' PORT_aws='' PORT_s3='' TLSPORT_s3='' # wait_fakes
 	stop # a leftover from an earlier run in the same DIR
 	rm -rf "$D/www" "$D/tmp" "$D/tls"
 	rm -f "$D/env" "$D/access.log" "$D/error.log" "$D/nginx.pid"
@@ -369,6 +377,7 @@ start() {
 		DRRUN_TEST_AWS_KEY AKIDDRRUN \
 		DRRUN_TEST_AWS_SECRET drrun-test-secret \
 		DRRUN_TEST_S3_URL "http://127.0.0.1:$PORT_s3" \
+		DRRUN_TEST_S3_HTTPS_URL "https://127.0.0.1:$TLSPORT_s3" \
 		DRRUN_TEST_S3_KEY AKIDDRRUN \
 		DRRUN_TEST_S3_SECRET drrun-test-secret \
 		DRRUN_TEST_HEROKU_TOKEN test-heroku-token \
@@ -384,7 +393,7 @@ start() {
 	trap - EXIT
 	echo "servers: nginx $pid on http $hp, https $sp, https (wrong name) $wp"
 	echo "servers: fakes heroku $PORT_heroku, netlify $PORT_netlify," \
-		"statuspage $PORT_statuspage, pagerduty $PORT_pagerduty, slack $PORT_slack, aws $PORT_aws, s3 $PORT_s3"
+		"statuspage $PORT_statuspage, pagerduty $PORT_pagerduty, slack $PORT_slack, aws $PORT_aws, s3 $PORT_s3 (https $TLSPORT_s3)"
 }
 
 case $CMD in

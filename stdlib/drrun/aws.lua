@@ -413,6 +413,20 @@ local function endpoint(opts, svc, region)
   return (e:gsub("/+$", ""))
 end
 
+-- The TLS options of a call: tls = as given, else the CA bundle the AWS CLI
+-- would use (AWS_CA_BUNDLE, or the profile's ca_bundle) for a private CA
+-- such as an S3-compatible store's, else curl's defaults.
+local function tls_for(opts)
+  if opts.tls ~= nil then return opts.tls end
+  local ca = env("AWS_CA_BUNDLE")
+  if not ca then
+    local p = M.profile(opts.profile or env("AWS_PROFILE") or "default")
+    ca = p and p.ca_bundle
+  end
+  if ca then return { ca = (ca:gsub("^~", env("HOME") or "~")) } end
+  return nil
+end
+
 -- The endpoint of a call ("https://host[/base]", no trailing slash): for
 -- modules that build URLs themselves (S3's presigned URLs).
 function M.endpoint(opts, service)
@@ -486,7 +500,7 @@ local function send(opts, svc, region, creds)
   local full = url:match("^(https?://[^/]+)") .. path .. (query and query ~= "" and "?" .. query or "")
   local r, err, tok = http.request { method = opts.method or "GET", url = full, headers = headers,
     body = body ~= "" and body or nil, timeout = opts.timeout or "60s",
-    connect_timeout = opts.connect_timeout, safe = opts.safe, tls = opts.tls,
+    connect_timeout = opts.connect_timeout, safe = opts.safe, tls = tls_for(opts),
     max_body = opts.max_body, body_file = opts.body_file, body_offset = opts.body_offset,
     body_length = opts.body_length, output = opts.output, sha256 = opts.sha256,
     sha256_header = opts.sha256_header }
@@ -553,7 +567,7 @@ function M.send_detached(opts)
   for k, v in pairs(s.headers) do headers[k] = v end
   return http.core.request { method = opts.method, url = url:match("^(https?://[^/]+)") .. path ..
     (query and query ~= "" and "?" .. query or ""), headers = headers, timeout = "30s",
-    detached = true, tls = opts.tls }
+    detached = true, tls = tls_for(opts) }
 end
 
 -- Placeholder of a write under --dry-run.

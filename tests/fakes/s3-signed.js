@@ -16,10 +16,19 @@
 // "fail-part-N" gets 500 InternalError for part N, every time.  Virtual-hosted
 // requests (Host: BUCKET.s3.localhost:PORT) are S3's other addressing style.
 //
-// Prints "ready PORT" when both listen (PORT 0 or absent: a free one).
+// With --tls CERT KEY, the same front also listens for HTTPS on a second free
+// port, for S3's UNSIGNED-PAYLOAD (a client may leave the body unsigned only
+// because TLS protects it).  GET /_fake/stats (unsigned; "_fake" is no valid
+// bucket name) answers JSON counts of the requests checked, by transport:
+// { requests: { plain, tls }, unsigned_payload: { plain, tls } }, where
+// unsigned_payload counts header-signed requests that sent UNSIGNED-PAYLOAD.
+//
+// Prints "ready PORT" (or "ready PORT TLSPORT" with --tls) when all listen
+// (PORT 0 or absent: a free one).
 // The key pair it accepts: AKIDDRRUN / drrun-test-secret.
 'use strict';
 const http = require('http');
+const https = require('https');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -197,18 +206,35 @@ function multipart(store, req, res) {
   return false;
 }
 
+function usage() {
+  console.error('usage: node s3-signed.js DIR [PORT] [--tls CERT KEY]');
+  process.exit(64);
+}
+
 async function main() {
-  const dir = process.argv[2];
-  if (!dir) {
-    console.error('usage: node s3-signed.js DIR [PORT]');
-    process.exit(64);
+  const args = process.argv.slice(2);
+  let tls = null;
+  const at = args.indexOf('--tls');
+  if (at >= 0) {
+    if (args.length < at + 3) usage();
+    tls = { cert: fs.readFileSync(args[at + 1]), key: fs.readFileSync(args[at + 2]) };
+    args.splice(at, 3);
   }
+  const dir = args[0];
+  if (!dir || args.length > 2) usage();
+  const stats = { requests: { plain: 0, tls: 0 }, unsigned_payload: { plain: 0, tls: 0 } };
   for (const [id, secret] of Object.entries(SECRETS)) DUMMY_ACCOUNT.createKeyPair(id, secret);
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true,
     serviceEndpoint: 'localhost' });
   const inner = await s3.run();
   const innerPort = inner.port;
-  const front = http.createServer((req, res) => {
+  const handle = (req, res) => {
+    if (req.method === 'GET' && req.url === '/_fake/stats') {
+      const body = JSON.stringify(stats);
+      res.writeHead(200, { 'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body) });
+      return res.end(body);
+    }
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
@@ -221,6 +247,11 @@ async function main() {
         err = 'AccessDenied';
       }
       if (err) return refuse(res, err, req.method);
+      const via = req.socket.encrypted ? 'tls' : 'plain';
+      stats.requests[via]++;
+      if (req.headers.authorization && req.headers['x-amz-content-sha256'] === 'UNSIGNED-PAYLOAD') {
+        stats.unsigned_payload[via]++;
+      }
       if (multipart(s3.store, req, res)) return;
       const up = http.request({ host: '127.0.0.1', port: innerPort, method: req.method,
         path: req.url, headers: req.headers }, (r) => {
@@ -233,12 +264,22 @@ async function main() {
       });
       up.end(body);
     });
+  };
+  const listen = (server, port) => new Promise((resolve, reject) => {
+    server.keepAliveTimeout = 30e3;
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server.address().port));
   });
-  front.keepAliveTimeout = 30e3;
-  front.listen(+(process.argv[3] || 0), '127.0.0.1', () => {
-    console.log(`ready ${front.address().port}`);
-  });
-  const stop = () => { front.close(); s3.close().finally(() => process.exit(0)); };
+  const front = http.createServer(handle);
+  const secure = tls && https.createServer(tls, handle);
+  const ports = [await listen(front, +(args[1] || 0))];
+  if (secure) ports.push(await listen(secure, 0));
+  console.log(`ready ${ports.join(' ')}`);
+  const stop = () => {
+    front.close();
+    if (secure) secure.close();
+    s3.close().finally(() => process.exit(0));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

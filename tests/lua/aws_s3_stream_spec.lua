@@ -19,7 +19,7 @@ local S = {}
 local B = "drrun-streams"
 
 local function cli(args)
-	local argv = { "/usr/bin/aws", "--endpoint-url", URL, "--output", "json" }
+	local argv = { "/usr/bin/aws", "--endpoint-url", args.endpoint or URL, "--output", "json" }
 	for _, a in ipairs(args) do argv[#argv + 1] = a end
 	argv.clear_env = true
 	argv.env = { PATH = "/usr/bin:/bin", HOME = S.tmp, AWS_ACCESS_KEY_ID = KEY,
@@ -235,5 +235,94 @@ step "after" { after = "go", run = function() end }
 		has(r.stdout .. r.stderr, "timeout", "the step's error")
 		eq(#uploads(), 0, "uploads left open after the cancel")
 		has_fail("HTTP 404", "not_found", s3.head(O { key = "big/cancelled.bin" }))
+	end,
+}
+
+step "s3-unsigned-tls" {
+	after = "s3-small-files", timeout = "2m",
+	doc = "unsigned_payload = true sends UNSIGNED-PAYLOAD over TLS only; the CA bundle comes from AWS_CA_BUNDLE or the profile",
+	run = function()
+		local http = require "drrun.http"
+		local HTTPS, CA = os.getenv("DRRUN_TEST_S3_HTTPS_URL"), os.getenv("DRRUN_TEST_CA")
+		if not HTTPS or not CA then
+			error("DRRUN_TEST_S3_HTTPS_URL and DRRUN_TEST_CA are not set: run the specs with tests/run.sh", 0)
+		end
+		local function stats()
+			local r = assert(http.request { url = HTTPS .. "/_fake/stats", tls = { ca = CA },
+				timeout = "10s" })
+			eq(r.status, 200, "the fake's stats")
+			return json.decode(r.body)
+		end
+		-- over SMALL_FILE, so the file streams rather than going up from memory
+		local f = S.tmp .. "/unsigned.bin"
+		local r = assert(exec.run { "sh", "-c", 'head -c 3000000 /dev/urandom > "$1"', "mk", f })
+		eq(r.status, 0, "making " .. f)
+		local want = sha256sum(f)
+		local TLS = { ca = CA }
+
+		local s0 = stats()
+		local p = assert(s3.put(O { endpoint_url = HTTPS, tls = TLS, key = "tls/unsigned.bin",
+			file = f, unsigned_payload = true }))
+		eq(p.size, 3000000, "put size")
+		eq(p.sha256, want, "put sha256 (hashed as it was sent)")
+		local s1 = stats()
+		eq(s1.unsigned_payload.tls, s0.unsigned_payload.tls + 1, "one UNSIGNED-PAYLOAD over TLS")
+		eq(s1.requests.tls, s0.requests.tls + 1, "one request over TLS")
+		local g = assert(s3.get(O { endpoint_url = HTTPS, tls = TLS, key = "tls/unsigned.bin",
+			file = S.tmp .. "/unsigned.down", sha256 = want }))
+		eq(g.sha256, want, "what came back over TLS")
+
+		-- without unsigned_payload, over TLS too, the body is hashed and signed
+		assert(s3.put(O { endpoint_url = HTTPS, tls = TLS, key = "tls/signed.bin", file = f }))
+		-- and over plain HTTP unsigned_payload is ignored: hashed and signed
+		local q = assert(s3.put(O { key = "tls/plain.bin", file = f, unsigned_payload = true }))
+		eq(q.sha256, want, "put over HTTP")
+		-- a multipart upload signs every part with its SHA-256, whatever is asked
+		local big = assert(s3.put(O { endpoint_url = HTTPS, tls = TLS, key = "tls/parts.bin",
+			file = f, unsigned_payload = true, part_size = 5 * 1024 * 1024, multipart_threshold = 1 }))
+		eq(big.parts, 1, "one part")
+		eq(big.sha256, want, "the multipart upload's sha256")
+		local s2 = stats()
+		eq(s2.unsigned_payload.tls, s1.unsigned_payload.tls, "no more UNSIGNED-PAYLOAD over TLS")
+		eq(s2.unsigned_payload.plain, s1.unsigned_payload.plain, "none over HTTP")
+
+		-- the real AWS CLI signs UNSIGNED-PAYLOAD over TLS: the fake checks its signature
+		local st, _, err = cli { endpoint = HTTPS, "--ca-bundle", CA, "s3api", "put-object",
+			"--bucket", B, "--key", "tls/cli.bin", "--body", f }
+		eq(st, 0, "the CLI's put-object over TLS: " .. err)
+		eq(stats().unsigned_payload.tls, s2.unsigned_payload.tls + 1, "the CLI's UNSIGNED-PAYLOAD")
+		local c = assert(s3.get(O { endpoint_url = HTTPS, tls = TLS, key = "tls/cli.bin" }))
+		eq(c.sha256, want, "what the CLI sent")
+
+		-- no CA: the test CA is unknown to curl's defaults
+		has_fail("tls", "tls", s3.head(O { endpoint_url = HTTPS, key = "tls/cli.bin", retry = 1 }))
+		-- the CA bundle as the AWS CLI finds it: AWS_CA_BUNDLE, or the profile's ca_bundle
+		local me = assert(exec.run { "bash", "-c", "readlink /proc/$PPID/exe" }).stdout:gsub("%s+$", "")
+		write(S.tmp .. "/ca.lua", [[
+local s3 = require "drrun.aws.s3"
+runbook { name = "s3-ca-bundle" }
+step "head" { run = function()
+  local h = assert(s3.head { endpoint_url = os.getenv("S3_HTTPS"), region = "us-east-1",
+    bucket = "drrun-streams", key = "tls/cli.bin" })
+  assert(h.size == 3000000, "size")
+end }
+]])
+		write(S.tmp .. "/ca-config", "[default]\nca_bundle = " .. CA .. "\n")
+		local base_env = { AWS_ACCESS_KEY_ID = KEY, AWS_SECRET_ACCESS_KEY = SECRET, S3_HTTPS = HTTPS,
+			HOME = S.tmp, AWS_SHARED_CREDENTIALS_FILE = S.tmp .. "/no-creds" }
+		local function child(extra)
+			local e = { PATH = "/usr/bin:/bin" }
+			for k, v in pairs(base_env) do e[k] = v end
+			for k, v in pairs(extra) do e[k] = v end
+			return assert(exec.run { me, "run", "--no-color", "--state-dir", S.tmp .. "/ca-state",
+				S.tmp .. "/ca.lua", timeout = "60s", clear_env = true, env = e })
+		end
+		local a = child { AWS_CA_BUNDLE = CA, AWS_CONFIG_FILE = S.tmp .. "/no-config" }
+		eq(a.status, 0, "with AWS_CA_BUNDLE: " .. a.stdout .. a.stderr)
+		local b = child { AWS_CONFIG_FILE = S.tmp .. "/ca-config" }
+		eq(b.status, 0, "with the profile's ca_bundle: " .. b.stdout .. b.stderr)
+		local n = child { AWS_CONFIG_FILE = S.tmp .. "/no-config" }
+		eq(n.status, 1, "with neither: " .. n.stdout .. n.stderr)
+		has(n.stdout .. n.stderr, "tls", "the error without a CA bundle")
 	end,
 }
