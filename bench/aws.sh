@@ -108,10 +108,13 @@ awk -v d="$dn" -v b="$bn" 'BEGIN { printf "botocore / drrun, CPU per signature: 
 # aws s3 cp --recursive with max_concurrent_requests = 50; rclone copy
 # --transfers 50), then one 1 GiB file up (multipart: 64 MiB parts, 4 at a
 # time for drrun, the CLI's and rclone's own defaults otherwise) and down.
-# The PUTs run twice, each tool in turn: the first round, untimed, warms
-# the server.  (rclone runs without AWS_CA_BUNDLE: a CA bundle breaks its plain-http
-# transport.)  Wall seconds and peak RSS (/usr/bin/time) of each, and the ratios of
-# drrun's wall to the faster peer's.  SIZE_MB=... changes the big file.
+# The tools take turns, round after round: one untimed round of PUTs warms
+# the server, then ROUNDS (3) timed rounds of the PUTs and ROUNDS of the big
+# file (rclone with --ignore-times, or it skips the object it sent the round
+# before).  (rclone runs without AWS_CA_BUNDLE: a CA bundle breaks its plain-http
+# transport.)  Wall seconds and peak RSS (/usr/bin/time) of each run, and the
+# ratios of drrun's median wall to the faster peer's median.  SIZE_MB=...
+# changes the big file.
 s3_bench() {
 	local port e
 	tmp=$(mktemp -d) # global: the EXIT trap uses it, and pid
@@ -157,6 +160,7 @@ end }
 LUA
 	measure() { # LABEL CMD... -> "wall rss_mb" (and the row printed)
 		local label=$1; shift
+		sync # the last run's dirty pages are written back before, not during, this one
 		/usr/bin/time -f '%e %M' -o "$tmp/t" "$@" >"$tmp/o" 2>&1 </dev/null ||
 			{ echo "$label failed:" >&2; tail -20 "$tmp/o" >&2; exit 1; }
 		awk -v l="$label" '{ printf "  %-44s %8.2f s %8.1f MB\n", l, $1, $2 / 1024 }' "$tmp/t" >&2
@@ -164,7 +168,8 @@ LUA
 	}
 	local dr="$DRRUN run --no-color --state-dir $tmp/state $tmp/s3.lua --param dir=$tmp --param what"
 	local have_rclone=; command -v rclone >/dev/null && have_rclone=1
-	echo "S3 against s3rver behind the SigV4 check ($e)" >&2
+	local rounds=${ROUNDS:-3} r
+	echo "S3 against s3rver behind the SigV4 check ($e), the median of $rounds rounds" >&2
 	# the PUTs, each tool to its own prefix; "warm" rounds are not timed
 	small() { # ROUND -> the three walls ("" for a missing rclone)
 		local r=$1 d a c=
@@ -173,34 +178,56 @@ LUA
 		[ -n "$have_rclone" ] && c=$(measure "rclone copy --transfers 50" env -u AWS_CA_BUNDLE rclone copy --transfers 50 --checkers 50 "$tmp/small" b:bench/rclone$r)
 		echo "$d $a $c"
 	}
+	# One 1 GiB round: each tool up, then down; the download is compared
+	# with the file.  -> the six walls (rclone's "" when it is missing)
+	big() { # ROUND
+		local r=$1 du dd au ad ru= rd=
+		du=$(measure "drrun s3.put (64 MiB parts, 4 at a time)" $dr=up)
+		dd=$(measure "drrun s3.get (streamed to a file)" $dr=down)
+		cmp -s "$tmp/big.bin" "$tmp/down/drrun.bin" || { echo "drrun's download differs from the file" >&2; exit 1; }
+		au=$(measure "aws s3 cp (up)" /usr/bin/aws --endpoint-url "$e" s3 cp --quiet "$tmp/big.bin" s3://bench/aws/big.bin)
+		ad=$(measure "aws s3 cp (down)" /usr/bin/aws --endpoint-url "$e" s3 cp --quiet s3://bench/aws/big.bin "$tmp/down/aws.bin")
+		if [ -n "$have_rclone" ]; then
+			ru=$(measure "rclone copyto (up)" env -u AWS_CA_BUNDLE rclone copyto --ignore-times "$tmp/big.bin" b:bench/rclone/big.bin)
+			rd=$(measure "rclone copyto (down)" env -u AWS_CA_BUNDLE rclone copyto b:bench/rclone/big.bin "$tmp/down/rclone.bin")
+		fi
+		rm -f "$tmp"/down/*.bin # the next round writes fresh files
+		echo "$du $dd $au $ad $ru $rd"
+	}
 	# A fresh s3rver (node) answers its first thousands of requests at a
 	# third of its later rate (its JIT and heap warming up): whoever went
-	# first paid for it.  One untimed round of all three warms it.
+	# first paid for it.  One untimed round of all three warms it.  The
+	# server's speed then still varies by a third from one minute to the
+	# next (its disk writes and garbage collection), so the tools take turns
+	# for ROUNDS rounds and each one's median is compared.
 	echo "1,000 PUTs of 4 KiB, 50 in flight (warm-up round, not counted):" >&2
 	small warm >/dev/null
-	echo "1,000 PUTs of 4 KiB, 50 in flight:" >&2
-	local ds as rs=
-	read -r ds as rs < <(small "")
-	ratio "PUTs" "$ds" "$as" "$rs" "goal <= 0.5"
-	echo "$(( ${SIZE_MB:-1024} )) MiB, multipart up and down:" >&2
-	local du dd au ad ru= rd=
-	du=$(measure "drrun s3.put (64 MiB parts, 4 at a time)" $dr=up)
-	dd=$(measure "drrun s3.get (streamed to a file)" $dr=down)
-	au=$(measure "aws s3 cp (up)" /usr/bin/aws --endpoint-url "$e" s3 cp --quiet "$tmp/big.bin" s3://bench/aws/big.bin)
-	ad=$(measure "aws s3 cp (down)" /usr/bin/aws --endpoint-url "$e" s3 cp --quiet s3://bench/aws/big.bin "$tmp/down/aws.bin")
-	if [ -n "$have_rclone" ]; then
-		ru=$(measure "rclone copyto (up)" env -u AWS_CA_BUNDLE rclone copyto "$tmp/big.bin" b:bench/rclone/big.bin)
-		rd=$(measure "rclone copyto (down)" env -u AWS_CA_BUNDLE rclone copyto b:bench/rclone/big.bin "$tmp/down/rclone.bin")
-	fi
-	cmp -s "$tmp/big.bin" "$tmp/down/drrun.bin" || { echo "drrun's download differs from the file" >&2; exit 1; }
-	ratio "upload" "$du" "$au" "$ru" "goal <= 1.0"
-	ratio "download" "$dd" "$ad" "$rd" "goal <= 1.0"
+	local -a sd=() sa=() sr=() bu=() bd=() au=() ad=() ru=() rd=()
+	local x1 x2 x3 x4 x5 x6
+	for r in $(seq "$rounds"); do
+		echo "1,000 PUTs of 4 KiB, 50 in flight (round $r):" >&2
+		read -r x1 x2 x3 < <(small "$r")
+		sd+=("$x1"); sa+=("$x2"); sr+=("${x3:-}")
+	done
+	ratio "PUTs" "$(median "${sd[@]}")" "$(median "${sa[@]}")" "$(median "${sr[@]}")" "goal <= 0.5"
+	for r in $(seq "$rounds"); do
+		echo "$(( ${SIZE_MB:-1024} )) MiB, multipart up and down (round $r):" >&2
+		read -r x1 x2 x3 x4 x5 x6 < <(big "$r")
+		bu+=("$x1"); bd+=("$x2"); au+=("$x3"); ad+=("$x4"); ru+=("${x5:-}"); rd+=("${x6:-}")
+	done
+	ratio "upload" "$(median "${bu[@]}")" "$(median "${au[@]}")" "$(median "${ru[@]}")" "goal <= 1.0"
+	ratio "download" "$(median "${bd[@]}")" "$(median "${ad[@]}")" "$(median "${rd[@]}")" "goal <= 1.0"
 	[ -n "$have_rclone" ] || echo "  (rclone is not installed: Debian's package rclone)" >&2
+}
+median() { # WALL... -> the median ("" when there is none)
+	printf '%s\n' "$@" | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR) print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 ratio() { # WHAT DRRUN AWS RCLONE GOAL
 	awk -v w="$1" -v d="$2" -v a="$3" -v r="$4" -v g="$5" 'BEGIN {
 		best = a; who = "aws"; if (r != "" && r + 0 < a + 0) { best = r; who = "rclone" }
-		printf "  %s: drrun / the faster peer (%s) = %.2f (%s)\n", w, who, d / best, g }' >&2
+		printf "  %s: medians %.2f s (drrun), %.2f s (aws)%s: drrun / the faster peer (%s) = %.2f (%s)\n",
+			w, d, a, r != "" ? sprintf(", %.2f s (rclone)", r) : "", who, d / best, g }' >&2
 }
 
 case $WHAT in
