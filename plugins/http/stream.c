@@ -311,6 +311,13 @@ static void job_after(uv_work_t *w, int status)
 		unpause(x);
 		break;
 	case J_WRITE:
+		if (!x->token && x->cur.len >= HTTP_CHUNK) { /* filled past a chunk meanwhile */
+			struct http_chunk t = x->next;
+			x->next = x->cur;
+			x->cur = t;
+			x->cur.len = 0;
+			start_job(x, J_WRITE);
+		}
 		unpause(x);
 		break;
 	case J_FINISH:
@@ -386,18 +393,25 @@ size_t http_xfer_write(struct http_xfer *x, const char *p, size_t len)
 {
 	if (x->token)
 		return 0; /* a failed write: curl stops with CURLE_WRITE_ERROR */
-	if (x->cur.len && x->cur.len + len > HTTP_CHUNK) {
-		if (x->busy) {
+	size_t n = x->cur.len + len;
+	if (x->cur.len && n > HTTP_CHUNK) {
+		if (!x->busy) {
+			struct http_chunk t = x->next;
+			x->next = x->cur;
+			x->cur = t;
+			x->cur.len = 0;
+			n = len;
+			start_job(x, J_WRITE);
+		} else if (n > HTTP_SPILL) {
+			/* the pool is a whole spill behind: only now stop curl,
+			 * which then holds what it has read until job_after */
 			x->paused = 1;
 			return CURL_WRITEFUNC_PAUSE;
 		}
-		struct http_chunk t = x->next;
-		x->next = x->cur;
-		x->cur = t;
-		x->cur.len = 0;
-		start_job(x, J_WRITE);
+		/* else the write in the pool is still running: keep filling
+		 * past the chunk rather than pause curl mid-read */
 	}
-	chunk_room(&x->cur, x->cur.len + len > HTTP_CHUNK ? x->cur.len + len : HTTP_CHUNK);
+	chunk_room(&x->cur, n <= HTTP_CHUNK ? HTTP_CHUNK : n <= HTTP_SPILL ? HTTP_SPILL : n);
 	memcpy(x->cur.data + x->cur.len, p, len);
 	x->cur.len += len;
 	return len;

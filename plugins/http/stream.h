@@ -8,7 +8,10 @@
  * read or written.  Two chunks per transfer bound the memory: while curl
  * sends (or fills) one, the pool reads (or writes) the other; when curl
  * gets ahead of the disk its callback pauses the transfer, and the job's
- * completion unpauses it.
+ * completion unpauses it.  A download's chunk may fill up to HTTP_SPILL
+ * while the pool still writes the other: a pause makes curl copy what it
+ * has read into a buffer of its own, so it is kept for a disk that is
+ * really behind, not one whose job's completion has yet to reach the loop.
  */
 #ifndef DRR_HTTP_STREAM_H
 #define DRR_HTTP_STREAM_H
@@ -23,6 +26,7 @@
 #include "drrun/libcrypto.h"
 
 #define HTTP_CHUNK (256u << 10)
+#define HTTP_SPILL (2 * HTTP_CHUNK)
 
 enum { XFER_NONE, XFER_UP, XFER_DOWN };
 
