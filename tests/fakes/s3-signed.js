@@ -12,7 +12,9 @@
 // parts for any upload id; the front adds both calls (over s3rver's own
 // upload directories) and answers 404 NoSuchUpload, as S3 does, for a part,
 // a completion or an abort of an upload that does not exist (or was
-// aborted).  Fault on demand: an UploadPart whose key contains
+// aborted).  An abort that comes while parts of its upload are still being
+// written waits for them (S3: "part uploads in progress might or might not
+// succeed"), then removes the upload.  Fault on demand: an UploadPart whose key contains
 // "fail-part-N" gets 500 InternalError for part N, every time.  Virtual-hosted
 // requests (Host: BUCKET.s3.localhost:PORT) are S3's other addressing style.
 //
@@ -160,8 +162,32 @@ const VHOST = /^(.+)\.s3\.localhost$/;
 
 const xmlText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+// Parts being written by s3rver, by upload id: { n, drained: [callbacks] }.
+// An abort must not remove an upload's folder under a part s3rver is still
+// writing into it (its write stream then fails, and s3rver has no handler).
+const writing = new Map();
+function partStarted(id) {
+  const w = writing.get(id) || { n: 0, drained: [] };
+  w.n++;
+  writing.set(id, w);
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    if (--w.n > 0) return;
+    writing.delete(id);
+    for (const f of w.drained) f();
+  };
+}
+function whenNoParts(id, f) {
+  const w = writing.get(id);
+  if (w) w.drained.push(f);
+  else f();
+}
+
 // The multipart calls s3rver lacks, and its missing upload-id check.
-// True when the request was answered here.
+// True when the request was answered here; a part passed on to s3rver
+// gets req.partDone, to call when s3rver has answered it.
 function multipart(store, req, res) {
   const u = new URL(req.url, 'http://x');
   const vhost = VHOST.exec((req.headers.host || '').replace(/:\d+$/, ''));
@@ -176,9 +202,11 @@ function multipart(store, req, res) {
       return true;
     }
     if (req.method === 'DELETE') {
-      fs.rmSync(dir, { recursive: true, force: true });
-      res.writeHead(204);
-      res.end();
+      whenNoParts(id, () => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        res.writeHead(204);
+        res.end();
+      });
       return true;
     }
     const fail = /fail-part-(\d+)/.exec(decodeURIComponent(obj[2]));
@@ -186,6 +214,7 @@ function multipart(store, req, res) {
       s3error(res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
       return true;
     }
+    if (req.method === 'PUT') req.partDone = partStarted(id);
     return false;
   }
   const bucket = /^\/([^/]+)\/?$/.exec(p);
@@ -253,12 +282,16 @@ async function main() {
         stats.unsigned_payload[via]++;
       }
       if (multipart(s3.store, req, res)) return;
+      const done = req.partDone || (() => {});
       const up = http.request({ host: '127.0.0.1', port: innerPort, method: req.method,
         path: req.url, headers: req.headers }, (r) => {
+        r.on('end', done);
+        r.on('close', done);
         res.writeHead(r.statusCode, r.headers);
         r.pipe(res);
       });
       up.on('error', (e) => {
+        done();
         res.writeHead(502, { 'content-type': 'text/plain' });
         res.end(String(e));
       });
