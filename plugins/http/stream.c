@@ -275,6 +275,16 @@ static void unpause(struct http_xfer *x)
 	}
 }
 
+/* Down: hand the loop's filled chunk to the pool to write (x not busy). */
+static void write_cur(struct http_xfer *x)
+{
+	struct http_chunk t = x->next;
+	x->next = x->cur;
+	x->cur = t;
+	x->cur.len = 0;
+	start_job(x, J_WRITE);
+}
+
 static void job_after(uv_work_t *w, int status)
 {
 	(void)status;
@@ -311,13 +321,8 @@ static void job_after(uv_work_t *w, int status)
 		unpause(x);
 		break;
 	case J_WRITE:
-		if (!x->token && x->cur.len >= HTTP_CHUNK) { /* filled past a chunk meanwhile */
-			struct http_chunk t = x->next;
-			x->next = x->cur;
-			x->cur = t;
-			x->cur.len = 0;
-			start_job(x, J_WRITE);
-		}
+		if (!x->token && x->cur.len >= HTTP_CHUNK) /* filled past a chunk meanwhile */
+			write_cur(x);
 		unpause(x);
 		break;
 	case J_FINISH:
@@ -396,12 +401,8 @@ size_t http_xfer_write(struct http_xfer *x, const char *p, size_t len)
 	size_t n = x->cur.len + len;
 	if (x->cur.len && n > HTTP_CHUNK) {
 		if (!x->busy) {
-			struct http_chunk t = x->next;
-			x->next = x->cur;
-			x->cur = t;
-			x->cur.len = 0;
+			write_cur(x);
 			n = len;
-			start_job(x, J_WRITE);
 		} else if (n > HTTP_SPILL) {
 			/* the pool is a whole spill behind: only now stop curl,
 			 * which then holds what it has read until job_after */

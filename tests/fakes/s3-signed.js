@@ -285,8 +285,7 @@ async function main() {
       const done = req.partDone || (() => {});
       const up = http.request({ host: '127.0.0.1', port: innerPort, method: req.method,
         path: req.url, headers: req.headers }, (r) => {
-        r.on('end', done);
-        r.on('close', done);
+        r.on('close', done); // after its end, or when it failed
         res.writeHead(r.statusCode, r.headers);
         r.pipe(res);
       });
